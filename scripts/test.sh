@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: every test once with the widest SIMD path this CPU has, then the kernel tests
+# again with AVX-512 disabled (Vector256/AVX2 path) and with hardware intrinsics disabled (scalar path).
+# Prints the totals as one plain line "N passed, N failed" at the end.
+set -u
+cd "$(dirname "$0")/.."
+results="$(pwd)/artifacts/test-results"
+rm -rf "$results"; mkdir -p "$results"
+status=0
+
+dotnet build gemma.sln -c Release -nologo -clp:ErrorsOnly || exit 1
+
+run() { # name, env..., then -- and dotnet test arguments
+  local name=$1; shift
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
+  echo "== test pass: $name"
+  env "${envs[@]}" dotnet test Gemma.Tests/Gemma.Tests.csproj -c Release --no-build -nologo \
+      --logger "trx;LogFileName=$name.trx" --results-directory "$results" "$@" || status=1
+}
+
+run full DOTNET_TieredPGO=1 --
+run avx2 DOTNET_EnableAVX512F=0 -- --filter "Category=Kernels"
+run scalar DOTNET_EnableHWIntrinsic=0 -- --filter "Category=Kernels"
+
+passed=0; failed=0
+for f in "$results"/*.trx; do
+  [ -f "$f" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$f" | head -1)
+  p=$(echo "$counters" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*')
+  fl=$(echo "$counters" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${fl:-0}))
+done
+echo "$passed passed, $failed failed"
+if [ "$passed" -eq 0 ]; then echo "no test ran" >&2; exit 1; fi
+[ "$failed" -eq 0 ] && exit $status || exit 1
