@@ -1,0 +1,80 @@
+using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
+
+namespace Gemma.Core.Formats;
+
+/// <summary>
+/// A whole file mapped read-only into memory. The file is opened with <see cref="FileAccess.Read"/> and
+/// <see cref="FileShare.Read"/>: model files are never written. Every pointer handed out is checked against
+/// <see cref="Length"/> here, once, so that parsers and kernels never read outside the mapping.
+/// </summary>
+public sealed unsafe class MappedFile : IDisposable
+{
+    private readonly MemoryMappedFile _map;
+    private readonly MemoryMappedViewAccessor _view;
+    private readonly SafeMemoryMappedViewHandle _handle;
+    private byte* _base;
+
+    private MappedFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, long length)
+    {
+        Path = path;
+        _map = map;
+        _view = view;
+        _handle = view.SafeMemoryMappedViewHandle;
+        _handle.AcquirePointer(ref _base);
+        _base += view.PointerOffset;
+        Length = length;
+    }
+
+    /// <summary>The file's path (used in error messages).</summary>
+    public string Path { get; }
+
+    /// <summary>File size in bytes.</summary>
+    public long Length { get; }
+
+    /// <summary>Maps <paramref name="path"/> read-only; a missing, unreadable or empty file is a <see cref="GemmaException"/>.</summary>
+    public static MappedFile Open(string path)
+    {
+        FileStream? stream = null;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+            long length = stream.Length;
+            if (length == 0) throw new GemmaException($"{path}: the file is empty.");
+            var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+            stream = null; // owned by the map now
+            var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+            return new MappedFile(path, map, view, length);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new GemmaException($"{path}: cannot open the file ({e.Message}).", e);
+        }
+        finally
+        {
+            stream?.Dispose();
+        }
+    }
+
+    /// <summary>Pointer to <paramref name="length"/> bytes at <paramref name="offset"/>, after checking the range lies inside the file.</summary>
+    public byte* Pointer(long offset, long length, string what)
+    {
+        if (offset < 0 || length < 0 || offset > Length || length > Length - offset)
+            throw new GemmaException($"{Path}: {what} [offset {offset}, {length} bytes] lies outside the file ({Length} bytes).");
+        ObjectDisposedException.ThrowIf(_base == null, this);
+        return _base + offset;
+    }
+
+    /// <summary>The bytes of a checked range as a span (ranges over 2 GiB must use <see cref="Pointer"/>).</summary>
+    public ReadOnlySpan<byte> Span(long offset, int length, string what) => new(Pointer(offset, length, what), length);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_base == null) return;
+        _base = null;
+        _handle.ReleasePointer();
+        _view.Dispose();
+        _map.Dispose();
+    }
+}

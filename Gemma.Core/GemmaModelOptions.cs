@@ -1,0 +1,21 @@
+namespace Gemma.Core;
+
+/// <summary>How a model is loaded and run.</summary>
+public sealed record GemmaModelOptions
+{
+    /// <summary>Worker threads for the kernels; default: one per physical core (logical processors here).</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Context length of new inference contexts; default min(max_position_embeddings, 8192).</summary>
+    public int? ContextLength { get; init; }
+
+    /// <summary>Tokens per prefill chunk (matrix × matrix batch); longer prompts are processed in several chunks.</summary>
+    public int PrefillChunk { get; init; } = 128;
+
+    internal void Validate()
+    {
+        if (Threads < 1) throw new GemmaException($"Threads must be at least 1, got {Threads}.");
+        if (ContextLength is < 1) throw new GemmaException($"Context length must be at least 1, got {ContextLength}.");
+        if (PrefillChunk is < 1 or > 4096) throw new GemmaException($"Prefill chunk must be in [1, 4096], got {PrefillChunk}.");
+    }
+}

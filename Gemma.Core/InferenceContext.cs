@@ -1,0 +1,85 @@
+using Gemma.Core.Model;
+using Gemma.Kernels;
+
+namespace Gemma.Core;
+
+/// <summary>
+/// One sequence being processed: its KV cache, activation buffers and worker threads. Not thread-safe; create one
+/// per concurrent generation (they all share the model's weights).
+/// </summary>
+public sealed class InferenceContext : IDisposable
+{
+    private readonly GemmaModel _model;
+    private readonly InferenceState _state;
+    private readonly KvCache _cache;
+    private readonly WorkerPool? _pool;
+
+    internal InferenceContext(GemmaModel model, int contextLength)
+    {
+        _model = model;
+        int chunk = Math.Min(model.Options.PrefillChunk, contextLength);
+        _pool = model.Options.Threads > 1 ? new WorkerPool(model.Options.Threads) : null;
+        _state = new InferenceState(model.Config, chunk, contextLength, model.Options.Threads);
+        _cache = new KvCache(model.Config, contextLength, chunk);
+    }
+
+    /// <summary>Positions processed so far; the next token goes to this position.</summary>
+    public int Position => _cache.Length;
+
+    /// <summary>Most positions this context can hold.</summary>
+    public int ContextLength => _cache.ContextLength;
+
+    /// <summary>Vocabulary size (length of a logits row).</summary>
+    public int VocabSize => _model.Config.VocabSize;
+
+    /// <summary>The KV cache (for inspection).</summary>
+    public KvCache Cache => _cache;
+
+    /// <summary>
+    /// Appends <paramref name="tokens"/> (processed in chunks, matrix × matrix) and returns the logits of the last one.
+    /// The returned span is valid until the next call.
+    /// </summary>
+    public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens) => Prefill(tokens, default);
+
+    /// <summary>
+    /// Appends <paramref name="tokens"/>; when <paramref name="allLogits"/> is not empty it receives the logits of every
+    /// token (<c>[tokens, vocab]</c>). Returns the logits of the last token.
+    /// </summary>
+    public ReadOnlySpan<float> Prefill(ReadOnlySpan<int> tokens, Span<float> allLogits)
+    {
+        if (tokens.IsEmpty) throw new GemmaException("Prefill needs at least one token.");
+        if (!allLogits.IsEmpty && allLogits.Length < (long)tokens.Length * VocabSize)
+            throw new ArgumentException($"allLogits must hold {tokens.Length}×{VocabSize} floats.", nameof(allLogits));
+        if (Position + tokens.Length > ContextLength)
+            throw new GemmaException($"The prompt needs {tokens.Length} positions but only {ContextLength - Position} of the context length {ContextLength} are left.");
+        int chunk = _state.MaxChunk;
+        for (int startIndex = 0; startIndex < tokens.Length; startIndex += chunk)
+        {
+            int n = Math.Min(chunk, tokens.Length - startIndex);
+            Span<float> rows = allLogits.IsEmpty ? default : allLogits.Slice(startIndex * VocabSize, n * VocabSize);
+            _model.Transformer.Forward(tokens.Slice(startIndex, n), _state, _cache, _pool, rows);
+        }
+        return _state.Logits;
+    }
+
+    /// <summary>Appends one token through the KV cache and returns its logits (valid until the next call).</summary>
+    public ReadOnlySpan<float> Decode(int token)
+    {
+        ReadOnlySpan<int> one = [token];
+        _model.Transformer.Forward(one, _state, _cache, _pool);
+        return _state.Logits;
+    }
+
+    /// <summary>Forgets all positions.</summary>
+    public void Reset() => _cache.Clear();
+
+    /// <summary>Forgets positions from <paramref name="length"/> on, keeping the prefix.</summary>
+    public void Truncate(int length) => _cache.Truncate(length);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _cache.Dispose();
+        _pool?.Dispose();
+    }
+}

@@ -1,0 +1,70 @@
+using Gemma.Core.Config;
+
+namespace Gemma.Core.Model;
+
+/// <summary>
+/// Activation buffers for one forward pass over a chunk of up to <see cref="MaxChunk"/> tokens, allocated once.
+/// Row-major, one row per token of the chunk.
+/// </summary>
+public sealed class InferenceState
+{
+    /// <summary>Allocates buffers for chunks of up to <paramref name="maxChunk"/> tokens and a cache of <paramref name="contextLength"/>.</summary>
+    public InferenceState(GemmaConfig c, int maxChunk, int contextLength, int workers)
+    {
+        MaxChunk = maxChunk;
+        int h = c.HiddenSize;
+        X = new float[maxChunk * h];
+        Normed = new float[maxChunk * h];
+        Delta = new float[maxChunk * h];
+        Q = new float[maxChunk * c.QueryDim];
+        K = new float[maxChunk * c.KvDim];
+        V = new float[maxChunk * c.KvDim];
+        AttentionOut = new float[maxChunk * c.QueryDim];
+        Gate = new float[maxChunk * c.IntermediateSize];
+        Up = new float[maxChunk * c.IntermediateSize];
+        Logits = new float[c.VocabSize];
+        int longestKeys = 0;
+        for (int l = 0; l < c.NumLayers; l++) longestKeys = Math.Max(longestKeys, (int)Math.Min(contextLength, (long)c.AttentionWindow(l)));
+        Scores = new float[Math.Max(workers, 1)][];
+        for (int i = 0; i < Scores.Length; i++) Scores[i] = new float[longestKeys];
+        RopeCos = new float[c.HeadDim / 2];
+        RopeSin = new float[c.HeadDim / 2];
+        InvFreqGlobal = new float[c.HeadDim / 2];
+        InvFreqLocal = new float[c.HeadDim / 2];
+        Kernels.Rope.InverseFrequencies(c.HeadDim, c.RopeTheta, InvFreqGlobal);
+        Kernels.Rope.InverseFrequencies(c.HeadDim, c.RopeLocalTheta, InvFreqLocal);
+    }
+
+    /// <summary>Most tokens per forward call.</summary>
+    public int MaxChunk { get; }
+    /// <summary><c>[chunk, hidden]</c> residual stream.</summary>
+    public float[] X { get; }
+    /// <summary><c>[chunk, hidden]</c> normalised input of a sub-layer.</summary>
+    public float[] Normed { get; }
+    /// <summary><c>[chunk, hidden]</c> sub-layer output before the residual add.</summary>
+    public float[] Delta { get; }
+    /// <summary><c>[chunk, heads·head_dim]</c></summary>
+    public float[] Q { get; }
+    /// <summary><c>[chunk, kv_heads·head_dim]</c></summary>
+    public float[] K { get; }
+    /// <summary><c>[chunk, kv_heads·head_dim]</c></summary>
+    public float[] V { get; }
+    /// <summary><c>[chunk, heads·head_dim]</c> concatenated head outputs.</summary>
+    public float[] AttentionOut { get; }
+    /// <summary><c>[chunk, ffn]</c></summary>
+    public float[] Gate { get; }
+    /// <summary><c>[chunk, ffn]</c></summary>
+    public float[] Up { get; }
+    /// <summary><c>[vocab]</c> logits of the last token.</summary>
+    public float[] Logits { get; }
+    /// <summary>Per worker: <c>[visible keys]</c> attention scores.</summary>
+    public float[][] Scores { get; }
+    /// <summary><c>[head_dim/2]</c> RoPE cos of the current position.</summary>
+    public float[] RopeCos { get; }
+    /// <summary><c>[head_dim/2]</c> RoPE sin of the current position.</summary>
+    public float[] RopeSin { get; }
+    /// <summary><c>[head_dim/2]</c> inverse frequencies of full-attention layers.</summary>
+    public float[] InvFreqGlobal { get; }
+    /// <summary><c>[head_dim/2]</c> inverse frequencies of sliding layers.</summary>
+    public float[] InvFreqLocal { get; }
+}

@@ -1,0 +1,86 @@
+using Gemma.Core.Config;
+
+namespace Gemma.Core.Model;
+
+/// <summary>
+/// Keys and values of every processed position, per layer, in float32.
+/// Layout per layer: <c>K[kv_head, slot, head_dim]</c> and <c>V[kv_head, slot, head_dim]</c>, so that the keys one
+/// head attends over are contiguous. Position p lives in slot <c>p % Capacity(layer)</c>: a ring buffer.
+/// Global layers have capacity = context length (no wrap). Sliding layers keep only
+/// <c>window + maxChunk − 1</c> slots: enough that while a chunk of up to maxChunk new positions is written, no
+/// position still visible to a query of that chunk is overwritten (query p sees keys p − window + 1 … p).
+/// Memory is reserved up front but pages are only touched as positions fill.
+/// </summary>
+public sealed unsafe class KvCache : IDisposable
+{
+    private readonly NativeBuffer[] _keys;
+    private readonly NativeBuffer[] _values;
+    private readonly int[] _capacity;
+    private readonly int _headDim;
+
+    /// <summary>Creates an empty cache for <paramref name="contextLength"/> positions processed in chunks of at most <paramref name="maxChunk"/>.</summary>
+    public KvCache(GemmaConfig config, int contextLength, int maxChunk)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxChunk, 1);
+        ContextLength = contextLength;
+        KvHeads = config.NumKvHeads;
+        _headDim = config.HeadDim;
+        int layers = config.NumLayers;
+        _keys = new NativeBuffer[layers];
+        _values = new NativeBuffer[layers];
+        _capacity = new int[layers];
+        for (int l = 0; l < layers; l++)
+        {
+            long window = config.AttentionWindow(l);
+            _capacity[l] = (int)Math.Min(contextLength, window + maxChunk - 1);
+            long bytes = (long)KvHeads * _capacity[l] * _headDim * sizeof(float);
+            _keys[l] = new NativeBuffer(bytes);
+            _values[l] = new NativeBuffer(bytes);
+        }
+    }
+
+    /// <summary>Most positions this cache can hold.</summary>
+    public int ContextLength { get; }
+
+    /// <summary>Key/value heads per layer.</summary>
+    public int KvHeads { get; }
+
+    /// <summary>Positions processed so far (the next token's position).</summary>
+    public int Length { get; internal set; }
+
+    /// <summary>Slots of layer <paramref name="layer"/>'s ring buffer.</summary>
+    public int Capacity(int layer) => _capacity[layer];
+
+    /// <summary>Bytes reserved for all layers.</summary>
+    public long ReservedBytes => _keys.Sum(b => b.Length) * 2;
+
+    /// <summary><c>[slot, head_dim]</c> keys of one KV head.</summary>
+    public Span<float> Keys(int layer, int kvHead) => Slab(_keys[layer], layer, kvHead);
+
+    /// <summary><c>[slot, head_dim]</c> values of one KV head.</summary>
+    public Span<float> Values(int layer, int kvHead) => Slab(_values[layer], layer, kvHead);
+
+    private Span<float> Slab(NativeBuffer buffer, int layer, int kvHead)
+    {
+        int slab = _capacity[layer] * _headDim;
+        return new Span<float>((float*)buffer.Pointer + (long)kvHead * slab, slab);
+    }
+
+    /// <summary>Forgets every position (memory stays reserved).</summary>
+    public void Clear() => Length = 0;
+
+    /// <summary>Forgets positions from <paramref name="length"/> on (keeps a shared prefix for reuse).</summary>
+    public void Truncate(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (length < Length) Length = length;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (NativeBuffer b in _keys) b.Dispose();
+        foreach (NativeBuffer b in _values) b.Dispose();
+    }
+}

@@ -1,0 +1,80 @@
+using Gemma.Core.Config;
+using Gemma.Kernels;
+
+namespace Gemma.Core.Model;
+
+public sealed partial class Transformer
+{
+    /// <summary>
+    /// Grouped-query self-attention for tokens at positions <c>cache.Length … + n − 1</c>:
+    /// project q/k/v, [per-head q/k norm], RoPE, append k/v to the cache, then for every query head attend over the
+    /// visible cached positions. Visibility follows the reference mask: query p sees key k iff k ≤ p and, on a sliding
+    /// layer, p − k &lt; window. Writes <see cref="InferenceState.AttentionOut"/> <c>[n, heads·head_dim]</c>.
+    /// </summary>
+    private void SelfAttention(int l, LayerWeights w, int n, InferenceState s, KvCache cache, WorkerPool? pool)
+    {
+        GemmaConfig c = _config;
+        int hd = c.HeadDim, qDim = c.QueryDim, kvDim = c.KvDim;
+        Span<float> normed = s.Normed.AsSpan(0, n * c.HiddenSize);
+        Span<float> q = s.Q.AsSpan(0, n * qDim);
+        Span<float> k = s.K.AsSpan(0, n * kvDim);
+        Span<float> v = s.V.AsSpan(0, n * kvDim);
+        MatMul.Linear(w.QProj, normed, q, n, pool);
+        MatMul.Linear(w.KProj, normed, k, n, pool);
+        MatMul.Linear(w.VProj, normed, v, n, pool);
+        if (w.QNorm != null) RmsNorm.Apply(q, w.QNorm, (float)c.RmsNormEps, q);
+        if (w.KNorm != null) RmsNorm.Apply(k, w.KNorm, (float)c.RmsNormEps, k);
+
+        float[] invFreq = c.LayerTypes[l] == AttentionKind.Sliding ? s.InvFreqLocal : s.InvFreqGlobal;
+        int start = cache.Length, capacity = cache.Capacity(l);
+        for (int i = 0; i < n; i++)
+        {
+            Rope.CosSin(start + i, invFreq, s.RopeCos, s.RopeSin);
+            Rope.ApplyRotateHalf(q.Slice(i * qDim, qDim), hd, s.RopeCos, s.RopeSin);
+            Rope.ApplyRotateHalf(k.Slice(i * kvDim, kvDim), hd, s.RopeCos, s.RopeSin);
+            int slot = (start + i) % capacity;
+            for (int kh = 0; kh < c.NumKvHeads; kh++)
+            {
+                k.Slice(i * kvDim + kh * hd, hd).CopyTo(cache.Keys(l, kh).Slice(slot * hd, hd));
+                v.Slice(i * kvDim + kh * hd, hd).CopyTo(cache.Values(l, kh).Slice(slot * hd, hd));
+            }
+        }
+
+        long window = c.AttentionWindow(l);
+        int group = c.NumHeads / c.NumKvHeads;
+        float softCap = c.AttnLogitSoftcapping is double cap ? (float)cap : 0f;
+        Span<float> output = s.AttentionOut.AsSpan(0, n * qDim);
+        output.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            int p = start + i;
+            int first = (int)Math.Max(0, p - window + 1);
+            for (int head = 0; head < c.NumHeads; head++)
+            {
+                int kh = head / group;
+                AttendOne(q.Slice(i * qDim + head * hd, hd), cache.Keys(l, kh), cache.Values(l, kh), first, p, capacity,
+                    softCap, s.Scores[0], output.Slice(i * qDim + head * hd, hd));
+            }
+        }
+    }
+
+    /// <summary>
+    /// One query head over positions [<paramref name="first"/>, <paramref name="last"/>] of a ring buffer of
+    /// <paramref name="capacity"/> slots: at most two contiguous segments (before and after the wrap).
+    /// </summary>
+    private void AttendOne(ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int first, int last,
+        int capacity, float softCap, float[] scoreBuffer, Span<float> output)
+    {
+        int hd = q.Length;
+        int count = last - first + 1;
+        int a = first % capacity;
+        int lenA = Math.Min(count, capacity - a); // first segment: slots a … a + lenA − 1
+        int lenB = count - lenA;                  // wrapped segment: slots 0 … lenB − 1
+        Span<float> scores = scoreBuffer.AsSpan(0, count);
+        Attention.Scores(q, keys.Slice(a * hd, lenA * hd), lenA, _queryScale, softCap, scores);
+        if (lenB > 0) Attention.Scores(q, keys.Slice(0, lenB * hd), lenB, _queryScale, softCap, scores.Slice(lenA));
+        Attention.SoftmaxInPlace(scores);
+        Attention.AccumulateWeightedValues(scores.Slice(0, lenA), values.Slice(a * hd, lenA * hd), output);
+        if (lenB > 0) Attention.AccumulateWeightedValues(scores.Slice(lenA), values.Slice(0, lenB * hd), output);
+    }
+}

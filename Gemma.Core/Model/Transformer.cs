@@ -1,0 +1,111 @@
+using Gemma.Core.Config;
+using Gemma.Kernels;
+
+namespace Gemma.Core.Model;
+
+/// <summary>
+/// The Gemma decoder forward pass over a chunk of tokens, reading like the paper:
+/// embed × √d → N × (norm → attention → [post-norm] → +residual → norm → GeGLU MLP → [post-norm] → +residual)
+/// → final norm → tied head → [soft-cap]. Stateless: weights are shared, state and cache belong to a sequence.
+/// </summary>
+public sealed partial class Transformer
+{
+    private readonly GemmaConfig _config;
+    private readonly GemmaWeights _weights;
+    private readonly float _embedScale;
+    private readonly float _queryScale;
+
+    /// <summary>Binds a config to its weights.</summary>
+    public Transformer(GemmaConfig config, GemmaWeights weights)
+    {
+        _config = config;
+        _weights = weights;
+        // The reference multiplies embeddings by sqrt(hidden_size) cast to the activation dtype (float32 here).
+        _embedScale = (float)Math.Sqrt(config.HiddenSize);
+        _queryScale = (float)Math.Pow(config.QueryPreAttnScalar, -0.5);
+    }
+
+    /// <summary>The model's configuration.</summary>
+    public GemmaConfig Config => _config;
+
+    /// <summary>
+    /// Runs <paramref name="tokens"/> (at most <see cref="InferenceState.MaxChunk"/>) at positions
+    /// <c>cache.Length …</c>, appends their keys/values to <paramref name="cache"/>, and writes logits:
+    /// for every token into <paramref name="allLogits"/> (<c>[n, vocab]</c>) when it is not empty, and always for the
+    /// last token into <see cref="InferenceState.Logits"/>.
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> tokens, InferenceState state, KvCache cache, WorkerPool? pool, Span<float> allLogits = default)
+    {
+        int n = tokens.Length;
+        if (n == 0) return;
+        if (n > state.MaxChunk) throw new ArgumentException($"A chunk holds at most {state.MaxChunk} tokens, got {n}.", nameof(tokens));
+        if (cache.Length + n > cache.ContextLength)
+            throw new GemmaException($"Context full: {cache.Length} + {n} tokens exceed the context length {cache.ContextLength}.");
+        int h = _config.HiddenSize;
+        Span<float> x = state.X.AsSpan(0, n * h);
+
+        Embed(tokens, x);
+        for (int l = 0; l < _config.NumLayers; l++) DecoderLayer(l, n, state, cache, pool);
+        cache.Length += n;
+
+        if (!allLogits.IsEmpty)
+        {
+            for (int i = 0; i < n; i++) OutputHead(x.Slice(i * h, h), state, allLogits.Slice(i * _config.VocabSize, _config.VocabSize), pool);
+            allLogits.Slice((n - 1) * _config.VocabSize, _config.VocabSize).CopyTo(state.Logits);
+        }
+        else
+        {
+            OutputHead(x.Slice((n - 1) * h, h), state, state.Logits, pool);
+        }
+    }
+
+    private void Embed(ReadOnlySpan<int> tokens, Span<float> x)
+    {
+        int h = _config.HiddenSize;
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if ((uint)tokens[i] >= (uint)_config.VocabSize)
+                throw new GemmaException($"Token id {tokens[i]} is outside the vocabulary (0..{_config.VocabSize - 1}).");
+            Span<float> row = x.Slice(i * h, h);
+            WeightRows.ToSingle(_weights.Embedding, tokens[i], row);
+            Activations.ScaleInPlace(row, _embedScale);
+        }
+    }
+
+    private void DecoderLayer(int l, int n, InferenceState s, KvCache cache, WorkerPool? pool)
+    {
+        LayerWeights w = _weights.Layers[l];
+        int h = _config.HiddenSize;
+        float eps = (float)_config.RmsNormEps;
+        Span<float> x = s.X.AsSpan(0, n * h);
+        Span<float> normed = s.Normed.AsSpan(0, n * h);
+        Span<float> delta = s.Delta.AsSpan(0, n * h);
+
+        // Attention block.
+        RmsNorm.Apply(x, w.InputNorm, eps, normed);
+        SelfAttention(l, w, n, s, cache, pool);
+        MatMul.Linear(w.OProj, s.AttentionOut.AsSpan(0, n * _config.QueryDim), delta, n, pool);
+        if (w.PostAttentionNorm != null) RmsNorm.Apply(delta, w.PostAttentionNorm, eps, delta);
+        Activations.AddInPlace(x, delta);
+
+        // Feed-forward block: GeGLU, down(gelu_tanh(gate(x)) · up(x)).
+        RmsNorm.Apply(x, w.PreFeedforwardNorm, eps, normed);
+        int f = _config.IntermediateSize;
+        Span<float> gate = s.Gate.AsSpan(0, n * f);
+        Span<float> up = s.Up.AsSpan(0, n * f);
+        MatMul.Linear(w.GateProj, normed, gate, n, pool);
+        MatMul.Linear(w.UpProj, normed, up, n, pool);
+        Activations.GeluTanhMul(gate, up, gate);
+        MatMul.Linear(w.DownProj, gate, delta, n, pool);
+        if (w.PostFeedforwardNorm != null) RmsNorm.Apply(delta, w.PostFeedforwardNorm, eps, delta);
+        Activations.AddInPlace(x, delta);
+    }
+
+    private void OutputHead(ReadOnlySpan<float> hidden, InferenceState s, Span<float> logits, WorkerPool? pool)
+    {
+        Span<float> normed = s.Normed.AsSpan(0, _config.HiddenSize);
+        RmsNorm.Apply(hidden, _weights.FinalNorm, (float)_config.RmsNormEps, normed);
+        MatMul.Linear(_weights.OutputHead, normed, logits, 1, pool);
+        if (_config.FinalLogitSoftcapping is double cap) Activations.SoftCapInPlace(logits, (float)cap);
+    }
+}

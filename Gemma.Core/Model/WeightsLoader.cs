@@ -1,0 +1,114 @@
+using Gemma.Core.Config;
+using Gemma.Core.Formats;
+using Gemma.Kernels;
+
+namespace Gemma.Core.Model;
+
+/// <summary>
+/// Turns a validated <see cref="ITensorSource"/> into <see cref="GemmaWeights"/>: checks that exactly the tensors the
+/// config implies are present, each with the expected shape and a supported dtype, before anything is used.
+/// </summary>
+public static unsafe class WeightsLoader
+{
+    /// <summary>Builds the weights; on failure the source is left for the caller to dispose.</summary>
+    public static GemmaWeights Load(GemmaConfig config, ITensorSource source, TensorNaming naming)
+    {
+        var owned = new List<NativeBuffer>();
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        try
+        {
+            var ctx = new Context(config, source, naming, owned, used);
+            int h = config.HiddenSize;
+            WeightMatrix embedding = ctx.Matrix(TensorRole.Embedding, -1, config.VocabSize, h);
+            WeightMatrix head = config.TieWordEmbeddings ? embedding : ctx.Matrix(TensorRole.OutputHead, -1, config.VocabSize, h);
+            float[] finalNorm = ctx.Norm(TensorRole.FinalNorm, -1, h);
+            var layers = new LayerWeights[config.NumLayers];
+            for (int l = 0; l < layers.Length; l++)
+            {
+                bool post = config.HasPostNorms, qk = config.HasQkNorm;
+                layers[l] = new LayerWeights
+                {
+                    QProj = ctx.Matrix(TensorRole.QProj, l, config.QueryDim, h),
+                    KProj = ctx.Matrix(TensorRole.KProj, l, config.KvDim, h),
+                    VProj = ctx.Matrix(TensorRole.VProj, l, config.KvDim, h),
+                    OProj = ctx.Matrix(TensorRole.OProj, l, h, config.QueryDim),
+                    GateProj = ctx.Matrix(TensorRole.GateProj, l, config.IntermediateSize, h),
+                    UpProj = ctx.Matrix(TensorRole.UpProj, l, config.IntermediateSize, h),
+                    DownProj = ctx.Matrix(TensorRole.DownProj, l, h, config.IntermediateSize),
+                    InputNorm = ctx.Norm(TensorRole.InputNorm, l, h),
+                    PostAttentionNorm = post ? ctx.Norm(TensorRole.PostAttentionNorm, l, h) : null,
+                    PreFeedforwardNorm = ctx.Norm(TensorRole.PreFeedforwardNorm, l, h),
+                    PostFeedforwardNorm = post ? ctx.Norm(TensorRole.PostFeedforwardNorm, l, h) : null,
+                    QNorm = qk ? ctx.Norm(TensorRole.QNorm, l, config.HeadDim) : null,
+                    KNorm = qk ? ctx.Norm(TensorRole.KNorm, l, config.HeadDim) : null,
+                };
+            }
+            string? extra = source.Tensors.Keys.Where(k => !used.Contains(k)).Order(StringComparer.Ordinal).FirstOrDefault();
+            if (extra != null)
+                throw new GemmaException($"{source.Location}: unexpected tensor '{extra}' ({source.Tensors.Count - used.Count} tensor(s) not used by a {config.Family} model with {config.NumLayers} layers).");
+            return new GemmaWeights(source, embedding, head, finalNorm, layers, owned);
+        }
+        catch
+        {
+            foreach (NativeBuffer b in owned) b.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class Context(GemmaConfig config, ITensorSource source, TensorNaming naming, List<NativeBuffer> owned, HashSet<string> used)
+    {
+        private TensorView Find(TensorRole role, int layer, params long[] shape)
+        {
+            string name = naming.Name(role, layer, config);
+            if (!source.Tensors.TryGetValue(name, out TensorView? t))
+                throw new GemmaException($"{source.Location}: tensor '{name}' is missing.");
+            if (!t.Shape.SequenceEqual(shape))
+                throw new GemmaException($"{t.File.Path}: tensor '{name}' has shape {t.ShapeText}, expected [{string.Join(", ", shape)}] from the config.");
+            used.Add(name);
+            return t;
+        }
+
+        public WeightMatrix Matrix(TensorRole role, int layer, int rows, int cols)
+        {
+            TensorView t = Find(role, layer, rows, cols);
+            switch (t.Type)
+            {
+                case TensorDType.BF16: return new WeightMatrix(t.Data, rows, cols, WeightType.BF16);
+                case TensorDType.F32: return new WeightMatrix(t.Data, rows, cols, WeightType.F32);
+                case TensorDType.Q8_0: return new WeightMatrix(t.Data, rows, cols, WeightType.Q8_0);
+                case TensorDType.F16:
+                    {
+                        // No F16 kernels: widen once to float32 (exact), owned by the weights.
+                        var buffer = new NativeBuffer((long)rows * cols * 4);
+                        owned.Add(buffer);
+                        var src = new ReadOnlySpan<Half>(t.Data, checked(rows * cols));
+                        var dst = new Span<float>(buffer.Pointer, rows * cols);
+                        for (int i = 0; i < src.Length; i++) dst[i] = (float)src[i];
+                        return new WeightMatrix(buffer.Pointer, rows, cols, WeightType.F32);
+                    }
+                default:
+                    throw new GemmaException($"{t.File.Path}: tensor '{t.Name}' has unsupported type {t.Type}.");
+            }
+        }
+
+        /// <summary>Norm scale as float32 <c>1 + w</c> (Gemma's RMSNorm centres its weight on zero).</summary>
+        public float[] Norm(TensorRole role, int layer, int length)
+        {
+            TensorView t = Find(role, layer, length);
+            var result = new float[length];
+            byte* p = t.Data;
+            for (int i = 0; i < length; i++)
+            {
+                float w = t.Type switch
+                {
+                    TensorDType.F32 => ((float*)p)[i],
+                    TensorDType.BF16 => BFloat16.ToSingle(((ushort*)p)[i]),
+                    TensorDType.F16 => (float)((Half*)p)[i],
+                    _ => throw new GemmaException($"{t.File.Path}: norm tensor '{t.Name}' has unsupported type {t.Type}."),
+                };
+                result[i] = naming.NormsIncludeOne ? w : 1f + w;
+            }
+            return result;
+        }
+    }
+}
