@@ -1,10 +1,22 @@
+using System.CommandLine;
+using System.Text;
+using Gemma.Cli.Commands;
+
 namespace Gemma.Cli;
 
 internal static class Program
 {
     private static int Main(string[] args)
     {
-        Console.WriteLine("gemma");
-        return 0;
+        Console.OutputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
+        Console.InputEncoding = new UTF8Encoding(false);
+        var root = new RootCommand("gemma — run Google's Gemma models on the CPU, pure .NET.")
+        {
+            GenerateCommand.Create(),
+            LogitsCommand.Create(),
+            InfoCommand.Create(),
+        };
+        ParseResult parse = root.Parse(args);
+        return parse.Invoke();
     }
 }

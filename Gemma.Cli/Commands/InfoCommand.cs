@@ -1,0 +1,46 @@
+using System.CommandLine;
+using Gemma.Core;
+using Gemma.Core.Config;
+using Gemma.Core.Formats;
+
+namespace Gemma.Cli.Commands;
+
+/// <summary><c>gemma info</c>: configuration, tensors by dtype, sizes and a memory estimate.</summary>
+internal static class InfoCommand
+{
+    public static Command Create()
+    {
+        var common = new CommonOptions();
+        var command = new Command("info", "Show a model's configuration, tensors and memory estimate.");
+        common.AddTo(command);
+        command.SetAction(parse => CliRunner.Run(() =>
+        {
+            using GemmaModel model = common.Load(parse);
+            GemmaConfig c = model.Config;
+            var o = Console.Out;
+            o.WriteLine($"model:        {model.Location}");
+            o.WriteLine($"family:       {c.Family}");
+            o.WriteLine($"vocab:        {c.VocabSize}");
+            o.WriteLine($"hidden:       {c.HiddenSize}   ffn: {c.IntermediateSize}   layers: {c.NumLayers}");
+            o.WriteLine($"heads:        {c.NumHeads} query / {c.NumKvHeads} kv × head_dim {c.HeadDim}   query_pre_attn_scalar {c.QueryPreAttnScalar}");
+            o.WriteLine($"attention:    {string.Concat(c.LayerTypes.Select(t => t == AttentionKind.Sliding ? 'S' : 'G'))} (S = sliding window {c.SlidingWindow?.ToString() ?? "-"}, G = global)");
+            o.WriteLine($"soft-caps:    attention {c.AttnLogitSoftcapping?.ToString() ?? "none"}, final {c.FinalLogitSoftcapping?.ToString() ?? "none"}");
+            o.WriteLine($"rope theta:   {c.RopeTheta} (sliding layers {c.RopeLocalTheta})   rms eps {c.RmsNormEps}");
+            o.WriteLine($"context:      max_position_embeddings {c.MaxPositionEmbeddings}");
+            o.WriteLine($"bos/eos:      {c.BosTokenId} / [{string.Join(", ", c.EosTokenIds)}]");
+            IReadOnlyDictionary<string, TensorView> tensors = model.Weights.Source.Tensors;
+            long totalBytes = 0, totalParams = 0;
+            foreach (var group in tensors.Values.GroupBy(t => t.Type).OrderBy(g => g.Key))
+            {
+                long bytes = group.Sum(t => t.ByteLength), count = group.Sum(t => t.ElementCount);
+                totalBytes += bytes; totalParams += count;
+                o.WriteLine($"tensors:      {group.Count(),4} × {group.Key,-5} {count / 1e6,10:F2} M params {bytes / 1048576.0,10:F1} MiB");
+            }
+            o.WriteLine($"total:        {totalParams / 1e6:F2} M params, {totalBytes / 1048576.0:F1} MiB of weights (memory-mapped)");
+            using InferenceContext ctx = model.CreateContext();
+            o.WriteLine($"KV cache:     {ctx.Cache.ReservedBytes / 1048576.0:F1} MiB reserved for {ctx.ContextLength} positions (float32; touched as it fills)");
+            return ExitCodes.Success;
+        }));
+        return command;
+    }
+}
