@@ -15,6 +15,7 @@ internal static class Program
             GenerateCommand.Create(),
             LogitsCommand.Create(),
             InfoCommand.Create(),
+            SynthCommand.Create(),
         };
         ParseResult parse = root.Parse(args);
         return parse.Invoke();
