@@ -27,8 +27,10 @@ public sealed class InferenceState
         for (int l = 0; l < c.NumLayers; l++) longestKeys = Math.Max(longestKeys, (int)Math.Min(contextLength, (long)c.AttentionWindow(l)));
         Scores = new float[Math.Max(workers, 1)][];
         for (int i = 0; i < Scores.Length; i++) Scores[i] = new float[longestKeys];
-        RopeCos = new float[c.HeadDim / 2];
-        RopeSin = new float[c.HeadDim / 2];
+        RopeCosGlobal = new float[maxChunk * c.HeadDim / 2];
+        RopeSinGlobal = new float[maxChunk * c.HeadDim / 2];
+        RopeCosLocal = new float[maxChunk * c.HeadDim / 2];
+        RopeSinLocal = new float[maxChunk * c.HeadDim / 2];
         InvFreqGlobal = new float[c.HeadDim / 2];
         InvFreqLocal = new float[c.HeadDim / 2];
         Kernels.Rope.InverseFrequencies(c.HeadDim, c.RopeTheta, InvFreqGlobal);
@@ -59,10 +61,14 @@ public sealed class InferenceState
     public float[] Logits { get; }
     /// <summary>Per worker: <c>[visible keys]</c> attention scores.</summary>
     public float[][] Scores { get; }
-    /// <summary><c>[head_dim/2]</c> RoPE cos of the current position.</summary>
-    public float[] RopeCos { get; }
-    /// <summary><c>[head_dim/2]</c> RoPE sin of the current position.</summary>
-    public float[] RopeSin { get; }
+    /// <summary><c>[chunk, head_dim/2]</c> RoPE cos of the chunk's positions, full-attention base.</summary>
+    public float[] RopeCosGlobal { get; }
+    /// <summary><c>[chunk, head_dim/2]</c> RoPE sin, full-attention base.</summary>
+    public float[] RopeSinGlobal { get; }
+    /// <summary><c>[chunk, head_dim/2]</c> RoPE cos, sliding-layer base.</summary>
+    public float[] RopeCosLocal { get; }
+    /// <summary><c>[chunk, head_dim/2]</c> RoPE sin, sliding-layer base.</summary>
+    public float[] RopeSinLocal { get; }
     /// <summary><c>[head_dim/2]</c> inverse frequencies of full-attention layers.</summary>
     public float[] InvFreqGlobal { get; }
     /// <summary><c>[head_dim/2]</c> inverse frequencies of sliding layers.</summary>

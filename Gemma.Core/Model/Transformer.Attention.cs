@@ -25,13 +25,14 @@ public sealed partial class Transformer
         if (w.QNorm != null) RmsNorm.Apply(q, w.QNorm, (float)c.RmsNormEps, q);
         if (w.KNorm != null) RmsNorm.Apply(k, w.KNorm, (float)c.RmsNormEps, k);
 
-        float[] invFreq = c.LayerTypes[l] == AttentionKind.Sliding ? s.InvFreqLocal : s.InvFreqGlobal;
-        int start = cache.Length, capacity = cache.Capacity(l);
+        bool local = c.LayerTypes[l] == AttentionKind.Sliding && c.RopeLocalTheta != c.RopeTheta;
+        float[] cosTable = local ? s.RopeCosLocal : s.RopeCosGlobal, sinTable = local ? s.RopeSinLocal : s.RopeSinGlobal;
+        int start = cache.Length, capacity = cache.Capacity(l), half = hd / 2;
         for (int i = 0; i < n; i++)
         {
-            Rope.CosSin(start + i, invFreq, s.RopeCos, s.RopeSin);
-            Rope.ApplyRotateHalf(q.Slice(i * qDim, qDim), hd, s.RopeCos, s.RopeSin);
-            Rope.ApplyRotateHalf(k.Slice(i * kvDim, kvDim), hd, s.RopeCos, s.RopeSin);
+            ReadOnlySpan<float> cos = cosTable.AsSpan(i * half, half), sin = sinTable.AsSpan(i * half, half);
+            Rope.ApplyRotateHalf(q.Slice(i * qDim, qDim), hd, cos, sin);
+            Rope.ApplyRotateHalf(k.Slice(i * kvDim, kvDim), hd, cos, sin);
             int slot = (start + i) % capacity;
             for (int kh = 0; kh < c.NumKvHeads; kh++)
             {

@@ -45,6 +45,7 @@ public sealed partial class Transformer
         Span<float> x = state.X.AsSpan(0, n * h);
 
         Embed(tokens, x);
+        RopeTables(cache.Length, n, state);
         for (int l = 0; l < _config.NumLayers; l++) DecoderLayer(l, n, state, cache, pool);
         cache.Length += n;
 
@@ -69,6 +70,18 @@ public sealed partial class Transformer
             Span<float> row = x.Slice(i * h, h);
             WeightRows.ToSingle(_weights.Embedding, tokens[i], row);
             Activations.ScaleInPlace(row, _embedScale);
+        }
+    }
+
+    /// <summary>cos/sin of every position of the chunk, once per chunk for each RoPE base (shared by all layers).</summary>
+    private void RopeTables(int start, int n, InferenceState s)
+    {
+        int half = _config.HeadDim / 2;
+        for (int i = 0; i < n; i++)
+        {
+            Rope.CosSin(start + i, s.InvFreqGlobal, s.RopeCosGlobal.AsSpan(i * half, half), s.RopeSinGlobal.AsSpan(i * half, half));
+            if (_config.RopeLocalTheta == _config.RopeTheta) continue;
+            Rope.CosSin(start + i, s.InvFreqLocal, s.RopeCosLocal.AsSpan(i * half, half), s.RopeSinLocal.AsSpan(i * half, half));
         }
     }
 
