@@ -45,6 +45,20 @@ internal sealed class BpeMerger
 
     public static long Pack(int high, int low) => ((long)high << 32) | (uint)low;
 
+    /// <summary>A merge table keyed by packed id pairs, with a hash that mixes both halves.</summary>
+    public static Dictionary<long, long> CreateMergeTable(int capacity) => new(capacity, PairComparer.Instance);
+
+    /// <summary>
+    /// <c>long.GetHashCode</c> is <c>low ^ high</c>: for (left, right) id pairs below 2^18 that folds 580k merges onto
+    /// a few hundred thousand colliding buckets and made loading take seconds. Fibonacci hashing spreads them.
+    /// </summary>
+    private sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+        public bool Equals(long x, long y) => x == y;
+        public int GetHashCode(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> 32);
+    }
+
     /// <summary>Appends the ids of one normalized segment to <paramref name="output"/>.</summary>
     public void Encode(ReadOnlySpan<char> segment, List<int> output)
     {

@@ -127,7 +127,7 @@ public sealed partial class GemmaTokenizer
             .Where(id => types[id] is GemmaTokenType.Normal or GemmaTokenType.UserDefined && pieces[id].Length > 1)
             .OrderByDescending(id => scores[id]).ThenBy(id => id)
             .ToArray();
-        var merges = new Dictionary<long, long>(candidates.Length * 2);
+        var merges = BpeMerger.CreateMergeTable(candidates.Length * 2);
         int rank = -1;
         float previous = float.NaN;
         foreach (int id in candidates)

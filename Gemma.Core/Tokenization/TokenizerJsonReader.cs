@@ -89,7 +89,7 @@ internal static class TokenizerJsonReader
     {
         if (!model.TryGetProperty("merges", out var list) || list.ValueKind != JsonValueKind.Array)
             throw Fail(source, "has no model.merges array");
-        var merges = new Dictionary<long, long>(list.GetArrayLength());
+        var merges = BpeMerger.CreateMergeTable(list.GetArrayLength());
         var lookup = ids.GetAlternateLookup<ReadOnlySpan<char>>();
         int rank = 0;
         foreach (var m in list.EnumerateArray())
