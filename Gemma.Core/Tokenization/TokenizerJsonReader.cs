@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 
 namespace Gemma.Core.Tokenization;
@@ -92,33 +94,54 @@ internal static class TokenizerJsonReader
         var merges = BpeMerger.CreateMergeTable(list.GetArrayLength());
         var lookup = ids.GetAlternateLookup<ReadOnlySpan<char>>();
         int rank = 0;
+        char[] buffer = new char[256];
         foreach (var m in list.EnumerateArray())
         {
-            string left, right;
+            // "left right" as chars in buffer[..length], split at space; both halves are looked up without allocating.
+            int length, space;
             if (m.ValueKind == JsonValueKind.String)
             {
-                string s = m.GetString()!;
-                int space = s.IndexOf(' ');
-                if (space < 0 || s.IndexOf(' ', space + 1) >= 0) throw Fail(source, $"has merge {rank} '{s}' that is not two pieces");
-                left = s[..space];
-                right = s[(space + 1)..];
+                length = ReadChars(m, ref buffer);
+                space = buffer.AsSpan(0, length).IndexOf(' ');
+                if (space < 0 || buffer.AsSpan(space + 1, length - space - 1).Contains(' '))
+                    throw Fail(source, $"has merge {rank} '{m.GetString()}' that is not two pieces");
             }
             else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
             {
-                left = m[0].GetString()!;
-                right = m[1].GetString()!;
+                string pair = m[0].GetString() + " " + m[1].GetString();
+                space = m[0].GetString()!.Length;
+                length = pair.Length;
+                if (buffer.Length < length) buffer = new char[length * 2];
+                pair.CopyTo(buffer);
             }
             else throw Fail(source, $"has merge {rank} that is neither \"a b\" nor [\"a\", \"b\"]");
 
-            if (!ids.TryGetValue(left, out int l) || !ids.TryGetValue(right, out int r))
-                throw Fail(source, $"has merge {rank} ('{left}', '{right}') of a piece not in the vocabulary");
-            string merged = string.Concat(left, right);
-            if (!lookup.TryGetValue(merged, out int id))
-                throw Fail(source, $"has merge {rank} ('{left}', '{right}') whose result is not in the vocabulary");
+            var text = buffer.AsSpan(0, length);
+            if (!lookup.TryGetValue(text[..space], out int l) || !lookup.TryGetValue(text[(space + 1)..], out int r))
+                throw Fail(source, $"has merge {rank} '{text}' of a piece not in the vocabulary");
+            text[(space + 1)..].CopyTo(text[space..]); // drop the space: left + right
+            if (!lookup.TryGetValue(text[..(length - 1)], out int id))
+                throw Fail(source, $"has merge {rank} whose result '{text[..(length - 1)]}' is not in the vocabulary");
             merges[BpeMerger.Pack(l, r)] = BpeMerger.Pack(rank, id); // a later duplicate wins, as in HF's HashMap collect
             rank++;
         }
         return merges;
+    }
+
+    /// <summary>A JSON string's characters into <paramref name="buffer"/> (grown if needed); unescaped text avoids a string.</summary>
+    private static int ReadChars(JsonElement element, ref char[] buffer)
+    {
+        var raw = JsonMarshal.GetRawUtf8Value(element); // with the quotes, still escaped
+        if (raw.Length >= 2 && !raw.Contains((byte)'\\'))
+        {
+            raw = raw[1..^1];
+            if (buffer.Length < raw.Length) buffer = new char[raw.Length * 2];
+            return Encoding.UTF8.GetChars(raw, buffer);
+        }
+        string s = element.GetString()!;
+        if (buffer.Length < s.Length) buffer = new char[s.Length * 2];
+        s.CopyTo(buffer);
+        return s.Length;
     }
 
     private static void CheckNormalizer(JsonElement root, string source)
