@@ -1,0 +1,127 @@
+using System.IO.Compression;
+using System.Text;
+using Gemma.Core;
+using Gemma.Core.Tokenization;
+using NUnit.Framework;
+
+namespace Gemma.Tests.Tokenization;
+
+/// <summary>Documented behaviour on bad text, bad ids and bad files (docs/tokenizer.md, "Bad input").</summary>
+[Category("Tokenizer")]
+public class TokenizerBadInputTests
+{
+    [Test]
+    public void EmptyTextGivesNoIdsOrJustBos()
+    {
+        var t = TokenizerFixtures.Full;
+        Assert.That(t.EncodeToIds("", addBos: false), Is.Empty);
+        Assert.That(t.EncodeToIds("", addBos: true), Is.EqualTo(new[] { 2 }));
+        Assert.That(t.Decode([]), Is.EqualTo(""));
+        Assert.Throws<ArgumentNullException>(() => t.EncodeToIds(null!, addBos: false));
+    }
+
+    [Test]
+    public void LoneSurrogatesEncodeAsReplacementCharacter()
+    {
+        var t = TokenizerFixtures.Full;
+        int[] replacement = t.EncodeToIds("a\uFFFDb\uFFFD", addBos: false);
+        Assert.That(t.EncodeToIds("a\uD800b\uDC00", addBos: false), Is.EqualTo(replacement));
+        Assert.That(t.EncodeToIds("\uDBFF", addBos: false), Is.EqualTo(t.EncodeToIds("\uFFFD", addBos: false)));
+        Assert.That(t.EncodeToIds("x\uD83D", addBos: false), Is.EqualTo(t.EncodeToIds("x\uFFFD", addBos: false)), "high surrogate at the end");
+        Assert.That(t.Decode(replacement), Is.EqualTo("a\uFFFDb\uFFFD"));
+        // A well-formed pair is untouched.
+        Assert.That(t.Decode(t.EncodeToIds("\uD83D\uDE00", addBos: false)), Is.EqualTo("😀"));
+    }
+
+    [Test]
+    public void IdsOutsideTheVocabularyDecodeAsReplacementCharacter()
+    {
+        var t = TokenizerFixtures.Full;
+        Assert.That(t.Decode([4521, -1, 256_000, int.MaxValue, int.MinValue, 235341]), Is.EqualTo("Hello\uFFFD\uFFFD\uFFFD\uFFFD!"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.GetPiece(256_000));
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.GetPiece(-1));
+        Assert.That(t.TryGetId("no such piece", out _), Is.False);
+        Assert.That(t.IsControl(-5), Is.False);
+    }
+
+    [Test]
+    public void InvalidUtf8FromBytePiecesDecodesAsReplacementCharacters()
+    {
+        var t = TokenizerFixtures.Full;
+        int Byte(int b) => t.TryGetId($"<0x{b:X2}>", out int id) ? id : throw new AssertionException($"no byte piece {b:X2}");
+        // Lone continuation byte, then a truncated 3-byte sequence followed by a normal piece.
+        Assert.That(t.Decode([Byte(0x81), Byte(0xE3), Byte(0x81), 4521]), Is.EqualTo("\uFFFD\uFFFDHello"));
+        Assert.That(t.Decode([Byte(0xE3), Byte(0x81), Byte(0x82)]), Is.EqualTo("あ"));
+    }
+
+    [Test]
+    public void TextEncodesAndDecodesForAnyString()
+    {
+        var t = TokenizerFixtures.Demo; // small vocabulary: many characters need byte fallback or <unk>
+        var rng = new Random(7);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            var chars = new char[rng.Next(0, 30)];
+            for (int i = 0; i < chars.Length; i++) chars[i] = (char)rng.Next(0, 0x10000);
+            string text = new(chars);
+            int[] ids = t.EncodeToIds(text, addBos: false, parseControlTokens: false);
+            Assert.That(ids, Has.All.InRange(0, t.VocabularySize - 1));
+            Assert.That(t.Decode(ids), Is.Not.Null);
+        }
+    }
+
+    [Test]
+    public void MissingAndCorruptFilesThrowGemmaExceptionNamingTheFile()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "gemma-tok-bad-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            AssertFails(() => GemmaTokenizer.FromTokenizerJson(Path.Combine(dir, "missing.json")), "missing.json");
+            AssertFails(() => GemmaTokenizer.FromModelDirectory(dir), dir);
+            AssertFails(() => GemmaTokenizer.FromModelDirectory(Path.Combine(dir, "nope")), "nope");
+
+            string Write(string name, string json) { string p = Path.Combine(dir, name); File.WriteAllText(p, json); return p; }
+            AssertFails(() => GemmaTokenizer.FromTokenizerJson(Write("a.json", "{ not json")), "a.json", "JSON");
+            AssertFails(() => GemmaTokenizer.FromTokenizerJson(Write("b.json", "[]")), "b.json", "model");
+            AssertFails(() => GemmaTokenizer.FromTokenizerJson(Write("c.json", """{"model":{"type":"Unigram"}}""")), "c.json", "Unigram");
+            const string norm = "\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"\u2581\"}";
+            AssertFails(() => GemmaTokenizer.FromTokenizerJson(Write("d.json",
+                "{" + norm + ",\"model\":{\"type\":\"BPE\",\"vocab\":{\"<bos>\":0,\"<eos>\":1,\"a\":2},\"merges\":[\"a b\"]}}")), "d.json", "merge 0");
+            AssertFails(() => GemmaTokenizer.FromTokenizerJson(Write("e.json",
+                "{" + norm + ",\"model\":{\"type\":\"BPE\",\"vocab\":{\"<bos>\":0,\"<eos>\":1,\"a\":3},\"merges\":[]}}")), "e.json", "id 2");
+            AssertFails(() => GemmaTokenizer.FromTokenizerJson(Write("f.json",
+                "{\"normalizer\":{\"type\":\"NFKC\"},\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]}}")), "f.json", "normalizer");
+            AssertFails(() => GemmaTokenizer.FromTokenizerJson(Write("g.json",
+                "{" + norm + ",\"model\":{\"type\":\"BPE\",\"vocab\":{\"<bos>\":\"zero\"},\"merges\":[]}}")), "g.json");
+
+            // A truncated gzip of the real tokenizer.
+            byte[] gz = File.ReadAllBytes(TokenizerFixtures.FullTokenizerPath);
+            string cut = Path.Combine(dir, "cut.json.gz");
+            File.WriteAllBytes(cut, gz[..(gz.Length / 2)]);
+            AssertFails(() => GemmaTokenizer.FromTokenizerJson(cut), "cut.json.gz");
+            AssertFails(() => GemmaTokenizer.FromSentencePieceModel(Write("h.model", "\u0001\u0002garbage")), "h.model");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void StreamFactoryAcceptsPlainAndGzipJson()
+    {
+        byte[] gz = File.ReadAllBytes(TokenizerFixtures.FullTokenizerPath);
+        using var plain = new MemoryStream();
+        using (var unzip = new GZipStream(new MemoryStream(gz), CompressionMode.Decompress)) unzip.CopyTo(plain);
+        var fromPlain = GemmaTokenizer.FromTokenizerJson(new MemoryStream(plain.ToArray()), "plain");
+        Assert.That(fromPlain.EncodeToIds("日本の首都は東京です。", addBos: true), Is.EqualTo(new[] { 2, 47172, 137855, 235418, 19485, 2297, 235362 }));
+        Assert.That(Encoding.UTF8.GetString(plain.GetBuffer(), 0, 1), Is.EqualTo("{"));
+    }
+
+    private static void AssertFails(TestDelegate load, params string[] mustContain)
+    {
+        var ex = Assert.Throws<GemmaException>(load);
+        foreach (string s in mustContain) Assert.That(ex!.Message, Does.Contain(s));
+    }
+}
