@@ -1,0 +1,202 @@
+namespace Gemma.Core.Generation;
+
+// The truncation filters: top-k, top-p, min-p. Candidates are kept as packed 64-bit keys (see Pack) whose plain integer
+// order is "higher logit first, lower id first on ties", so selection, sorting and tie-breaking are integer operations
+// and every result is a deterministic function of the logits.
+public sealed partial class Sampler
+{
+    // When top-k is off but top-p is on, the nucleus is searched among the best FirstNucleusGuess tokens, then
+    // NucleusGrowth times as many, ... (a full sort only when the distribution is so flat that it needs it).
+    private const int FirstNucleusGuess = 256;
+    private const int NucleusGrowth = 8;
+
+    /// <summary>
+    /// Packs a logit and its id into a key whose unsigned order is (logit descending, id ascending). The float bits
+    /// are mapped to an order-preserving unsigned integer (negative: flip all bits; positive: set the sign bit),
+    /// then complemented so that larger logits give smaller keys.
+    /// </summary>
+    internal static ulong Pack(float logit, int id)
+    {
+        if (logit == 0f) logit = 0f;  // −0 and +0 are equal logits: one key, so the tie goes to the lower id
+        uint bits = BitConverter.SingleToUInt32Bits(logit);
+        uint ascending = (bits & 0x8000_0000u) != 0 ? ~bits : bits | 0x8000_0000u;
+        return ((ulong)~ascending << 32) | (uint)id;
+    }
+
+    /// <summary>The token id of a packed key.</summary>
+    internal static int Id(ulong key) => (int)(uint)key;
+
+    /// <summary>Applies top-k, top-p and min-p; returns the surviving candidates (at least one) in <c>_keys</c>.</summary>
+    private ReadOnlySpan<ulong> SelectCandidates(ReadOnlySpan<float> work)
+    {
+        Span<ulong> keys = _keys;
+        int count;
+        bool sorted;
+        if (_topK > 0 && _topK < _vocab)
+        {
+            count = SelectBest(work, keys.Slice(0, _topK), out _);
+            sorted = true;
+            if (count > 0 && _topP < 1f) count = NucleusOfAll(work, keys.Slice(0, count));
+        }
+        else if (_topP < 1f)
+        {
+            count = SelectNucleus(work, keys);
+            sorted = true;
+        }
+        else
+        {
+            count = 0;
+            for (int i = 0; i < work.Length; i++)
+                if (work[i] > float.NegativeInfinity) keys[count++] = Pack(work[i], i);
+            sorted = false;
+        }
+        if (count == 0) throw NoCandidate();
+        if (_minP > 0f) count = ApplyMinP(work, keys.Slice(0, count), sorted);
+        return keys.Slice(0, count);
+    }
+
+    /// <summary>
+    /// Writes the best <c>best.Length</c> tokens (NaN and −∞ skipped) into <paramref name="best"/>, best first, and
+    /// returns how many there were; <paramref name="valid"/> receives the number of tokens that are not NaN or −∞.
+    /// A max-heap of the kept keys: one comparison rejects almost every token, O(V + k log k · log V) in all.
+    /// </summary>
+    private static int SelectBest(ReadOnlySpan<float> work, Span<ulong> best, out int valid)
+    {
+        int k = best.Length, count = 0;
+        valid = 0;
+        float threshold = float.NegativeInfinity;  // logit of the worst kept key once the heap is full
+        for (int i = 0; i < work.Length; i++)
+        {
+            float logit = work[i];
+            if (!(logit > float.NegativeInfinity)) continue;  // NaN or −∞
+            valid++;
+            if (count == k)
+            {
+                if (logit < threshold) continue;
+                ulong key = Pack(logit, i);
+                if (key >= best[0]) continue;
+                best[0] = key;
+                SiftDown(best, 0);
+                threshold = WorkLogit(work, best[0]);
+            }
+            else
+            {
+                best[count] = Pack(logit, i);
+                SiftUp(best, count++);
+                if (count == k) threshold = WorkLogit(work, best[0]);
+            }
+        }
+        best.Slice(0, count).Sort();
+        return count;
+    }
+
+    private static float WorkLogit(ReadOnlySpan<float> work, ulong key) => work[Id(key)];
+
+    private static void SiftUp(Span<ulong> heap, int i)
+    {
+        ulong key = heap[i];
+        while (i > 0)
+        {
+            int parent = (i - 1) >> 1;
+            if (heap[parent] >= key) break;
+            heap[i] = heap[parent];
+            i = parent;
+        }
+        heap[i] = key;
+    }
+
+    private static void SiftDown(Span<ulong> heap, int i)
+    {
+        ulong key = heap[i];
+        int n = heap.Length;
+        while (true)
+        {
+            int child = 2 * i + 1;
+            if (child >= n) break;
+            if (child + 1 < n && heap[child + 1] > heap[child]) child++;
+            if (heap[child] <= key) break;
+            heap[i] = heap[child];
+            i = child;
+        }
+        heap[i] = key;
+    }
+
+    /// <summary>
+    /// Top-p without top-k: finds the nucleus among the best m tokens for m = 256, 2048, ... (each round is one
+    /// linear pass plus a sort of m keys); falls back to sorting all valid tokens only when the distribution is flat.
+    /// </summary>
+    private int SelectNucleus(ReadOnlySpan<float> work, Span<ulong> keys)
+    {
+        int m = Math.Min(FirstNucleusGuess, _vocab);
+        double total = 0;
+        while (true)
+        {
+            int count = SelectBest(work, keys.Slice(0, m), out int valid);
+            if (count == 0) return 0;
+            float max = work[Id(keys[0])];
+            if (count == valid) return NucleusOfAll(work, keys.Slice(0, count));  // every valid token is in hand
+            if (total == 0) total = SumOfAllWeights(work, max);
+            int found = NucleusLength(work, keys.Slice(0, count), max, total);
+            if (found > 0) return found;
+            m = (int)Math.Min((long)m * NucleusGrowth, _vocab);
+        }
+    }
+
+    /// <summary>Top-p over a complete, sorted candidate set (softmax over exactly these); keeps all if rounding never reaches p.</summary>
+    private int NucleusOfAll(ReadOnlySpan<float> work, ReadOnlySpan<ulong> sorted)
+    {
+        float max = work[Id(sorted[0])];
+        int n = NucleusLength(work, sorted, max, SumOfWeights(work, sorted, max));
+        return n > 0 ? n : sorted.Length;
+    }
+
+    /// <summary>
+    /// llama.cpp's top-p cut: the length of the shortest prefix of <paramref name="sorted"/> whose probability
+    /// (weights over <paramref name="total"/>) reaches top-p; 0 if the prefix given is not long enough.
+    /// </summary>
+    private int NucleusLength(ReadOnlySpan<float> work, ReadOnlySpan<ulong> sorted, float max, double total)
+    {
+        double target = _topP * total, cumulative = 0;
+        for (int i = 0; i < sorted.Length; i++)
+        {
+            cumulative += Weight(work[Id(sorted[i])], max, 1.0);
+            if (cumulative >= target) return i + 1;
+        }
+        return 0;
+    }
+
+    private static double SumOfWeights(ReadOnlySpan<float> work, ReadOnlySpan<ulong> keys, float max)
+    {
+        double total = 0;
+        foreach (ulong key in keys) total += Weight(work[Id(key)], max, 1.0);
+        return total;
+    }
+
+    private static double SumOfAllWeights(ReadOnlySpan<float> work, float max)
+    {
+        double total = 0;
+        foreach (float logit in work)
+            if (logit > float.NegativeInfinity) total += Weight(logit, max, 1.0);
+        return total;
+    }
+
+    /// <summary>
+    /// llama.cpp's min-p: keeps the candidates with <c>logit ≥ max + ln(min-p)</c>, i.e. probability ≥ min-p × the largest
+    /// (at temperature 1). Keeps the order; returns the new count (the best token always stays).
+    /// </summary>
+    private int ApplyMinP(ReadOnlySpan<float> work, Span<ulong> keys, bool sorted)
+    {
+        float max = float.NegativeInfinity;
+        if (sorted) max = work[Id(keys[0])];
+        else foreach (ulong key in keys) max = MathF.Max(max, work[Id(key)]);
+        double threshold = max + Math.Log(_minP);  // +∞ stays +∞: only the +∞ tokens survive
+
+        int kept = 0;
+        for (int i = 0; i < keys.Length; i++)
+        {
+            if (work[Id(keys[i])] >= threshold) keys[kept++] = keys[i];
+            else if (sorted) break;
+        }
+        return kept;
+    }
+}
