@@ -27,7 +27,7 @@ public sealed partial class Sampler
     internal static int Id(ulong key) => (int)(uint)key;
 
     /// <summary>Applies top-k, top-p and min-p; returns the surviving candidates (at least one) in <c>_keys</c>.</summary>
-    private ReadOnlySpan<ulong> SelectCandidates(ReadOnlySpan<float> work)
+    internal ReadOnlySpan<ulong> SelectCandidates(ReadOnlySpan<float> work)
     {
         Span<ulong> keys = _keys;
         int count;
