@@ -1,15 +1,10 @@
 namespace Gemma.Core.Generation;
 
-// The truncation filters: top-k, top-p, min-p. Candidates are kept as packed 64-bit keys (see Pack) whose plain integer
-// order is "higher logit first, lower id first on ties", so selection, sorting and tie-breaking are integer operations
+// The truncation filters: top-k, min-p and their dispatch (top-p is in Sampler.Nucleus.cs). Candidates are kept as
+// packed 64-bit keys (see Pack) whose plain integer order is "higher logit first, lower id first on ties", so selection, sorting and tie-breaking are integer operations
 // and every result is a deterministic function of the logits.
 public sealed partial class Sampler
 {
-    // When top-k is off but top-p is on, the nucleus is searched among the best FirstNucleusGuess tokens, then
-    // NucleusGrowth times as many, ... (a full sort only when the distribution is so flat that it needs it).
-    private const int FirstNucleusGuess = 256;
-    private const int NucleusGrowth = 8;
-
     /// <summary>
     /// Packs a logit and its id into a key whose unsigned order is (logit descending, id ascending). The float bits
     /// are mapped to an order-preserving unsigned integer (negative: flip all bits; positive: set the sign bit),
@@ -38,11 +33,7 @@ public sealed partial class Sampler
             sorted = true;
             if (count > 0 && _topP < 1f) count = NucleusOfAll(work, keys.Slice(0, count));
         }
-        else if (_topP < 1f)
-        {
-            count = SelectNucleus(work, keys);
-            sorted = true;
-        }
+        else if (_topP < 1f) count = SelectNucleus(work, keys, out sorted);
         else
         {
             count = 0;
@@ -119,65 +110,6 @@ public sealed partial class Sampler
             i = child;
         }
         heap[i] = key;
-    }
-
-    /// <summary>
-    /// Top-p without top-k: finds the nucleus among the best m tokens for m = 256, 2048, ... (each round is one
-    /// linear pass plus a sort of m keys); falls back to sorting all valid tokens only when the distribution is flat.
-    /// </summary>
-    private int SelectNucleus(ReadOnlySpan<float> work, Span<ulong> keys)
-    {
-        int m = Math.Min(FirstNucleusGuess, _vocab);
-        double total = 0;
-        while (true)
-        {
-            int count = SelectBest(work, keys.Slice(0, m), out int valid);
-            if (count == 0) return 0;
-            float max = work[Id(keys[0])];
-            if (count == valid) return NucleusOfAll(work, keys.Slice(0, count));  // every valid token is in hand
-            if (total == 0) total = SumOfAllWeights(work, max);
-            int found = NucleusLength(work, keys.Slice(0, count), max, total);
-            if (found > 0) return found;
-            m = (int)Math.Min((long)m * NucleusGrowth, _vocab);
-        }
-    }
-
-    /// <summary>Top-p over a complete, sorted candidate set (softmax over exactly these); keeps all if rounding never reaches p.</summary>
-    private int NucleusOfAll(ReadOnlySpan<float> work, ReadOnlySpan<ulong> sorted)
-    {
-        float max = work[Id(sorted[0])];
-        int n = NucleusLength(work, sorted, max, SumOfWeights(work, sorted, max));
-        return n > 0 ? n : sorted.Length;
-    }
-
-    /// <summary>
-    /// llama.cpp's top-p cut: the length of the shortest prefix of <paramref name="sorted"/> whose probability
-    /// (weights over <paramref name="total"/>) reaches top-p; 0 if the prefix given is not long enough.
-    /// </summary>
-    private int NucleusLength(ReadOnlySpan<float> work, ReadOnlySpan<ulong> sorted, float max, double total)
-    {
-        double target = _topP * total, cumulative = 0;
-        for (int i = 0; i < sorted.Length; i++)
-        {
-            cumulative += Weight(work[Id(sorted[i])], max, 1.0);
-            if (cumulative >= target) return i + 1;
-        }
-        return 0;
-    }
-
-    private static double SumOfWeights(ReadOnlySpan<float> work, ReadOnlySpan<ulong> keys, float max)
-    {
-        double total = 0;
-        foreach (ulong key in keys) total += Weight(work[Id(key)], max, 1.0);
-        return total;
-    }
-
-    private static double SumOfAllWeights(ReadOnlySpan<float> work, float max)
-    {
-        double total = 0;
-        foreach (float logit in work)
-            if (logit > float.NegativeInfinity) total += Weight(logit, max, 1.0);
-        return total;
     }
 
     /// <summary>

@@ -152,7 +152,36 @@ public class SamplerFilterTests
         var sampler = new Sampler(Plain() with { TopP = topP }, logits.Length);
         int[] actual = Candidates(sampler, logits);
         TestContext.Out.WriteLine($"nucleus of {actual.Length} tokens (expected {length})");
-        Assert.That(actual, Is.EqualTo(order.Take(length).ToArray()));
+        // The same set (no duplicates); a large nucleus comes back in partition order, a small one sorted.
+        Assert.That(actual.Order().ToArray(), Is.EqualTo(order.Take(length).Order().ToArray()));
+    }
+
+    [TestCase("equal")]
+    [TestCase("ascending")]
+    [TestCase("descending")]
+    [TestCase("two levels")]
+    public void TopPOnAdversarialFullVocabularies(string shape)
+    {
+        // Orders that defeat naive quickselect pivots, and ties everywhere. Expected set: sort by (logit desc, id asc)
+        // and walk the softmax in double until half the mass is reached.
+        const int vocab = 256000;
+        float[] logits = shape switch
+        {
+            "equal" => new float[vocab],  // nucleus 0.5 = exactly the 128000 lowest ids
+            "ascending" => Enumerable.Range(0, vocab).Select(i => i * 1e-5f).ToArray(),
+            "descending" => Enumerable.Range(0, vocab).Select(i => -i * 1e-5f).ToArray(),
+            _ => Enumerable.Range(0, vocab).Select(i => i % 3 == 0 ? 1f : 0f).ToArray(),
+        };
+        double max = logits.Max();
+        double total = logits.Sum(x => Math.Exp(x - max));
+        int[] order = Enumerable.Range(0, vocab).OrderByDescending(i => logits[i]).ThenBy(i => i).ToArray();
+        double cumulative = 0;
+        int length = 0;
+        while (cumulative < 0.5 * total) cumulative += Math.Exp(logits[order[length++]] - max);
+        if (shape == "equal") Assert.That(length, Is.EqualTo(128000));
+
+        int[] actual = Candidates(new Sampler(Plain() with { TopP = 0.5f }, vocab), logits);
+        Assert.That(actual.Order().ToArray(), Is.EqualTo(order.Take(length).Order().ToArray()));
     }
 
     [Test]
