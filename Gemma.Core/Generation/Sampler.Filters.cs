@@ -63,10 +63,9 @@ public sealed partial class Sampler
             valid++;
             if (count == k)
             {
-                if (logit < threshold) continue;
-                ulong key = Pack(logit, i);
-                if (key >= best[0]) continue;
-                best[0] = key;
+                // Tokens come in id order, so one whose logit equals the worst kept one has a larger id: it loses the tie.
+                if (logit <= threshold) continue;
+                best[0] = Pack(logit, i);
                 SiftDown(best, 0);
                 threshold = WorkLogit(work, best[0]);
             }
