@@ -112,20 +112,20 @@ public sealed partial class Sampler
     }
 
     /// <summary>
-    /// llama.cpp's min-p: keeps the candidates with <c>logit ≥ max + ln(min-p)</c>, i.e. probability ≥ min-p × the largest
-    /// (at temperature 1). Keeps the order; returns the new count (the best token always stays).
+    /// llama.cpp's min-p: keeps the candidates whose probability is at least min-p × the largest (at temperature 1),
+    /// i.e. <c>exp(logit − max) ≥ min-p</c> (llama.cpp writes it <c>logit ≥ max + ln min-p</c>; this form needs no
+    /// platform log). Keeps the order; returns the new count (the best token always stays).
     /// </summary>
     private int ApplyMinP(ReadOnlySpan<float> work, Span<ulong> keys, bool sorted)
     {
         float max = float.NegativeInfinity;
         if (sorted) max = work[Id(keys[0])];
         else foreach (ulong key in keys) max = MathF.Max(max, work[Id(key)]);
-        double threshold = max + Math.Log(_minP);  // +∞ stays +∞: only the +∞ tokens survive
 
         int kept = 0;
         for (int i = 0; i < keys.Length; i++)
         {
-            if (work[Id(keys[i])] >= threshold) keys[kept++] = keys[i];
+            if (Weight(work[Id(keys[i])], max, 1.0) >= _minP) keys[kept++] = keys[i];  // +∞ max: only +∞ tokens weigh 1
             else if (sorted) break;
         }
         return kept;

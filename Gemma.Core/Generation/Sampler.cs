@@ -8,9 +8,10 @@ namespace Gemma.Core.Generation;
 /// <remarks>
 /// <para>Tokens whose logit is NaN or −∞ (after bias and penalties) are never chosen; if no other token is left,
 /// <see cref="Sample(ReadOnlySpan{float}, ReadOnlySpan{int})"/> throws <see cref="GemmaException"/>.</para>
-/// <para>All buffers are allocated by the constructor (about 17 bytes per vocabulary entry); a call allocates nothing.
+/// <para>All buffers are allocated by the constructor (at most 24 bytes per vocabulary entry); a call allocates nothing.
 /// Not thread-safe: one sampler per sequence. The same seed, options, logits and history give the same tokens on every
-/// run and machine (the generator is xoshiro256**, the arithmetic is IEEE float/double without FMA contraction).</para>
+/// run and machine: the generator is xoshiro256**, exp is <see cref="PortableMath.Exp"/> (not the C library's), and all
+/// other arithmetic is IEEE float/double in a fixed order.</para>
 /// </remarks>
 public sealed partial class Sampler
 {
@@ -188,7 +189,7 @@ public sealed partial class Sampler
     /// all the probability (the usual formula would give ∞ − ∞ = NaN).
     /// </summary>
     private static double Weight(float logit, float max, double scale) =>
-        float.IsPositiveInfinity(max) ? (float.IsPositiveInfinity(logit) ? 1.0 : 0.0) : Math.Exp(((double)logit - max) * scale);
+        float.IsPositiveInfinity(max) ? (float.IsPositiveInfinity(logit) ? 1.0 : 0.0) : PortableMath.Exp(((double)logit - max) * scale);
 
     private static GemmaException NoCandidate() =>
         new("Sampling: every logit is NaN or -∞ after logit bias and penalties; no token can be chosen.");
