@@ -16,6 +16,7 @@ internal static class Program
             LogitsCommand.Create(),
             InfoCommand.Create(),
             SynthCommand.Create(),
+            TokenizeCommand.Create(),
         };
         ParseResult parse = root.Parse(args);
         return parse.Invoke();

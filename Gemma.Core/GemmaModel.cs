@@ -1,7 +1,9 @@
 using Gemma.Core.Config;
 using Gemma.Core.Formats;
 using Gemma.Core.Formats.Safetensors;
+using Gemma.Core.Generation;
 using Gemma.Core.Model;
+using Gemma.Core.Tokenization;
 
 namespace Gemma.Core;
 
@@ -11,9 +13,10 @@ namespace Gemma.Core;
 /// </summary>
 public sealed class GemmaModel : IDisposable
 {
-    private GemmaModel(GemmaConfig config, GemmaWeights weights, GemmaModelOptions options, string location)
+    private GemmaModel(GemmaConfig config, GemmaWeights weights, GemmaTokenizer? tokenizer, GemmaModelOptions options, string location)
     {
         Config = config;
+        Tokenizer = tokenizer;
         Weights = weights;
         Options = options;
         Location = location;
@@ -22,6 +25,9 @@ public sealed class GemmaModel : IDisposable
 
     /// <summary>The model's configuration.</summary>
     public GemmaConfig Config { get; }
+
+    /// <summary>The tokenizer, when the model folder has one (<c>tokenizer.json</c> or <c>tokenizer.model</c>).</summary>
+    public GemmaTokenizer? Tokenizer { get; }
 
     /// <summary>The weights.</summary>
     public GemmaWeights Weights { get; }
@@ -49,8 +55,11 @@ public sealed class GemmaModel : IDisposable
         ITensorSource source = SafetensorsCheckpoint.Open(path);
         try
         {
+            GemmaTokenizer? tokenizer = HasTokenizer(path) ? GemmaTokenizer.FromModelDirectory(path) : null;
+            if (tokenizer != null && tokenizer.VocabularySize > config.VocabSize)
+                throw new GemmaException($"{path}: the tokenizer has {tokenizer.VocabularySize} tokens but the model only {config.VocabSize}.");
             GemmaWeights weights = WeightsLoader.Load(config, source, TensorNaming.HuggingFace);
-            return new GemmaModel(config, weights, options, path);
+            return new GemmaModel(config, weights, tokenizer, options, path);
         }
         catch
         {
@@ -58,6 +67,30 @@ public sealed class GemmaModel : IDisposable
             throw;
         }
     }
+
+    private static bool HasTokenizer(string dir) =>
+        File.Exists(Path.Combine(dir, "tokenizer.json")) || File.Exists(Path.Combine(dir, "tokenizer.model"));
+
+    /// <summary>The tokenizer, or a clear error when the model has none.</summary>
+    public GemmaTokenizer RequireTokenizer() =>
+        Tokenizer ?? throw new GemmaException($"{Location}: the model has no tokenizer (tokenizer.json or tokenizer.model).");
+
+    /// <summary>
+    /// Continues <paramref name="prompt"/> (raw text; a BOS token is prepended, control-token text in it is parsed as the
+    /// reference tokenizer does) and streams the generated text.
+    /// </summary>
+    public async IAsyncEnumerable<string> CompleteAsync(string prompt, SamplingOptions? options = null,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        int[] ids = RequireTokenizer().EncodeToIds(prompt, addBos: true);
+        using var generator = new TextGenerator(this);
+        await foreach (string text in generator.GenerateAsync(ids, options ?? new SamplingOptions(), cancellationToken))
+            yield return text;
+    }
+
+    /// <summary>Starts a multi-turn chat that reuses its KV cache from turn to turn.</summary>
+    public ChatSession CreateChatSession(ChatSessionOptions? options = null) => new(this, options ?? new ChatSessionOptions());
 
     /// <summary>Creates a new, empty inference context (KV cache + buffers) for one sequence.</summary>
     public InferenceContext CreateContext(int? contextLength = null)

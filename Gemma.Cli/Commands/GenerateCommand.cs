@@ -1,43 +1,62 @@
 using System.CommandLine;
 using Gemma.Core;
-using Gemma.Kernels;
+using Gemma.Core.Generation;
+using Gemma.Core.Tokenization;
 
 namespace Gemma.Cli.Commands;
 
-/// <summary><c>gemma generate</c>: continue a prompt and stream the result.</summary>
+/// <summary><c>gemma generate</c>: continue a prompt (or answer it as a chat turn) and stream the text.</summary>
 internal static class GenerateCommand
 {
     public static Command Create()
     {
         var common = new CommonOptions();
-        var tokens = new Option<string?>("--tokens") { Description = "Prompt as comma-separated token ids." };
-        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens to generate.", DefaultValueFactory = _ => 128 };
-        maxTokens.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--max-tokens must be non-negative."); });
-        var command = new Command("generate", "Continue a prompt (greedy) and stream the generated tokens.");
+        var sampling = new SamplingCliOptions();
+        var prompt = new Option<string?>("--prompt", "-p") { Description = "Prompt text." };
+        var tokens = new Option<string?>("--tokens") { Description = "Prompt as comma-separated token ids (no BOS added)." };
+        var chat = new Option<bool>("--chat") { Description = "Wrap --prompt in the Gemma chat template (one user turn) and stop at <end_of_turn>." };
+        var system = new Option<string?>("--system") { Description = "With --chat: instructions folded into the user turn." };
+        var command = new Command("generate", "Continue a prompt and stream the generated text to stdout (stats on stderr).");
         common.AddTo(command);
+        sampling.AddTo(command);
+        command.Add(prompt);
         command.Add(tokens);
-        command.Add(maxTokens);
-        command.SetAction(parse => CliRunner.Run(() =>
+        command.Add(chat);
+        command.Add(system);
+        command.SetAction((parse, ct) => Task.FromResult(CliRunner.Run(() =>
         {
+            string? text = parse.GetValue(prompt), idText = parse.GetValue(tokens);
+            if ((text == null) == (idText == null)) throw new UsageException("generate needs exactly one of --prompt or --tokens.");
+            if (parse.GetValue(chat) && text == null) throw new UsageException("--chat needs --prompt.");
+            SamplingOptions options = sampling.Read(parse);
             using GemmaModel model = common.Load(parse);
-            string? tokenText = parse.GetValue(tokens) ?? throw new UsageException("generate needs --tokens.");
-            int[] prompt = TokenIds.Parse(tokenText, model.Config.VocabSize);
-            int max = parse.GetValue(maxTokens);
-            using InferenceContext ctx = model.CreateContext();
-            if (prompt.Length + max > ctx.ContextLength)
-                throw new UsageException($"prompt ({prompt.Length}) + --max-tokens ({max}) exceed the context length {ctx.ContextLength}.");
-            ReadOnlySpan<float> logits = ctx.Prefill(prompt);
-            var eos = new HashSet<int>(model.Config.EosTokenIds);
-            for (int i = 0; i < max; i++)
+            options.Validate(model.Config.VocabSize);
+            GemmaTokenizer tokenizer = model.RequireTokenizer();
+            int[] ids = idText != null ? TokenIds.Parse(idText, model.Config.VocabSize)
+                : parse.GetValue(chat) ? ChatTemplate.EncodeToIds(tokenizer, Messages(text!, parse.GetValue(system)))
+                : tokenizer.EncodeToIds(text!, addBos: true);
+
+            using var generator = new TextGenerator(model);
+            if (ids.Length + options.MaxTokens > generator.Context.ContextLength)
+                throw new UsageException($"the prompt ({ids.Length} tokens) + --max-tokens ({options.MaxTokens}) exceed the context length {generator.Context.ContextLength}; raise --context or lower --max-tokens.");
+            using var cancel = ConsoleCancellation.Create(ct);
+            foreach (string piece in generator.Generate(ids, options, cancel.Token))
             {
-                int next = Activations.ArgMax(logits);
-                Console.Out.Write(i == 0 ? $"{next}" : $",{next}");
-                if (eos.Contains(next)) break;
-                logits = ctx.Decode(next);
+                Console.Out.Write(piece);
+                Console.Out.Flush();
             }
             Console.Out.WriteLine();
-            return ExitCodes.Success;
-        }));
+            Stats.Print(generator.LastStats!);
+            return generator.LastStats!.FinishReason == FinishReason.Cancelled ? ExitCodes.Cancelled : ExitCodes.Success;
+        })));
         return command;
+    }
+
+    private static List<ChatMessage> Messages(string prompt, string? system)
+    {
+        var list = new List<ChatMessage>();
+        if (!string.IsNullOrWhiteSpace(system)) list.Add(ChatMessage.System(system));
+        list.Add(ChatMessage.User(prompt));
+        return list;
     }
 }

@@ -16,6 +16,7 @@ public sealed unsafe class KvCache : IDisposable
     private readonly NativeBuffer[] _keys;
     private readonly NativeBuffer[] _values;
     private readonly int[] _capacity;
+    private readonly int[] _windows;
     private readonly int _headDim;
 
     /// <summary>Creates an empty cache for <paramref name="contextLength"/> positions processed in chunks of at most <paramref name="maxChunk"/>.</summary>
@@ -30,9 +31,11 @@ public sealed unsafe class KvCache : IDisposable
         _keys = new NativeBuffer[layers];
         _values = new NativeBuffer[layers];
         _capacity = new int[layers];
+        _windows = new int[layers];
         for (int l = 0; l < layers; l++)
         {
             long window = config.AttentionWindow(l);
+            _windows[l] = (int)Math.Min(window, int.MaxValue);
             _capacity[l] = (int)Math.Min(contextLength, window + maxChunk - 1);
             long bytes = (long)KvHeads * _capacity[l] * _headDim * sizeof(float);
             _keys[l] = new NativeBuffer(bytes);
@@ -70,10 +73,29 @@ public sealed unsafe class KvCache : IDisposable
     /// <summary>Forgets every position (memory stays reserved).</summary>
     public void Clear() => Length = 0;
 
+    /// <summary>
+    /// True when positions from <paramref name="length"/> on can be forgotten while keeping the prefix usable: on a
+    /// sliding layer, the keys a query at <paramref name="length"/> will see (<c>length − window + 1 …</c>) must not
+    /// have been overwritten by later positions of the ring.
+    /// </summary>
+    public bool CanTruncateTo(int length)
+    {
+        if (length >= Length) return true;
+        if (length < 0) return false;
+        for (int l = 0; l < _capacity.Length; l++)
+        {
+            long oldest = Math.Max(0, length - (long)_windows[l] + 1);
+            if (oldest + _capacity[l] < Length) return false; // slot of `oldest` was reused by position oldest + capacity
+        }
+        return true;
+    }
+
     /// <summary>Forgets positions from <paramref name="length"/> on (keeps a shared prefix for reuse).</summary>
+    /// <exception cref="GemmaException">The prefix is no longer intact in a sliding layer (see <see cref="CanTruncateTo"/>).</exception>
     public void Truncate(int length)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(length);
+        if (!CanTruncateTo(length)) throw new GemmaException($"Cannot rewind the KV cache from {Length} to {length} positions: sliding-window slots were reused.");
         if (length < Length) Length = length;
     }
 
