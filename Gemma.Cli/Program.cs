@@ -13,6 +13,7 @@ internal static class Program
         var root = new RootCommand("gemma — run Google's Gemma models on the CPU, pure .NET.")
         {
             GenerateCommand.Create(),
+            ChatCommand.Create(),
             LogitsCommand.Create(),
             InfoCommand.Create(),
             SynthCommand.Create(),
