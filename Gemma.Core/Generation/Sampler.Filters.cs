@@ -1,8 +1,8 @@
 namespace Gemma.Core.Generation;
 
 // The truncation filters: top-k, min-p and their dispatch (top-p is in Sampler.Nucleus.cs). Candidates are kept as
-// packed 64-bit keys (see Pack) whose plain integer order is "higher logit first, lower id first on ties", so selection, sorting and tie-breaking are integer operations
-// and every result is a deterministic function of the logits.
+// packed 64-bit keys (see Pack) whose plain integer order is "higher logit first, lower id first on ties", so
+// selection, sorting and tie-breaking are integer operations and every result is a deterministic function of the logits.
 public sealed partial class Sampler
 {
     /// <summary>
@@ -49,7 +49,8 @@ public sealed partial class Sampler
     /// <summary>
     /// Writes the best <c>best.Length</c> tokens (NaN and −∞ skipped) into <paramref name="best"/>, best first, and
     /// returns how many there were; <paramref name="valid"/> receives the number of tokens that are not NaN or −∞.
-    /// A max-heap of the kept keys: one comparison rejects almost every token, O(V + k log k · log V) in all.
+    /// A max-heap of the kept keys: once it is full one float comparison rejects almost every token; expected
+    /// O(V + k log k · log(V/k)), no sort of the vocabulary.
     /// </summary>
     private static int SelectBest(ReadOnlySpan<float> work, Span<ulong> best, out int valid)
     {

@@ -96,6 +96,29 @@ public class SamplerTests
     }
 
     [Test]
+    public void SameSeedGivesTheSameTokensOnEveryPathAtFullVocabulary()
+    {
+        float[] logits = RandomLogits(256000, seed: 8);
+        int[] history = [5, 6, 7, 5];
+        foreach (SamplingOptions o in new[]
+                 {
+                     new SamplingOptions { Seed = 77 },                                   // top-k heap
+                     new SamplingOptions { Seed = 77, TopK = 0, MinP = 0 },               // weighted quickselect
+                     new SamplingOptions { Seed = 77, TopK = 0, TopP = 1, MinP = 0.1f },  // unsorted min-p
+                     Plain(77) with { RepetitionPenalty = 1.3f },                         // everything, penalised
+                 })
+        {
+            var a = new Sampler(o, logits.Length);
+            var b = new Sampler(o, logits.Length);
+            Assert.That(a.Seed, Is.EqualTo(77));
+            int[] first = Enumerable.Range(0, 30).Select(_ => a.Sample(logits, history)).ToArray();
+            int[] second = Enumerable.Range(0, 30).Select(_ => b.Sample(logits, history)).ToArray();
+            Assert.That(second, Is.EqualTo(first), o.ToString());
+            Assert.That(first.Distinct().Count(), Is.GreaterThan(1), o.ToString());
+        }
+    }
+
+    [Test]
     public void DifferentSeedsGiveDifferentSequences()
     {
         float[] logits = RandomLogits(1000, seed: 3);
