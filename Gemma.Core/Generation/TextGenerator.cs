@@ -95,6 +95,7 @@ public sealed class TextGenerator : IDisposable
             string text = stops.Push(detokenizer.Append(next));
             if (text.Length > 0) yield return text;
             if (stops.Stopped) { reason = FinishReason.StopSequence; break; }
+            if (generated >= options.MaxTokens) { reason = FinishReason.MaxTokens; break; } // don't decode a token nobody reads
             if (_context.Position >= _context.ContextLength) { reason = FinishReason.ContextFull; break; }
             logits = _context.Decode(next);
             _cached.Add(next);
@@ -111,12 +112,18 @@ public sealed class TextGenerator : IDisposable
         };
     }
 
-    /// <summary>Async form of <see cref="Generate"/>; the work runs on the calling thread between awaits.</summary>
+    /// <summary>
+    /// Async form of <see cref="Generate"/>: the work runs on a thread-pool thread between awaits; cancellation ends
+    /// the stream within one token with an <see cref="OperationCanceledException"/> (the KV cache stays consistent,
+    /// so the generator can be used again).
+    /// </summary>
     public async IAsyncEnumerable<string> GenerateAsync(IReadOnlyList<int> prompt, SamplingOptions options,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        IEnumerable<string> texts = Generate(prompt, options, cancellationToken);
         await Task.Yield();
-        foreach (string text in Generate(prompt, options, cancellationToken)) yield return text;
+        foreach (string text in texts) yield return text;
+        if (LastStats?.FinishReason == FinishReason.Cancelled) throw new OperationCanceledException(cancellationToken);
     }
 
     /// <summary>
