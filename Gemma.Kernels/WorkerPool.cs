@@ -44,7 +44,9 @@ public sealed unsafe class WorkerPool : IDisposable
     private readonly Lock _gate = new();
     private readonly Thread[] _threads;
     private readonly SemaphoreSlim[] _wake;
-    private readonly ManualResetEventSlim _done = new(false);
+    // Released once per call by the last worker to finish. (SemaphoreSlim rather than ManualResetEventSlim: the latter
+    // allocates its lock object the first time a waiter blocks, which would show up as a steady-state allocation.)
+    private readonly SemaphoreSlim _done = new(0);
 
     // State of the current call; written by the caller under _gate before _generation is bumped.
     private delegate*<void*, int, void> _execute;
@@ -105,7 +107,6 @@ public sealed unsafe class WorkerPool : IDisposable
             // Every worker takes part in every call (idle ones find no item left), so each generation is seen
             // exactly once by each worker and _pending balances.
             _pending = _threads.Length;
-            _done.Reset();
             Volatile.Write(ref _generation, _generation + 1);
             foreach (SemaphoreSlim wake in _wake) wake.Release();
 
@@ -164,7 +165,7 @@ public sealed unsafe class WorkerPool : IDisposable
             if (_disposed) return;
             seen = Volatile.Read(ref _generation); // cannot run ahead: the caller waits for this worker's decrement
             Drain();
-            if (Interlocked.Decrement(ref _pending) == 0) _done.Set();
+            if (Interlocked.Decrement(ref _pending) == 0) _done.Release();
         }
     }
 
