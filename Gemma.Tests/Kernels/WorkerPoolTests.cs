@@ -139,6 +139,39 @@ public unsafe class WorkerPoolTests
         Assert.That(failures, Is.Zero);
     }
 
+    /// <summary>
+    /// One item per pool thread; each item waits until all have started, so no thread can take two and every
+    /// thread of the pool records its own allocation counter.
+    /// </summary>
+    private struct AllocationProbe : IParallelWork
+    {
+        public int* Threads;
+        public long* Allocated;
+        public int* Arrived;
+        public int Count;
+        public void Execute(int index)
+        {
+            Interlocked.Increment(ref *Arrived);
+            long deadline = Environment.TickCount64 + 10_000;
+            while (Volatile.Read(ref *Arrived) < Count && Environment.TickCount64 < deadline) Thread.Yield();
+            Threads[index] = Environment.CurrentManagedThreadId;
+            Allocated[index] = GC.GetAllocatedBytesForCurrentThread();
+        }
+    }
+
+    private static Dictionary<int, long> Probe(WorkerPool pool)
+    {
+        int items = pool.Threads;
+        int* threads = stackalloc int[items];
+        long* allocated = stackalloc long[items];
+        int arrived = 0;
+        var probe = new AllocationProbe { Threads = threads, Allocated = allocated, Arrived = &arrived, Count = items };
+        pool.For(items, ref probe);
+        var perThread = new Dictionary<int, long>();
+        for (int i = 0; i < items; i++) perThread[threads[i]] = allocated[i];
+        return perThread;
+    }
+
     [Test]
     public void LinearWithPoolAllocatesNothingInSteadyState([Values(WeightType.BF16, WeightType.Q8_0)] WeightType type)
     {
@@ -148,21 +181,21 @@ public unsafe class WorkerPoolTests
         using var pool = new WorkerPool(2);
         for (int i = 0; i < 5; i++) { MatMul.Linear(w, x.AsSpan(0, 2304), y, 1, pool); MatMul.Linear(w, x, y, 4, pool); } // warm up (JIT, tier-up, scratch)
 
-        // GetTotalAllocatedBytes(precise) counts every thread, so the pool's workers are included, not just the caller.
-        // Background tier-up compilation may allocate during a round, so take the best of three rounds.
-        long thread = long.MaxValue, total = long.MaxValue;
-        for (int round = 0; round < 3; round++)
-        {
-            long before = GC.GetTotalAllocatedBytes(precise: true);
-            long beforeThread = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 100; i++) MatMul.Linear(w, x.AsSpan(0, 2304), y, 1, pool);
-            for (int i = 0; i < 10; i++) MatMul.Linear(w, x, y, 4, pool);
-            thread = Math.Min(thread, GC.GetAllocatedBytesForCurrentThread() - beforeThread);
-            total = Math.Min(total, GC.GetTotalAllocatedBytes(precise: true) - before);
-        }
-        TestContext.Out.WriteLine($"allocated per 110 calls: calling thread {thread} B, all threads {total} B");
+        // The calling thread is measured directly; the workers through a probe work item that reads each thread's own
+        // counter before and after (the probe itself allocates nothing).
+        Dictionary<int, long> before = Probe(pool);
+        long thread = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++) MatMul.Linear(w, x.AsSpan(0, 2304), y, 1, pool);
+        for (int i = 0; i < 10; i++) MatMul.Linear(w, x, y, 4, pool);
+        thread = GC.GetAllocatedBytesForCurrentThread() - thread;
+        Dictionary<int, long> after = Probe(pool);
+        int caller = Environment.CurrentManagedThreadId;
+        var workers = before.Keys.Intersect(after.Keys).Where(id => id != caller).ToList();
+        TestContext.Out.WriteLine($"probe threads before: {string.Join(",", before.Keys)} after: {string.Join(",", after.Keys)}");
+        TestContext.Out.WriteLine($"allocated by 110 Linear calls: calling thread {thread} B; workers " +
+                                  string.Join(", ", workers.Select(id => $"#{id}: {after[id] - before[id]} B")));
         Assert.That(thread, Is.Zero, "calling thread");
-        // Other threads of the test host (NUnit) may allocate meanwhile; the workers themselves do not.
-        Assert.That(total, Is.LessThan(4096), "all threads");
+        Assert.That(workers, Is.Not.Empty, "the probe did not reach a worker thread");
+        foreach (int id in workers) Assert.That(after[id] - before[id], Is.Zero, $"worker thread #{id}");
     }
 }
