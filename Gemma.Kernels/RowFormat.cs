@@ -1,0 +1,62 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Gemma.Kernels;
+
+/// <summary>
+/// How a float kernel reads weight row elements as float32. Implemented by empty structs so the JIT specializes
+/// each kernel per format and inlines the loads (static abstract members, no virtual calls).
+/// </summary>
+internal unsafe interface IRowFormat
+{
+    /// <summary>Element <paramref name="col"/> of the row as float32.</summary>
+    static abstract float Load(byte* row, int col);
+    /// <summary>Elements [col, col + 16) as float32.</summary>
+    static abstract Vector512<float> Load512(byte* row, int col);
+    /// <summary>Elements [col, col + 8) as float32.</summary>
+    static abstract Vector256<float> Load256(byte* row, int col);
+}
+
+/// <summary>IEEE float32 weights.</summary>
+internal readonly unsafe struct F32Row : IRowFormat
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Load(byte* row, int col) => ((float*)row)[col];
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load512(byte* row, int col) => Vector512.Load((float*)row + col);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load256(byte* row, int col) => Vector256.Load((float*)row + col);
+}
+
+/// <summary>
+/// bfloat16 weights: widening is exact — zero-extend each ushort to 32 bits and shift left by 16
+/// (vpmovzxwd + vpslld), which puts the bf16 bits in the high half of a float32.
+/// </summary>
+internal readonly unsafe struct Bf16Row : IRowFormat
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Load(byte* row, int col) => BFloat16.ToSingle(((ushort*)row)[col]);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load512(byte* row, int col)
+    {
+        Vector256<ushort> raw = Vector256.Load((ushort*)row + col);
+        Vector512<uint> wide = Avx512F.IsSupported
+            ? Avx512F.ConvertToVector512UInt32(raw)
+            : Vector512.WidenLower(raw.ToVector512Unsafe());
+        return Vector512.ShiftLeft(wide, 16).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load256(byte* row, int col)
+    {
+        Vector128<ushort> raw = Vector128.Load((ushort*)row + col);
+        Vector256<uint> wide = Avx2.IsSupported
+            ? Avx2.ConvertToVector256Int32(raw).AsUInt32()
+            : Vector256.WidenLower(raw.ToVector256Unsafe());
+        return Vector256.ShiftLeft(wide, 16).AsSingle();
+    }
+}

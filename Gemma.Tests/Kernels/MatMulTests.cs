@@ -1,0 +1,118 @@
+using Gemma.Kernels;
+using NUnit.Framework;
+using static Gemma.Tests.Kernels.KernelTestData;
+
+namespace Gemma.Tests.Kernels;
+
+/// <summary>F32 and BF16 <see cref="MatMul.Linear"/> against a double-precision reference, for every width this process runs.</summary>
+[Category("Kernels")]
+public unsafe class MatMulTests
+{
+    // Tolerance relative to Σ|w·x| (see KernelTestData.AssertClose): 32 float32 roundoffs.
+    private const double Tol = 32 * U;
+
+    private static void Check(WeightType type, int rows, int cols, int n, int seed, WorkerPool? pool = null)
+    {
+        using GuardedBuffer<byte> wb = Weights(type, rows, cols, seed, out WeightMatrix w);
+        using var x = new GuardedBuffer<float>((long)n * cols);
+        using var y = new GuardedBuffer<float>((long)n * rows);
+        Fill(x.Span, seed + 1);
+        y.Span.Fill(float.NaN); // every element must be written
+        MatMul.Linear(w, x.Span, y.Span, n, pool);
+        (double[] expected, double[] magnitude) = KernelTestData.Linear(w, x.Span, n);
+        AssertClose(y.Span, expected, magnitude, Tol, $"{type} {rows}×{cols} n={n}");
+        y.AssertFrontIntact();
+    }
+
+    [Test]
+    public void EveryColumnCount0To257([Values(WeightType.F32, WeightType.BF16)] WeightType type)
+    {
+        for (int cols = 0; cols <= 257; cols++)
+        {
+            Check(type, 7, cols, 1, cols);
+            Check(type, 5, cols, 6, 1000 + cols);
+        }
+    }
+
+    [Test]
+    public void EveryRowCount0To33([Values(WeightType.F32, WeightType.BF16)] WeightType type)
+    {
+        for (int rows = 0; rows <= 33; rows++) Check(type, rows, 67, 5, rows);
+    }
+
+    [Test]
+    public void TokenCounts([Values(WeightType.F32, WeightType.BF16)] WeightType type,
+                            [Values(1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33)] int n)
+    {
+        Check(type, 37, 301, n, n);
+        Check(type, 20, 2304, n, 100 + n); // 3 k-blocks of 768 for n ≥ 4
+    }
+
+    [TestCase(WeightType.BF16, 2048, 2304, 1)] // q
+    [TestCase(WeightType.BF16, 1024, 2304, 3)] // k, v
+    [TestCase(WeightType.BF16, 2304, 2048, 2)] // o
+    [TestCase(WeightType.BF16, 9216, 2304, 1)] // gate, up
+    [TestCase(WeightType.BF16, 2304, 9216, 1)] // down
+    [TestCase(WeightType.BF16, 2304, 9216, 5)] // down, 9 k-blocks
+    [TestCase(WeightType.BF16, 1000, 2304, 1)] // output-head shaped
+    [TestCase(WeightType.F32, 2304, 2048, 1)]
+    [TestCase(WeightType.F32, 1024, 2304, 4)]
+    public void GemmaShapes(WeightType type, int rows, int cols, int n) => Check(type, rows, cols, n, rows + cols + n);
+
+    [Test]
+    public void PoolGivesBitIdenticalResults([Values(WeightType.F32, WeightType.BF16, WeightType.Q8_0)] WeightType type,
+                                            [Values(1, 3, 16)] int n)
+    {
+        const int Rows = 1003, Cols = 512; // odd row count: last chunk is not a multiple of 4
+        using GuardedBuffer<byte> wb = Weights(type, Rows, Cols, 7, out WeightMatrix w);
+        float[] x = Random(n * Cols, 8);
+        var serial = new float[n * Rows];
+        var parallel = new float[n * Rows];
+        using var pool = new WorkerPool(2);
+        MatMul.Linear(w, x, serial, n);
+        for (int repeat = 0; repeat < 5; repeat++)
+        {
+            parallel.AsSpan().Fill(float.NaN);
+            MatMul.Linear(w, x, parallel, n, pool);
+            Assert.That(parallel, Is.EqualTo(serial).AsCollection, $"repeat {repeat}");
+        }
+    }
+
+    [Test]
+    public void DecodeAndPrefillAgreeBitForBitOnShortRows([Values(WeightType.F32, WeightType.BF16)] WeightType type)
+    {
+        // Rows shorter than one k-block are accumulated identically by every tile shape, so token i of a
+        // prefill equals a decode of token i.
+        const int Rows = 45, Cols = 1000, N = 9;
+        using GuardedBuffer<byte> wb = Weights(type, Rows, Cols, 3, out WeightMatrix w);
+        float[] x = Random(N * Cols, 4);
+        var all = new float[N * Rows];
+        MatMul.Linear(w, x, all, N);
+        var one = new float[Rows];
+        for (int t = 0; t < N; t++)
+        {
+            MatMul.Linear(w, x.AsSpan(t * Cols, Cols), one, 1);
+            Assert.That(all.AsSpan(t * Rows, Rows).ToArray(), Is.EqualTo(one).AsCollection, $"token {t}");
+        }
+    }
+
+    [Test]
+    public void RejectsShortBuffers()
+    {
+        using GuardedBuffer<byte> wb = Weights(WeightType.F32, 4, 8, 1, out WeightMatrix w);
+        Assert.Throws<ArgumentException>(() => MatMul.Linear(w, new float[15], new float[8], 2));
+        Assert.Throws<ArgumentException>(() => MatMul.Linear(w, new float[16], new float[7], 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => MatMul.Linear(w, new float[16], new float[8], -1));
+    }
+
+    [Test]
+    public void ScalarReferenceMatchesDouble([Values(WeightType.F32, WeightType.BF16)] WeightType type)
+    {
+        using GuardedBuffer<byte> wb = Weights(type, 9, 777, 5, out WeightMatrix w);
+        float[] x = Random(3 * 777, 6);
+        var y = new float[3 * 9];
+        MatMul.LinearScalar(w, x, y, 3, 0, 9);
+        (double[] expected, double[] magnitude) = KernelTestData.Linear(w, x, 3);
+        AssertClose(y, expected, magnitude, Tol, "scalar");
+    }
+}
