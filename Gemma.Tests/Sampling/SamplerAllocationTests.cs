@@ -34,13 +34,18 @@ public class SamplerAllocationTests
         var sampler = new Sampler(options, Vocab);
         for (int i = 0; i < 5; i++) sampler.Sample(logits, history);  // warm up (JIT, tiering)
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        long start = Stopwatch.GetTimestamp();  // not a Stopwatch instance: that would be the only allocation
-        for (int i = 0; i < Calls; i++) sampler.Sample(logits, history);
-        TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-
-        TestContext.Out.WriteLine($"{elapsed.TotalMilliseconds / Calls:F3} ms per call, {allocated} bytes allocated in {Calls} calls");
+        // Steady state: tiered-JIT promotion (tier 0 → OSR → tier 1, triggered by call counts) can charge a few KB of
+        // runtime bookkeeping to the calling thread during the first rounds. Some round must then allocate nothing.
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 5 && allocated != 0; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            long start = Stopwatch.GetTimestamp();  // not a Stopwatch instance: that would be the only allocation
+            for (int i = 0; i < Calls; i++) sampler.Sample(logits, history);
+            TimeSpan elapsed = Stopwatch.GetElapsedTime(start);
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            TestContext.Out.WriteLine($"round {round}: {elapsed.TotalMilliseconds / Calls:F3} ms per call, {allocated} bytes allocated in {Calls} calls");
+        }
         Assert.That(allocated, Is.Zero);
     }
 }
