@@ -14,12 +14,15 @@ public sealed class InferenceContext : IDisposable
     private readonly KvCache _cache;
     private readonly WorkerPool? _pool;
 
+    /// <summary>The worker threads of this context (null when single-threaded).</summary>
+    internal WorkerPool? Pool => _pool;
+
     internal InferenceContext(GemmaModel model, int contextLength)
     {
         _model = model;
         int chunk = Math.Min(model.Options.PrefillChunk, contextLength);
         _pool = model.Options.Threads > 1 ? new WorkerPool(model.Options.Threads) : null;
-        _state = new InferenceState(model.Config, chunk, contextLength, model.Options.Threads);
+        _state = new InferenceState(model.Config, chunk);
         _cache = new KvCache(model.Config, contextLength, chunk);
     }
 

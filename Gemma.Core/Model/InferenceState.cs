@@ -8,8 +8,8 @@ namespace Gemma.Core.Model;
 /// </summary>
 public sealed class InferenceState
 {
-    /// <summary>Allocates buffers for chunks of up to <paramref name="maxChunk"/> tokens and a cache of <paramref name="contextLength"/>.</summary>
-    public InferenceState(GemmaConfig c, int maxChunk, int contextLength, int workers)
+    /// <summary>Allocates buffers for chunks of up to <paramref name="maxChunk"/> tokens.</summary>
+    public InferenceState(GemmaConfig c, int maxChunk)
     {
         MaxChunk = maxChunk;
         int h = c.HiddenSize;
@@ -23,10 +23,6 @@ public sealed class InferenceState
         Gate = new float[maxChunk * c.IntermediateSize];
         Up = new float[maxChunk * c.IntermediateSize];
         Logits = new float[c.VocabSize];
-        int longestKeys = 0;
-        for (int l = 0; l < c.NumLayers; l++) longestKeys = Math.Max(longestKeys, (int)Math.Min(contextLength, (long)c.AttentionWindow(l)));
-        Scores = new float[Math.Max(workers, 1)][];
-        for (int i = 0; i < Scores.Length; i++) Scores[i] = new float[longestKeys];
         RopeCosGlobal = new float[maxChunk * c.HeadDim / 2];
         RopeSinGlobal = new float[maxChunk * c.HeadDim / 2];
         RopeCosLocal = new float[maxChunk * c.HeadDim / 2];
@@ -59,8 +55,6 @@ public sealed class InferenceState
     public float[] Up { get; }
     /// <summary><c>[vocab]</c> logits of the last token.</summary>
     public float[] Logits { get; }
-    /// <summary>Per worker: <c>[visible keys]</c> attention scores.</summary>
-    public float[][] Scores { get; }
     /// <summary><c>[chunk, head_dim/2]</c> RoPE cos of the chunk's positions, full-attention base.</summary>
     public float[] RopeCosGlobal { get; }
     /// <summary><c>[chunk, head_dim/2]</c> RoPE sin, full-attention base.</summary>

@@ -41,21 +41,49 @@ public sealed partial class Transformer
             }
         }
 
-        long window = c.AttentionWindow(l);
-        int group = c.NumHeads / c.NumKvHeads;
-        float softCap = c.AttnLogitSoftcapping is double cap ? (float)cap : 0f;
-        Span<float> output = s.AttentionOut.AsSpan(0, n * qDim);
-        output.Clear();
-        for (int i = 0; i < n; i++)
+        var work = new AttentionWork
         {
-            int p = start + i;
-            int first = (int)Math.Max(0, p - window + 1);
-            for (int head = 0; head < c.NumHeads; head++)
-            {
-                int kh = head / group;
-                AttendOne(q.Slice(i * qDim + head * hd, hd), cache.Keys(l, kh), cache.Values(l, kh), first, p, capacity,
-                    softCap, s.Scores[0], output.Slice(i * qDim + head * hd, hd));
-            }
+            Model = this,
+            Q = q,
+            Output = s.AttentionOut.AsSpan(0, n * qDim),
+            Cache = cache,
+            Layer = l,
+            Start = start,
+            Window = c.AttentionWindow(l),
+            SoftCap = c.AttnLogitSoftcapping is double cap ? (float)cap : 0f,
+        };
+        work.Output.Clear();
+        // One item per (token, query head): enough parallelism for decode (heads) and prefill (tokens × heads).
+        if (pool != null) pool.For(n * c.NumHeads, ref work);
+        else for (int i = 0; i < n * c.NumHeads; i++) work.Execute(i);
+    }
+
+    /// <summary>Attention of one query head of one token; items are independent, so any thread may run any of them.</summary>
+    private ref struct AttentionWork : IParallelWork
+    {
+        [ThreadStatic] private static float[]? t_scores;
+
+        public Transformer Model;
+        public Span<float> Q;        // [n, heads·head_dim]
+        public Span<float> Output;   // [n, heads·head_dim]
+        public KvCache Cache;
+        public int Layer, Start;
+        public long Window;
+        public float SoftCap;
+
+        public void Execute(int index)
+        {
+            GemmaConfig c = Model._config;
+            int heads = c.NumHeads, hd = c.HeadDim;
+            int i = index / heads, head = index % heads;
+            int kh = head / (heads / c.NumKvHeads);  // grouped-query attention: consecutive query heads share a KV head
+            int p = Start + i;
+            int first = (int)Math.Max(0, p - Window + 1);
+            int needed = p - first + 1;
+            if (t_scores == null || t_scores.Length < needed) t_scores = new float[Math.Max(needed, 256)];
+            int offset = (i * heads + head) * hd;
+            Model.AttendOne(Q.Slice(offset, hd), Cache.Keys(Layer, kh), Cache.Values(Layer, kh), first, p, Cache.Capacity(Layer),
+                SoftCap, t_scores, Output.Slice(offset, hd));
         }
     }
 

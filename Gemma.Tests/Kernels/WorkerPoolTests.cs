@@ -143,35 +143,6 @@ public unsafe class WorkerPoolTests
     /// One item per pool thread; each item waits until all have started, so no thread can take two and every
     /// thread of the pool records its own allocation counter.
     /// </summary>
-    private struct AllocationProbe : IParallelWork
-    {
-        public int* Threads;
-        public long* Allocated;
-        public int* Arrived;
-        public int Count;
-        public void Execute(int index)
-        {
-            Interlocked.Increment(ref *Arrived);
-            long deadline = Environment.TickCount64 + 10_000;
-            while (Volatile.Read(ref *Arrived) < Count && Environment.TickCount64 < deadline) Thread.Yield();
-            Threads[index] = Environment.CurrentManagedThreadId;
-            Allocated[index] = GC.GetAllocatedBytesForCurrentThread();
-        }
-    }
-
-    private static Dictionary<int, long> Probe(WorkerPool pool)
-    {
-        int items = pool.Threads;
-        int* threads = stackalloc int[items];
-        long* allocated = stackalloc long[items];
-        int arrived = 0;
-        var probe = new AllocationProbe { Threads = threads, Allocated = allocated, Arrived = &arrived, Count = items };
-        pool.For(items, ref probe);
-        var perThread = new Dictionary<int, long>();
-        for (int i = 0; i < items; i++) perThread[threads[i]] = allocated[i];
-        return perThread;
-    }
-
     [Test]
     public void LinearWithPoolAllocatesNothingInSteadyState([Values(WeightType.BF16, WeightType.Q8_0)] WeightType type)
     {
@@ -183,12 +154,12 @@ public unsafe class WorkerPoolTests
 
         // The calling thread is measured directly; the workers through a probe work item that reads each thread's own
         // counter before and after (the probe itself allocates nothing).
-        Dictionary<int, long> before = Probe(pool);
+        Dictionary<int, long> before = WorkerAllocationProbe.Probe(pool);
         long thread = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 100; i++) MatMul.Linear(w, x.AsSpan(0, 2304), y, 1, pool);
         for (int i = 0; i < 10; i++) MatMul.Linear(w, x, y, 4, pool);
         thread = GC.GetAllocatedBytesForCurrentThread() - thread;
-        Dictionary<int, long> after = Probe(pool);
+        Dictionary<int, long> after = WorkerAllocationProbe.Probe(pool);
         int caller = Environment.CurrentManagedThreadId;
         var workers = before.Keys.Intersect(after.Keys).Where(id => id != caller).ToList();
         TestContext.Out.WriteLine($"probe threads before: {string.Join(",", before.Keys)} after: {string.Join(",", after.Keys)}");
