@@ -17,6 +17,7 @@ internal static class Program
             LogitsCommand.Create(),
             InfoCommand.Create(),
             SynthCommand.Create(),
+            BenchCommand.Create(),
             TokenizeCommand.Create(),
         };
         ParseResult parse = root.Parse(args);
