@@ -51,6 +51,18 @@ public class TokenizerGoldenTests
         }
     }
 
+    /// <summary>The dev goldens' emoji and rare kanji all turn out to be pieces; these two characters are not.</summary>
+    [Test]
+    public void CharactersOutsideTheVocabularyUseByteFallback()
+    {
+        var t = TokenizerFixtures.Full;
+        const string text = "\u3400は\U00020000"; // CJK Ext. A (UTF-8 E3 90 80) and Ext. B (F0 A0 80 80)
+        int[] ids = t.EncodeToIds(text, addBos: false);
+        Assert.That(ids.Select(t.GetPiece),
+            Is.EqualTo(new[] { "<0xE3>", "<0x90>", "<0x80>", "は", "<0xF0>", "<0xA0>", "<0x80>", "<0x80>" }));
+        Assert.That(t.Decode(ids), Is.EqualTo(text));
+    }
+
     [Test]
     public void SpecialIdsOfTheRealVocabulary()
     {
