@@ -79,6 +79,19 @@ public class TokenizerGoldenTests
         });
     }
 
+    /// <summary>
+    /// The demo vocabulary has neither a "\t" piece nor &lt;0x09&gt;: HF's BPE then emits &lt;unk&gt;, one per run of
+    /// such characters (fuse_unk). Expected values read off HF's <c>BPE::merge_word</c>, not produced by our code.
+    /// </summary>
+    [Test]
+    public void UnknownCharactersFuseIntoOneUnk()
+    {
+        var t = TokenizerFixtures.Demo;
+        Assert.That(t.TryGetId("\t", out _) || t.TryGetId("<0x09>", out _), Is.False);
+        int[] ids = t.EncodeToIds("で\t\tで\tで", addBos: false);
+        Assert.That(ids, Is.EqualTo(new[] { 9935, 3, 9935, 3, 9935 }));
+    }
+
     [Test]
     public void DemoVocabularyIds()
     {
