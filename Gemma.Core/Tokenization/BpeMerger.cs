@@ -108,6 +108,14 @@ internal sealed class BpeMerger
         return count;
     }
 
+    /// <summary>True when a scalar becomes &lt;unk&gt;: not a piece, and byte fallback cannot spell it.</summary>
+    public bool IsUnknown(ReadOnlySpan<char> scalar)
+    {
+        int id = scalar.Length == 1 ? _bmpIds[scalar[0]] : Lookup(scalar);
+        Span<byte> utf8 = stackalloc byte[8];
+        return id < 0 && !(_byteFallback && TryBytes(scalar, utf8, out _));
+    }
+
     private int Lookup(ReadOnlySpan<char> piece) => _vocab.TryGetValue(piece, out int id) ? id : -1;
 
     private bool TryBytes(ReadOnlySpan<char> scalar, Span<byte> utf8, out int n)

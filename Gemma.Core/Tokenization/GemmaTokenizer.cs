@@ -50,6 +50,13 @@ public sealed partial class GemmaTokenizer
         PadId = padId;
         StartOfTurnId = _ids.GetValueOrDefault("<start_of_turn>", -1);
         EndOfTurnId = _ids.GetValueOrDefault("<end_of_turn>", -1);
+        // The ids the chat structure relies on are control tokens whatever the source says: a SentencePiece model or
+        // GGUF that marks <start_of_turn> as user-defined would otherwise let typed text forge a turn.
+        foreach (int id in (ReadOnlySpan<int>)[bosId, eosId, padId, StartOfTurnId, EndOfTurnId])
+        {
+            if (id >= 0 && types[id] != GemmaTokenType.Unknown) types[id] = GemmaTokenType.Control;
+        }
+        if (unknownId >= 0) types[unknownId] = GemmaTokenType.Unknown;
 
         _bpe = new BpeMerger(_ids, merges, byteIds, unknownId, byteFallback, fuseUnknown);
         _added = new AddedTokenMatcher(Enumerable.Range(0, pieces.Length)

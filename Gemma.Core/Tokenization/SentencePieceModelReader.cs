@@ -62,6 +62,7 @@ internal static class SentencePieceModelReader
                 while (spec.Next(out int f, out int w))
                 {
                     if (w != 0) { spec.Skip(w); continue; }
+                    // A negative int32 (pad_id = -1) is written as a 10-byte two's complement varint: the casts restore it.
                     long v = (long)spec.ReadVarint();
                     switch (f)
                     {
@@ -93,7 +94,6 @@ internal static class SentencePieceModelReader
         if (addDummyPrefix || removeExtraWhitespaces || normalizerName is not ("" or "identity"))
             throw new GemmaException($"Tokenizer file '{source}' normalizes text (name '{normalizerName}', add_dummy_prefix {addDummyPrefix}, " +
                 $"remove_extra_whitespaces {removeExtraWhitespaces}); only Gemma's identity normalization is supported.");
-        // A 32-bit int field written as a negative varint is 10 bytes of two's complement: the cast above restores it.
         return new SentencePieceModel(pieces.ToArray(), scores.ToArray(), types.ToArray(), bosId, eosId, unkId, padId);
     }
 

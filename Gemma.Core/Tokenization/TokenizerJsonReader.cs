@@ -40,8 +40,10 @@ internal static class TokenizerJsonReader
             {
                 string content = a.GetProperty("content").GetString() ?? throw Fail(source, "has an added token without content");
                 bool special = a.TryGetProperty("special", out var s) && s.ValueKind == JsonValueKind.True;
-                if (a.TryGetProperty("normalized", out var norm) && norm.ValueKind == JsonValueKind.True && content.Contains(' '))
-                    throw Fail(source, $"added token '{content}' is normalized and contains a space, which is not supported");
+                // We match added tokens in the raw text. A normalized one is matched by HF in the normalized text, which
+                // differs from the raw text only where ' ' became '▁': refuse the tokens for which that matters.
+                if (a.TryGetProperty("normalized", out var norm) && norm.ValueKind == JsonValueKind.True && content.AsSpan().IndexOfAny(' ', '\u2581') >= 0)
+                    throw Fail(source, $"has added token '{content}' that is normalized and contains a space or '▁', which is not supported");
                 added.Add((content, a.GetProperty("id").GetInt32(), special));
             }
         }

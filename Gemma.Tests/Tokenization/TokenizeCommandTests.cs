@@ -49,6 +49,19 @@ public class TokenizeCommandTests
         }
     }
 
+    /// <summary>The rendered chat prompt (it starts with the text "&lt;bos&gt;") encodes to the golden chat ids.</summary>
+    [Test]
+    public void JsonOutputOfRenderedChatsEqualsGolden()
+    {
+        foreach (var chat in TokenizerFixtures.DevChats())
+        {
+            var (code, output, error) = Run("tokenize", "--tokenizer", TokenizerFixtures.FullTokenizerPath, "--text", chat.Prompt, "--json");
+            Assert.That(code, Is.EqualTo(0), error);
+            using var json = JsonDocument.Parse(output);
+            Assert.That(json.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()), Is.EqualTo(chat.Ids));
+        }
+    }
+
     [Test]
     public void ModelDirectoryReproducesDemoGoldenPrompts()
     {

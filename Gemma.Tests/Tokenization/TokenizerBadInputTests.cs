@@ -70,6 +70,41 @@ public class TokenizerBadInputTests
         }
     }
 
+    /// <summary>
+    /// Property: with the full vocabulary every scalar is a piece or has byte pieces, so any well-formed string
+    /// round-trips, with or without control-token parsing (control text decodes to itself) — except a literal '▁',
+    /// which decodes as a space, as in HF (dev golden "▁already▁has▁metaspace").
+    /// </summary>
+    [Test]
+    public void AnyWellFormedTextRoundTrips()
+    {
+        var t = TokenizerFixtures.Full;
+        var rng = new Random(42);
+        string[] fragments = [" ", "  ", "\t", "\n", "\n\n", "\r\n", "\u3000", "<start_of_turn>", "<end_of_turn>", "<bos>", "<table>",
+            "<unused7>", "<0x41>", "東京", "ｶﾀｶﾅ", "Ａ", "😀", "𠮷", "\u3400", "\U00020000", "é", "e\u0301", "x", "Hello"];
+        for (int trial = 0; trial < 500; trial++)
+        {
+            var text = new System.Text.StringBuilder();
+            int parts = rng.Next(0, 25);
+            for (int i = 0; i < parts; i++)
+            {
+                if (rng.Next(4) == 0)
+                {
+                    int scalar = rng.Next(3) == 0 ? rng.Next(0x10000, 0x110000) : rng.Next(0x20, 0xD800);
+                    if (scalar != 0x2581) text.Append(char.ConvertFromUtf32(scalar));
+                }
+                else text.Append(fragments[rng.Next(fragments.Length)]);
+            }
+            string s = text.ToString();
+            foreach (bool parse in new[] { true, false })
+            {
+                int[] ids = t.EncodeToIds(s, addBos: false, parseControlTokens: parse);
+                Assert.That(t.Decode(ids), Is.EqualTo(s), () => $"parse={parse}: {s}");
+                Assert.That(ids.Contains(106), Is.EqualTo(parse && s.Contains("<start_of_turn>")));
+            }
+        }
+    }
+
     [Test]
     public void MissingAndCorruptFilesThrowGemmaExceptionNamingTheFile()
     {

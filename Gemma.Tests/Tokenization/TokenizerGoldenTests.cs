@@ -51,6 +51,18 @@ public class TokenizerGoldenTests
         }
     }
 
+    /// <summary>The dev goldens' emoji and rare kanji all turn out to be pieces; these two characters are not.</summary>
+    [Test]
+    public void CharactersOutsideTheVocabularyUseByteFallback()
+    {
+        var t = TokenizerFixtures.Full;
+        const string text = "\u3400は\U00020000"; // CJK Ext. A (UTF-8 E3 90 80) and Ext. B (F0 A0 80 80)
+        int[] ids = t.EncodeToIds(text, addBos: false);
+        Assert.That(ids.Select(t.GetPiece),
+            Is.EqualTo(new[] { "<0xE3>", "<0x90>", "<0x80>", "は", "<0xF0>", "<0xA0>", "<0x80>", "<0x80>" }));
+        Assert.That(t.Decode(ids), Is.EqualTo(text));
+    }
+
     [Test]
     public void SpecialIdsOfTheRealVocabulary()
     {
@@ -65,6 +77,19 @@ public class TokenizerGoldenTests
             Assert.That(t.GetPiece(217), Is.EqualTo("<0x00>"));
             Assert.That(t.GetTokenType(217), Is.EqualTo(GemmaTokenType.Byte));
         });
+    }
+
+    /// <summary>
+    /// The demo vocabulary has neither a "\t" piece nor &lt;0x09&gt;: HF's BPE then emits &lt;unk&gt;, one per run of
+    /// such characters (fuse_unk). Expected values read off HF's <c>BPE::merge_word</c>, not produced by our code.
+    /// </summary>
+    [Test]
+    public void UnknownCharactersFuseIntoOneUnk()
+    {
+        var t = TokenizerFixtures.Demo;
+        Assert.That(t.TryGetId("\t", out _) || t.TryGetId("<0x09>", out _), Is.False);
+        int[] ids = t.EncodeToIds("で\t\tで\tで", addBos: false);
+        Assert.That(ids, Is.EqualTo(new[] { 9935, 3, 9935, 3, 9935 }));
     }
 
     [Test]
