@@ -39,8 +39,8 @@ internal static class TokenizeCommand
     {
         if ((modelDir is null) == (tokenizerPath is null))
         {
-            Console.Error.WriteLine("error: give exactly one of --model DIR or --tokenizer FILE.");
-            return 2;
+            Console.Error.WriteLine("gemma: give exactly one of --model DIR or --tokenizer FILE.");
+            return ExitCodes.Usage;
         }
         Console.OutputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
         try
@@ -49,17 +49,17 @@ internal static class TokenizeCommand
             int[] ids = tokenizer.EncodeToIds(text, addBos);
             Console.Out.Write(json ? ToJson(tokenizer, ids) : ToTable(tokenizer, ids));
             Console.Out.Flush();
-            return 0;
+            return ExitCodes.Success;
         }
         catch (GemmaException e)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            Console.Error.WriteLine($"gemma: error: {e.Message}");
+            return ExitCodes.BadInput;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
+            Console.Error.WriteLine($"gemma: error: {e.Message}");
+            return ExitCodes.BadInput;
         }
     }
 
