@@ -1,29 +1,118 @@
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+
 namespace Gemma.Kernels;
 
 /// <summary>Element-wise activations.</summary>
+/// <remarks>
+/// tanh comes from <see cref="TensorPrimitives.Tanh{T}(ReadOnlySpan{T}, Span{T})"/> (vectorized, about 1 ulp), applied to
+/// chunks in a stack buffer, so the SIMD paths keep float32 accuracy; no fast approximations.
+/// </remarks>
 public static class Activations
 {
     // sqrt(2/π), the constant of the tanh approximation of GELU.
     private const float SqrtTwoOverPi = 0.7978845608028654f;
+    private const float GeluCubic = 0.044715f;
+    // Elements per stack chunk (4 KB): small enough for the stack, large enough to amortize the TensorPrimitives calls.
+    private const int Chunk = 1024;
 
     /// <summary>GELU, tanh approximation: <c>0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))</c>.</summary>
-    public static float GeluTanh(float x) => 0.5f * x * (1f + MathF.Tanh(SqrtTwoOverPi * (x + 0.044715f * x * x * x)));
+    public static float GeluTanh(float x) => 0.5f * x * (1f + MathF.Tanh(SqrtTwoOverPi * (x + GeluCubic * x * x * x)));
 
     /// <summary>Gated GELU (GeGLU): <c>output[i] = GeluTanh(gate[i]) · up[i]</c>; output may alias gate.</summary>
     public static void GeluTanhMul(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
     {
         if (up.Length < gate.Length || output.Length < gate.Length) throw new ArgumentException("Length mismatch.");
+        if (!Vector256.IsHardwareAccelerated) { GeluTanhMulScalar(gate, up, output); return; }
+
+        Span<float> t = stackalloc float[Chunk];
+        for (int start = 0; start < gate.Length; start += Chunk)
+        {
+            int len = Math.Min(Chunk, gate.Length - start);
+            ReadOnlySpan<float> g = gate.Slice(start, len), u = up.Slice(start, len);
+            Span<float> o = output.Slice(start, len), tc = t.Slice(0, len);
+            // tc = √(2/π)·(g + 0.044715·g³), then tanh in place; the product is written last so output may alias gate.
+            GeluInner(g, tc);
+            TensorPrimitives.Tanh(tc, tc);
+            GeluCombine(g, u, tc, o);
+        }
+    }
+
+    /// <summary><c>t = √(2/π)·(g + 0.044715·g·g·g)</c>, same operation order as the scalar <see cref="GeluTanh(float)"/>.</summary>
+    private static void GeluInner(ReadOnlySpan<float> g, Span<float> t)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> c = Vector512.Create(SqrtTwoOverPi), k = Vector512.Create(GeluCubic);
+            for (; i + 16 <= g.Length; i += 16)
+            {
+                var x = Vector512.Create(g.Slice(i, 16));
+                (c * (x + k * x * x * x)).CopyTo(t.Slice(i, 16));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> c = Vector256.Create(SqrtTwoOverPi), k = Vector256.Create(GeluCubic);
+            for (; i + 8 <= g.Length; i += 8)
+            {
+                var x = Vector256.Create(g.Slice(i, 8));
+                (c * (x + k * x * x * x)).CopyTo(t.Slice(i, 8));
+            }
+        }
+        for (; i < g.Length; i++) { float x = g[i]; t[i] = SqrtTwoOverPi * (x + GeluCubic * x * x * x); }
+    }
+
+    /// <summary><c>o = 0.5·g·(1 + t)·u</c>, same operation order as the scalar <see cref="GeluTanh(float)"/>.</summary>
+    private static void GeluCombine(ReadOnlySpan<float> g, ReadOnlySpan<float> u, ReadOnlySpan<float> t, Span<float> o)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var half = Vector512.Create(0.5f);
+            for (; i + 16 <= g.Length; i += 16)
+                (half * Vector512.Create(g.Slice(i, 16)) * (Vector512<float>.One + Vector512.Create(t.Slice(i, 16))) * Vector512.Create(u.Slice(i, 16))).CopyTo(o.Slice(i, 16));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var half = Vector256.Create(0.5f);
+            for (; i + 8 <= g.Length; i += 8)
+                (half * Vector256.Create(g.Slice(i, 8)) * (Vector256<float>.One + Vector256.Create(t.Slice(i, 8))) * Vector256.Create(u.Slice(i, 8))).CopyTo(o.Slice(i, 8));
+        }
+        for (; i < g.Length; i++) o[i] = 0.5f * g[i] * (1f + t[i]) * u[i];
+    }
+
+    /// <summary>Scalar reference of <see cref="GeluTanhMul"/>.</summary>
+    internal static void GeluTanhMulScalar(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
+    {
         for (int i = 0; i < gate.Length; i++) output[i] = GeluTanh(gate[i]) * up[i];
     }
 
     /// <summary>Soft-capping <c>x = cap · tanh(x / cap)</c> in place.</summary>
     public static void SoftCapInPlace(Span<float> x, float cap)
     {
+        if (!Vector256.IsHardwareAccelerated) { SoftCapScalar(x, cap); return; }
+        TensorPrimitives.Divide(x, cap, x);
+        TensorPrimitives.Tanh(x, x);
+        TensorPrimitives.Multiply(x, cap, x);
+    }
+
+    /// <summary>Scalar reference of <see cref="SoftCapInPlace"/>.</summary>
+    internal static void SoftCapScalar(Span<float> x, float cap)
+    {
         for (int i = 0; i < x.Length; i++) x[i] = cap * MathF.Tanh(x[i] / cap);
     }
 
-    /// <summary>Index of the largest value (first one on ties); -1 for an empty span. NaN never wins.</summary>
+    /// <summary>Index of the largest value (first one on ties); -1 for an empty or all-NaN span. NaN never wins.</summary>
     public static int ArgMax(ReadOnlySpan<float> x)
+    {
+        if (Vector512.IsHardwareAccelerated && x.Length >= 16) return ArgMaxVector.Find512(x);
+        if (Vector256.IsHardwareAccelerated && x.Length >= 8) return ArgMaxVector.Find256(x);
+        return ArgMaxScalar(x);
+    }
+
+    /// <summary>Scalar reference of <see cref="ArgMax"/>.</summary>
+    internal static int ArgMaxScalar(ReadOnlySpan<float> x)
     {
         int best = -1;
         float bestValue = float.NegativeInfinity;
@@ -34,15 +123,13 @@ public static class Activations
         return best;
     }
 
-    /// <summary><c>x[i] += y[i]</c> (residual connections).</summary>
+    /// <summary><c>x[i] += y[i]</c> (residual connections). TensorPrimitives' vector loop is as fast as a hand kernel here.</summary>
     public static void AddInPlace(Span<float> x, ReadOnlySpan<float> y)
     {
-        for (int i = 0; i < x.Length; i++) x[i] += y[i];
+        if (y.Length < x.Length) throw new ArgumentException("y is shorter than x.", nameof(y));
+        TensorPrimitives.Add(x, y.Slice(0, x.Length), x);
     }
 
-    /// <summary><c>x[i] *= factor</c>.</summary>
-    public static void ScaleInPlace(Span<float> x, float factor)
-    {
-        for (int i = 0; i < x.Length; i++) x[i] *= factor;
-    }
+    /// <summary><c>x[i] *= factor</c>. TensorPrimitives' vector loop is as fast as a hand kernel here.</summary>
+    public static void ScaleInPlace(Span<float> x, float factor) => TensorPrimitives.Multiply(x, factor, x);
 }

@@ -52,10 +52,10 @@ public static unsafe partial class MatMul
 
         /// <summary>Lanes 0-7 hold block b's partial integer sums, lanes 8-15 block b+1's.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> BlockPair(byte* b0, Vector512<sbyte> xv, float xs0, float xs1, Vector512<float> acc)
+        private static Vector512<float> BlockPair(byte* b0, Vector512<sbyte> xv, Vector512<sbyte> negX, float xs0, float xs1, Vector512<float> acc)
         {
             Vector512<sbyte> wq = Vector512.Create(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b0 + Q8_0.BlockBytes + 2));
-            Vector512<sbyte> sx = Vector512.ConditionalSelect(Vector512.LessThan(wq, Vector512<sbyte>.Zero), -xv, xv);
+            Vector512<sbyte> sx = Vector512.ConditionalSelect(Vector512.LessThan(wq, Vector512<sbyte>.Zero), negX, xv);
             Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(Vector512.Abs(wq).AsByte(), sx);
             Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512.Create((short)1));
             var scale = Vector512.Create(Vector256.Create(BlockScale(b0) * xs0), Vector256.Create(BlockScale(b0 + Q8_0.BlockBytes) * xs1));
@@ -76,7 +76,10 @@ public static unsafe partial class MatMul
         {
             var acc = Vector512<float>.Zero;
             for (int b = 0; b + 2 <= blocks; b += 2)
-                acc = BlockPair(row + b * Q8_0.BlockBytes, Vector512.Load(xq + b * 32), xs[b], xs[b + 1], acc);
+            {
+                var xv = Vector512.Load(xq + b * 32);
+                acc = BlockPair(row + b * Q8_0.BlockBytes, xv, -xv, xs[b], xs[b + 1], acc);
+            }
             return Vector512.Sum(acc) + LastBlock(row, xq, xs, blocks);
         }
 
@@ -87,12 +90,13 @@ public static unsafe partial class MatMul
             for (int b = 0; b + 2 <= blocks; b += 2)
             {
                 var xv = Vector512.Load(xq + b * 32);
+                var negX = -xv;
                 float s0 = xs[b], s1 = xs[b + 1];
                 long o = b * Q8_0.BlockBytes;
-                a0 = BlockPair(w0 + o, xv, s0, s1, a0);
-                a1 = BlockPair(w1 + o, xv, s0, s1, a1);
-                a2 = BlockPair(w2 + o, xv, s0, s1, a2);
-                a3 = BlockPair(w3 + o, xv, s0, s1, a3);
+                a0 = BlockPair(w0 + o, xv, negX, s0, s1, a0);
+                a1 = BlockPair(w1 + o, xv, negX, s0, s1, a1);
+                a2 = BlockPair(w2 + o, xv, negX, s0, s1, a2);
+                a3 = BlockPair(w3 + o, xv, negX, s0, s1, a3);
             }
             y[0] = Vector512.Sum(a0) + LastBlock(w0, xq, xs, blocks);
             y[1] = Vector512.Sum(a1) + LastBlock(w1, xq, xs, blocks);

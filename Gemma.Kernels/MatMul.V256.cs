@@ -80,14 +80,19 @@ public static unsafe partial class MatMul
                 a30 = Vector256.FusedMultiplyAdd(wv3, xv0, a30);
                 a31 = Vector256.FusedMultiplyAdd(wv3, xv1, a31);
             }
-            Finish<TRow>(yt, Vector256.Sum(a00), s, w0, x0);
-            Finish<TRow>(yt + 1 * (long)s.Rows, Vector256.Sum(a01), s, w0, x1);
-            Finish<TRow>(yt + 1, Vector256.Sum(a10), s, w1, x0);
-            Finish<TRow>(yt + 1 * (long)s.Rows + 1, Vector256.Sum(a11), s, w1, x1);
-            Finish<TRow>(yt + 2, Vector256.Sum(a20), s, w2, x0);
-            Finish<TRow>(yt + 1 * (long)s.Rows + 2, Vector256.Sum(a21), s, w2, x1);
-            Finish<TRow>(yt + 3, Vector256.Sum(a30), s, w3, x0);
-            Finish<TRow>(yt + 1 * (long)s.Rows + 3, Vector256.Sum(a31), s, w3, x1);
+            float* sum = stackalloc float[8];
+            sum[0] = Vector256.Sum(a00); sum[1] = Vector256.Sum(a01);
+            sum[2] = Vector256.Sum(a10); sum[3] = Vector256.Sum(a11);
+            sum[4] = Vector256.Sum(a20); sum[5] = Vector256.Sum(a21);
+            sum[6] = Vector256.Sum(a30); sum[7] = Vector256.Sum(a31);
+            Finish<TRow>(yt, sum[0], s, w0, x0);
+            Finish<TRow>(yt + 1 * (long)s.Rows, sum[1], s, w0, x1);
+            Finish<TRow>(yt + 1, sum[2], s, w1, x0);
+            Finish<TRow>(yt + 1 * (long)s.Rows + 1, sum[3], s, w1, x1);
+            Finish<TRow>(yt + 2, sum[4], s, w2, x0);
+            Finish<TRow>(yt + 1 * (long)s.Rows + 2, sum[5], s, w2, x1);
+            Finish<TRow>(yt + 3, sum[6], s, w3, x0);
+            Finish<TRow>(yt + 1 * (long)s.Rows + 3, sum[7], s, w3, x1);
         }
 
         /// <summary>4 weight row(s) from <paramref name="wr"/> × 1 token(s) from <paramref name="xt"/>; <paramref name="yt"/> is the first output element.</summary>
@@ -114,10 +119,15 @@ public static unsafe partial class MatMul
                 var wv3 = TRow.Load256(w3, k);
                 a30 = Vector256.FusedMultiplyAdd(wv3, xv0, a30);
             }
-            Finish<TRow>(yt, Vector256.Sum(a00), s, w0, x0);
-            Finish<TRow>(yt + 1, Vector256.Sum(a10), s, w1, x0);
-            Finish<TRow>(yt + 2, Vector256.Sum(a20), s, w2, x0);
-            Finish<TRow>(yt + 3, Vector256.Sum(a30), s, w3, x0);
+            float* sum = stackalloc float[4];
+            sum[0] = Vector256.Sum(a00);
+            sum[1] = Vector256.Sum(a10);
+            sum[2] = Vector256.Sum(a20);
+            sum[3] = Vector256.Sum(a30);
+            Finish<TRow>(yt, sum[0], s, w0, x0);
+            Finish<TRow>(yt + 1, sum[1], s, w1, x0);
+            Finish<TRow>(yt + 2, sum[2], s, w2, x0);
+            Finish<TRow>(yt + 3, sum[3], s, w3, x0);
         }
 
         /// <summary>1 weight row(s) from <paramref name="wr"/> × 1 token(s) from <paramref name="xt"/>; <paramref name="yt"/> is the first output element.</summary>
@@ -132,7 +142,9 @@ public static unsafe partial class MatMul
                 var wv0 = TRow.Load256(w0, k);
                 a00 = Vector256.FusedMultiplyAdd(wv0, xv0, a00);
             }
-            Finish<TRow>(yt, Vector256.Sum(a00), s, w0, x0);
+            float* sum = stackalloc float[1];
+            sum[0] = Vector256.Sum(a00);
+            Finish<TRow>(yt, sum[0], s, w0, x0);
         }
 
     }

@@ -92,22 +92,27 @@ public static unsafe partial class MatMul
                 a32 = Vector512.FusedMultiplyAdd(wv3, xv2, a32);
                 a33 = Vector512.FusedMultiplyAdd(wv3, xv3, a33);
             }
-            Finish<TRow>(yt, Vector512.Sum(a00), s, w0, x0);
-            Finish<TRow>(yt + 1 * (long)s.Rows, Vector512.Sum(a01), s, w0, x1);
-            Finish<TRow>(yt + 2 * (long)s.Rows, Vector512.Sum(a02), s, w0, x2);
-            Finish<TRow>(yt + 3 * (long)s.Rows, Vector512.Sum(a03), s, w0, x3);
-            Finish<TRow>(yt + 1, Vector512.Sum(a10), s, w1, x0);
-            Finish<TRow>(yt + 1 * (long)s.Rows + 1, Vector512.Sum(a11), s, w1, x1);
-            Finish<TRow>(yt + 2 * (long)s.Rows + 1, Vector512.Sum(a12), s, w1, x2);
-            Finish<TRow>(yt + 3 * (long)s.Rows + 1, Vector512.Sum(a13), s, w1, x3);
-            Finish<TRow>(yt + 2, Vector512.Sum(a20), s, w2, x0);
-            Finish<TRow>(yt + 1 * (long)s.Rows + 2, Vector512.Sum(a21), s, w2, x1);
-            Finish<TRow>(yt + 2 * (long)s.Rows + 2, Vector512.Sum(a22), s, w2, x2);
-            Finish<TRow>(yt + 3 * (long)s.Rows + 2, Vector512.Sum(a23), s, w2, x3);
-            Finish<TRow>(yt + 3, Vector512.Sum(a30), s, w3, x0);
-            Finish<TRow>(yt + 1 * (long)s.Rows + 3, Vector512.Sum(a31), s, w3, x1);
-            Finish<TRow>(yt + 2 * (long)s.Rows + 3, Vector512.Sum(a32), s, w3, x2);
-            Finish<TRow>(yt + 3 * (long)s.Rows + 3, Vector512.Sum(a33), s, w3, x3);
+            float* sum = stackalloc float[16];
+            sum[0] = Vector512.Sum(a00); sum[1] = Vector512.Sum(a01); sum[2] = Vector512.Sum(a02); sum[3] = Vector512.Sum(a03);
+            sum[4] = Vector512.Sum(a10); sum[5] = Vector512.Sum(a11); sum[6] = Vector512.Sum(a12); sum[7] = Vector512.Sum(a13);
+            sum[8] = Vector512.Sum(a20); sum[9] = Vector512.Sum(a21); sum[10] = Vector512.Sum(a22); sum[11] = Vector512.Sum(a23);
+            sum[12] = Vector512.Sum(a30); sum[13] = Vector512.Sum(a31); sum[14] = Vector512.Sum(a32); sum[15] = Vector512.Sum(a33);
+            Finish<TRow>(yt, sum[0], s, w0, x0);
+            Finish<TRow>(yt + 1 * (long)s.Rows, sum[1], s, w0, x1);
+            Finish<TRow>(yt + 2 * (long)s.Rows, sum[2], s, w0, x2);
+            Finish<TRow>(yt + 3 * (long)s.Rows, sum[3], s, w0, x3);
+            Finish<TRow>(yt + 1, sum[4], s, w1, x0);
+            Finish<TRow>(yt + 1 * (long)s.Rows + 1, sum[5], s, w1, x1);
+            Finish<TRow>(yt + 2 * (long)s.Rows + 1, sum[6], s, w1, x2);
+            Finish<TRow>(yt + 3 * (long)s.Rows + 1, sum[7], s, w1, x3);
+            Finish<TRow>(yt + 2, sum[8], s, w2, x0);
+            Finish<TRow>(yt + 1 * (long)s.Rows + 2, sum[9], s, w2, x1);
+            Finish<TRow>(yt + 2 * (long)s.Rows + 2, sum[10], s, w2, x2);
+            Finish<TRow>(yt + 3 * (long)s.Rows + 2, sum[11], s, w2, x3);
+            Finish<TRow>(yt + 3, sum[12], s, w3, x0);
+            Finish<TRow>(yt + 1 * (long)s.Rows + 3, sum[13], s, w3, x1);
+            Finish<TRow>(yt + 2 * (long)s.Rows + 3, sum[14], s, w3, x2);
+            Finish<TRow>(yt + 3 * (long)s.Rows + 3, sum[15], s, w3, x3);
         }
 
         /// <summary>4 weight row(s) from <paramref name="wr"/> × 1 token(s) from <paramref name="xt"/>; <paramref name="yt"/> is the first output element.</summary>
@@ -134,10 +139,15 @@ public static unsafe partial class MatMul
                 var wv3 = TRow.Load512(w3, k);
                 a30 = Vector512.FusedMultiplyAdd(wv3, xv0, a30);
             }
-            Finish<TRow>(yt, Vector512.Sum(a00), s, w0, x0);
-            Finish<TRow>(yt + 1, Vector512.Sum(a10), s, w1, x0);
-            Finish<TRow>(yt + 2, Vector512.Sum(a20), s, w2, x0);
-            Finish<TRow>(yt + 3, Vector512.Sum(a30), s, w3, x0);
+            float* sum = stackalloc float[4];
+            sum[0] = Vector512.Sum(a00);
+            sum[1] = Vector512.Sum(a10);
+            sum[2] = Vector512.Sum(a20);
+            sum[3] = Vector512.Sum(a30);
+            Finish<TRow>(yt, sum[0], s, w0, x0);
+            Finish<TRow>(yt + 1, sum[1], s, w1, x0);
+            Finish<TRow>(yt + 2, sum[2], s, w2, x0);
+            Finish<TRow>(yt + 3, sum[3], s, w3, x0);
         }
 
         /// <summary>1 weight row(s) from <paramref name="wr"/> × 1 token(s) from <paramref name="xt"/>; <paramref name="yt"/> is the first output element.</summary>
@@ -152,7 +162,9 @@ public static unsafe partial class MatMul
                 var wv0 = TRow.Load512(w0, k);
                 a00 = Vector512.FusedMultiplyAdd(wv0, xv0, a00);
             }
-            Finish<TRow>(yt, Vector512.Sum(a00), s, w0, x0);
+            float* sum = stackalloc float[1];
+            sum[0] = Vector512.Sum(a00);
+            Finish<TRow>(yt, sum[0], s, w0, x0);
         }
 
     }

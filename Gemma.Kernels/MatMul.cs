@@ -45,7 +45,11 @@ public static unsafe partial class MatMul
                 QuantizeActivations(px, n, w.Cols, work.QuantizedX, work.XScales);
             }
             if (pool is null || pool.Threads == 1 || (long)w.Rows * w.Cols * n < ParallelThreshold)
-                work.Run(0, w.Rows);
+            {
+                // Same row chunks as the pool would use: for prefill a chunk's weights × one k-block stay in L2
+                // while every token tile passes over them.
+                for (int i = 0; i < work.Items; i++) work.Execute(i);
+            }
             else
                 pool.For(work.Items, ref work);
         }

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace Gemma.Kernels;
 
 /// <summary>
@@ -42,6 +44,49 @@ public static class Rope
         int half = headDim / 2;
         if (headDim % 2 != 0 || x.Length % headDim != 0) throw new ArgumentException("x is not [heads, headDim] with an even headDim.", nameof(x));
         if (cos.Length < half || sin.Length < half) throw new ArgumentException("cos/sin need headDim/2 values.");
+        for (int h = 0; h < x.Length; h += headDim)
+            RotateHead(x.Slice(h, half), x.Slice(h + half, half), cos, sin);
+    }
+
+    /// <summary>
+    /// One head: same operations in the same order as <see cref="ApplyRotateHalfScalar"/> (no FMA contraction),
+    /// so every width is bit-identical to the scalar reference.
+    /// </summary>
+    private static void RotateHead(Span<float> x1, Span<float> x2, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= x1.Length; i += 16)
+            {
+                var a = Vector512.Create(x1.Slice(i, 16)); var b = Vector512.Create(x2.Slice(i, 16));
+                var c = Vector512.Create(cos.Slice(i, 16)); var s = Vector512.Create(sin.Slice(i, 16));
+                (a * c - b * s).CopyTo(x1.Slice(i, 16));
+                (b * c + a * s).CopyTo(x2.Slice(i, 16));
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= x1.Length; i += 8)
+            {
+                var a = Vector256.Create(x1.Slice(i, 8)); var b = Vector256.Create(x2.Slice(i, 8));
+                var c = Vector256.Create(cos.Slice(i, 8)); var s = Vector256.Create(sin.Slice(i, 8));
+                (a * c - b * s).CopyTo(x1.Slice(i, 8));
+                (b * c + a * s).CopyTo(x2.Slice(i, 8));
+            }
+        }
+        for (; i < x1.Length; i++)
+        {
+            float a = x1[i], b = x2[i];
+            x1[i] = a * cos[i] - b * sin[i];
+            x2[i] = b * cos[i] + a * sin[i];
+        }
+    }
+
+    /// <summary>Scalar reference of <see cref="ApplyRotateHalf"/>.</summary>
+    internal static void ApplyRotateHalfScalar(Span<float> x, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
+    {
+        int half = headDim / 2;
         for (int h = 0; h < x.Length; h += headDim)
         {
             Span<float> x1 = x.Slice(h, half);

@@ -9,6 +9,17 @@ namespace Gemma.Tests.Kernels;
 public unsafe class MatMulQ8Tests
 {
     [Test]
+    public void HalfToSingleIsExactForAll65536Values()
+    {
+        for (int h = 0; h <= ushort.MaxValue; h++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)h), actual = MatMul.HalfToSingle((ushort)h);
+            if (BitConverter.SingleToUInt32Bits(actual) != BitConverter.SingleToUInt32Bits(expected) && !(float.IsNaN(expected) && float.IsNaN(actual)))
+                Assert.Fail($"0x{h:X4}: {actual:R} != {expected:R}");
+        }
+    }
+
+    [Test]
     public void QuantizerMatchesScalarReferenceExactly()
     {
         const int Blocks = 257;

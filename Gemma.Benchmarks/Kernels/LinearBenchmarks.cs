@@ -1,0 +1,84 @@
+using System.Runtime.InteropServices;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using Gemma.Kernels;
+
+namespace Gemma.Benchmarks.Kernels;
+
+/// <summary>Short job (3 warm-ups, 5 iterations) plus GB/s and GFLOP/s columns: the machine is shared, keep runs brief.</summary>
+internal sealed class KernelConfig : ManualConfig
+{
+    public KernelConfig()
+    {
+        AddJob(Job.ShortRun.WithWarmupCount(3).WithIterationCount(5).WithLaunchCount(1)
+            .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(250)));
+        AddColumn(ThroughputColumn.GBps, ThroughputColumn.GFlops);
+    }
+}
+
+/// <summary>
+/// <see cref="MatMul.Linear"/> at Gemma 2 2B shapes (rows × cols = out × in). Weights are random, in native memory
+/// (like a memory mapping), and bigger than the caches except where noted, so decode numbers are memory bandwidth.
+/// dotnet run -c Release --project Gemma.Benchmarks -- --filter '*LinearBenchmarks*'
+/// </summary>
+[Config(typeof(KernelConfig))]
+public unsafe class LinearBenchmarks
+{
+    private byte* _weights;
+    private float[] _x = [];
+    private float[] _y = [];
+    private WeightMatrix _w;
+    private WorkerPool? _pool;
+
+    /// <summary>Shapes "rows×cols": q, k/v, o, gate/up, down, output head.</summary>
+    [Params("2048x2304", "1024x2304", "2304x2048", "9216x2304", "2304x9216")]
+    public string Shape { get; set; } = "2048x2304";
+
+    [Params(WeightType.BF16, WeightType.Q8_0)]
+    public WeightType Type { get; set; }
+
+    /// <summary>Tokens: 1 = decode, 64/128 = prefill.</summary>
+    [Params(1)]
+    public int N { get; set; }
+
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
+    public int Rows => int.Parse(Shape.Split('x')[0]);
+    public int Cols => int.Parse(Shape.Split('x')[1]);
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        long bytes = WeightMatrix.RowBytesOf(Type, Cols) * Rows;
+        _weights = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+        var rng = new Random(1);
+        // Plausible values: small bf16 / Q8_0 blocks with a sane fp16 scale (content does not change the speed).
+        var span = new Span<byte>(_weights, checked((int)Math.Min(bytes, int.MaxValue)));
+        for (long off = 0; off < bytes; off += span.Length)
+        {
+            span = new Span<byte>(_weights + off, (int)Math.Min(bytes - off, int.MaxValue));
+            rng.NextBytes(span);
+        }
+        if (Type == WeightType.BF16)
+            for (long i = 0; i < bytes / 2; i++) ((ushort*)_weights)[i] &= 0xBFFF; // exponent ≤ 2⁰: no inf/NaN
+        else
+            for (long b = 0; b < bytes / Q8_0.BlockBytes; b++) *(ushort*)(_weights + b * Q8_0.BlockBytes) = 0x2000; // fp16 2⁻¹⁵... scale
+        _w = new WeightMatrix(_weights, Rows, Cols, Type);
+        _x = new float[N * Cols];
+        for (int i = 0; i < _x.Length; i++) _x[i] = (float)(rng.NextDouble() - 0.5);
+        _y = new float[N * Rows];
+        _pool = Threads > 1 ? new WorkerPool(Threads) : null;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _pool?.Dispose();
+        NativeMemory.AlignedFree(_weights);
+    }
+
+    [Benchmark]
+    public void Linear() => MatMul.Linear(_w, _x, _y, N, _pool);
+}
