@@ -1,0 +1,200 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using System.Text;
+using Gemma.Core;
+using Gemma.Core.Formats.Gguf;
+using NUnit.Framework;
+
+namespace Gemma.Tests.Gguf;
+
+/// <summary>
+/// Thousands of corruptions of a small valid file. Each must end in a <see cref="GemmaException"/> or in a load
+/// whose tensors all lie inside the file — never another exception, never a hang, never a giant allocation.
+/// </summary>
+[Category("Gguf")]
+public class GgufFuzzTests
+{
+    private const int TotalSecondsLimit = 60;
+    private const double CaseSecondsLimit = 2;
+
+    private sealed class Stats
+    {
+        public int Cases, Accepted, Rejected;
+        public long MaxAllocated;
+        public double MaxCaseMs;
+        public readonly List<string> Failures = [];
+        public readonly Dictionary<string, int> PerKind = [];
+    }
+
+    [Test]
+    public void CorruptedFilesFailCleanly()
+    {
+        string dir = GgufTestFiles.NewTempDirectory();
+        try
+        {
+            byte[] seed = GgufTestFiles.SmallModelBytes(dir);
+            string alignedPath = Path.Combine(dir, "aligned.gguf");
+            var aligned = new GgufWriter(64);
+            aligned.AddMetadata("general.name", GgufValue.FromString("x"));
+            aligned.AddTensor("t", GgmlType.F32, [16], new byte[64]);
+            aligned.Write(alignedPath);
+            byte[] alignedSeed = File.ReadAllBytes(alignedPath);
+            long headerEnd;
+            using (GgufFile f = GgufFile.Open(Path.Combine(dir, "seed.gguf"))) headerEnd = f.DataOffset;
+
+            var stats = new Stats();
+            Exception? crash = null;
+            string casePath = Path.Combine(dir, "case.gguf");
+            var thread = new Thread(() =>
+            {
+                try
+                {
+                    foreach ((string kind, byte[] bytes) in Cases(seed, (int)headerEnd).Concat(AlignmentCases(alignedSeed)))
+                        RunCase(kind, bytes, casePath, stats);
+                }
+                catch (Exception e) { crash = e; }
+            }) { IsBackground = true };
+            var total = Stopwatch.StartNew();
+            thread.Start();
+            bool finished = thread.Join(TimeSpan.FromSeconds(TotalSecondsLimit));
+
+            Assert.That(finished, Is.True, $"fuzz run did not finish within {TotalSecondsLimit} s (a hang?) after {stats.Cases} cases");
+            Assert.That(crash, Is.Null, "the fuzz driver itself failed");
+            TestContext.Out.WriteLine(
+                $"GGUF fuzz: {stats.Cases} cases ({string.Join(", ", stats.PerKind.Select(k => $"{k.Key} {k.Value}"))}) " +
+                $"from a {seed.Length}-byte seed (header {headerEnd} bytes): {stats.Rejected} rejected with GemmaException, " +
+                $"{stats.Accepted} loaded; max {stats.MaxAllocated} bytes allocated and {stats.MaxCaseMs:F1} ms per case; " +
+                $"{total.Elapsed.TotalSeconds:F1} s total; {stats.Failures.Count} failures");
+            Assert.That(stats.Failures, Is.Empty, string.Join("\n", stats.Failures.Take(20)));
+            Assert.That(stats.Cases, Is.GreaterThan(5000));
+            Assert.That(stats.Rejected, Is.GreaterThan(1000), "the corruptions must actually reach the validation");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    private static void RunCase(string kind, byte[] bytes, string path, Stats stats)
+    {
+        File.WriteAllBytes(path, bytes);
+        stats.Cases++;
+        stats.PerKind[kind] = stats.PerKind.GetValueOrDefault(kind) + 1;
+        long budget = 64L * bytes.Length + (1 << 20);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            using GgufFile f = GgufFile.Open(path);
+            string? problem = Verify(f, bytes.Length);
+            if (problem is null) stats.Accepted++;
+            else stats.Failures.Add($"{kind} case {stats.Cases}: loaded but {problem}");
+        }
+        catch (GemmaException e)
+        {
+            stats.Rejected++;
+            if (!e.Message.StartsWith("case.gguf: ", StringComparison.Ordinal))
+                stats.Failures.Add($"{kind} case {stats.Cases}: message does not name the file: {e.Message}");
+        }
+        catch (Exception e)
+        {
+            stats.Failures.Add($"{kind} case {stats.Cases}: {e.GetType().Name}: {e.Message}");
+        }
+        sw.Stop();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        stats.MaxAllocated = Math.Max(stats.MaxAllocated, allocated);
+        stats.MaxCaseMs = Math.Max(stats.MaxCaseMs, sw.Elapsed.TotalMilliseconds);
+        if (allocated > budget) stats.Failures.Add($"{kind} case {stats.Cases}: allocated {allocated} bytes (budget {budget})");
+        if (sw.Elapsed.TotalSeconds > CaseSecondsLimit) stats.Failures.Add($"{kind} case {stats.Cases}: took {sw.Elapsed.TotalSeconds:F1} s");
+    }
+
+    /// <summary>What a successful load must satisfy; touches every tensor's first and last byte and every value.</summary>
+    private static string? Verify(GgufFile f, long length)
+    {
+        if (f.FileLength != length) return $"FileLength {f.FileLength} != {length}";
+        foreach (GgufTensorInfo t in f.Tensors)
+        {
+            if (t.FileOffset < f.DataOffset || t.ByteSize <= 0 || t.FileOffset + t.ByteSize > length)
+                return $"tensor '{t.Name}' [{t.FileOffset}, +{t.ByteSize}) is outside the data section";
+            _ = t.GetData(0, 1)[0] + t.GetData(t.ByteSize - 1, 1)[0];
+        }
+        foreach (KeyValuePair<string, GgufValue> kv in f.Metadata) _ = kv.Value.ToString() + kv.Value.Value;
+        return null;
+    }
+
+    private static IEnumerable<(string Kind, byte[] Bytes)> Cases(byte[] seed, int headerEnd)
+    {
+        var rng = new Random(20261127);
+
+        // Truncation at every byte of the header region, and every 5th byte of the data.
+        for (int n = 0; n < seed.Length; n += n < headerEnd + 8 ? 1 : 5) yield return ("truncate", seed[..n]);
+
+        // Random single-byte and multi-byte corruption of the header region.
+        for (int i = 0; i < 3000; i++)
+        {
+            byte[] b = (byte[])seed.Clone();
+            b[rng.Next(headerEnd)] = (byte)rng.Next(256);
+            yield return ("flip1", b);
+        }
+        for (int i = 0; i < 1500; i++)
+        {
+            byte[] b = (byte[])seed.Clone();
+            for (int k = rng.Next(2, 9); k > 0; k--) b[rng.Next(headerEnd)] ^= (byte)(1 << rng.Next(8));
+            yield return ("flipN", b);
+        }
+
+        // Huge or hostile 64-bit values (counts, lengths, dims, offsets) and 32-bit values (types, n_dims)
+        // written at every offset of the header: wherever a field starts, it gets each of them.
+        ulong[] values64 = [ulong.MaxValue, long.MaxValue, 1ul << 63, (ulong)seed.Length, (ulong)seed.Length + 1, int.MaxValue, 1ul << 32, 0];
+        uint[] values32 = [uint.MaxValue, 0x80000000, 0, 4, 5, 13, 31, 40, 0x03000000];
+        for (int at = 0; at + 8 <= headerEnd; at++)
+        {
+            foreach (ulong v in values64)
+            {
+                byte[] b = (byte[])seed.Clone();
+                BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(at), v);
+                yield return ("u64", b);
+            }
+            foreach (uint v in values32)
+            {
+                byte[] b = (byte[])seed.Clone();
+                BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(at), v);
+                yield return ("u32", b);
+            }
+        }
+
+        // Dimensions whose product overflows: every dim of the first tensor set to int.MaxValue, then 2^31.
+        int dimsAt = IndexOf(seed, "token_embd.weight") + "token_embd.weight".Length + 4; // after name and n_dims
+        foreach (ulong big in new ulong[] { int.MaxValue, 1ul << 31, 1ul << 62 })
+        {
+            byte[] b = (byte[])seed.Clone();
+            for (int d = 0; d < 2; d++) BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(dimsAt + 8 * d), big);
+            yield return ("dims", b);
+        }
+    }
+
+    /// <summary>general.alignment (a uint32 in a file written with alignment 64) replaced by bad and good values.</summary>
+    private static IEnumerable<(string Kind, byte[] Bytes)> AlignmentCases(byte[] seed)
+    {
+        int typeAt = IndexOf(seed, "general.alignment") + "general.alignment".Length;
+        foreach (uint v in new uint[] { 0, 1, 3, 8, 16, 48, 64, 128, 4096, 1u << 31, uint.MaxValue })
+        {
+            byte[] b = (byte[])seed.Clone();
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(typeAt + 4), v);
+            yield return ("alignment", b);
+        }
+        foreach (uint type in new uint[] { 0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 255 })
+        {
+            byte[] b = (byte[])seed.Clone();
+            BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(typeAt), type);
+            yield return ("alignment", b);
+        }
+    }
+
+    private static int IndexOf(byte[] haystack, string ascii)
+    {
+        int i = haystack.AsSpan().IndexOf(Encoding.ASCII.GetBytes(ascii));
+        if (i < 0) throw new InvalidOperationException($"'{ascii}' not found in the seed");
+        return i;
+    }
+}
