@@ -108,7 +108,10 @@ public class GgufFuzzTests
         if (sw.Elapsed.TotalSeconds > CaseSecondsLimit) stats.Failures.Add($"{kind} case {stats.Cases}: took {sw.Elapsed.TotalSeconds:F1} s");
     }
 
-    /// <summary>What a successful load must satisfy; touches every tensor's first and last byte and every value.</summary>
+    /// <summary>
+    /// What a successful load must satisfy: tensors inside the data section, not overlapping, uniquely named;
+    /// touches every tensor's first and last byte and every metadata value.
+    /// </summary>
     private static string? Verify(GgufFile f, long length)
     {
         if (f.FileLength != length) return $"FileLength {f.FileLength} != {length}";
@@ -118,6 +121,11 @@ public class GgufFuzzTests
                 return $"tensor '{t.Name}' [{t.FileOffset}, +{t.ByteSize}) is outside the data section";
             _ = t.GetData(0, 1)[0] + t.GetData(t.ByteSize - 1, 1)[0];
         }
+        GgufTensorInfo[] byOffset = f.Tensors.OrderBy(t => t.FileOffset).ToArray();
+        for (int i = 1; i < byOffset.Length; i++)
+            if (byOffset[i - 1].FileOffset + byOffset[i - 1].ByteSize > byOffset[i].FileOffset)
+                return $"tensors '{byOffset[i - 1].Name}' and '{byOffset[i].Name}' overlap";
+        if (f.Tensors.Select(t => t.Name).Distinct().Count() != f.Tensors.Count) return "duplicate tensor names";
         foreach (KeyValuePair<string, GgufValue> kv in f.Metadata) _ = kv.Value.ToString() + kv.Value.Value;
         return null;
     }
@@ -130,13 +138,13 @@ public class GgufFuzzTests
         for (int n = 0; n < seed.Length; n += n < headerEnd + 8 ? 1 : 5) yield return ("truncate", seed[..n]);
 
         // Random single-byte and multi-byte corruption of the header region.
-        for (int i = 0; i < 3000; i++)
+        for (int i = 0; i < 2000; i++)
         {
             byte[] b = (byte[])seed.Clone();
             b[rng.Next(headerEnd)] = (byte)rng.Next(256);
             yield return ("flip1", b);
         }
-        for (int i = 0; i < 1500; i++)
+        for (int i = 0; i < 1000; i++)
         {
             byte[] b = (byte[])seed.Clone();
             for (int k = rng.Next(2, 9); k > 0; k--) b[rng.Next(headerEnd)] ^= (byte)(1 << rng.Next(8));
@@ -163,13 +171,16 @@ public class GgufFuzzTests
             }
         }
 
-        // Dimensions whose product overflows: every dim of the first tensor set to int.MaxValue, then 2^31.
-        int dimsAt = IndexOf(seed, "token_embd.weight") + "token_embd.weight".Length + 4; // after name and n_dims
-        foreach (ulong big in new ulong[] { int.MaxValue, 1ul << 31, 1ul << 62 })
+        // Dimensions whose product overflows: 2 or all 4 dims of the 4-D tensor set to a big value.
+        int dimsAt = IndexOf(seed, "test.conv4d") + "test.conv4d".Length + 4; // after name and n_dims
+        foreach (ulong big in new ulong[] { 1 << 16, 1 << 20, int.MaxValue, 1ul << 31, 1ul << 62 })
         {
-            byte[] b = (byte[])seed.Clone();
-            for (int d = 0; d < 2; d++) BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(dimsAt + 8 * d), big);
-            yield return ("dims", b);
+            foreach (int count in new[] { 2, 4 })
+            {
+                byte[] b = (byte[])seed.Clone();
+                for (int d = 0; d < count; d++) BinaryPrimitives.WriteUInt64LittleEndian(b.AsSpan(dimsAt + 8 * d), big);
+                yield return ("dims", b);
+            }
         }
     }
 

@@ -46,7 +46,7 @@ internal static class GgufTestFiles
     }
 
     /// <summary>
-    /// A small valid file with metadata of several types and four tensors (F32, F16, Q8_0, BF16), used as the
+    /// A small valid file with metadata of several types and five tensors (F32, F16, Q8_0, BF16, and a 4-D F32), used as the
     /// seed of the fuzz test.
     /// </summary>
     public static GgufWriter SmallModel()
@@ -67,6 +67,7 @@ internal static class GgufTestFiles
         Quantizer.QuantizeQ8_0(Floats(64, 3), q);
         w.AddTensor("blk.0.attn_q.weight", GgmlType.Q8_0, [32, 2], q);
         w.AddTensor("output_norm.weight", GgmlType.BF16, [16], BF16Bytes(Floats(16, 4)));
+        w.AddTensor("test.conv4d", GgmlType.F32, [2, 2, 2, 2], F32Bytes(Floats(16, 5)));
         return w;
     }
 

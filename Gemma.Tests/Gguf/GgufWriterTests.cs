@@ -85,7 +85,7 @@ public class GgufWriterTests
         GgufTestFiles.SmallModel().Write(target); // overwrite
         Assert.That(Leftovers(), Is.EqualTo(new[] { "model.gguf" }));
         using GgufFile f = GgufFile.Open(target);
-        Assert.That(f.Tensors, Has.Count.EqualTo(4));
+        Assert.That(f.Tensors, Has.Count.EqualTo(5));
     }
 
     [Test]

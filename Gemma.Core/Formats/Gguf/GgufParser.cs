@@ -28,6 +28,7 @@ internal sealed class GgufParser
     public const uint DefaultAlignment = 32;
     public const string AlignmentKey = "general.alignment";
 
+    private const int InitialCapacity = 1024;
     // Smallest encoding of one kv pair: empty key (8), value type (4), a 1-byte value.
     private const int MinKvBytes = 8 + 4 + 1;
     // Smallest tensor info: empty name (8), n_dims (4), one dim (8), type (4), offset (8).
@@ -85,7 +86,9 @@ internal sealed class GgufParser
             throw new GemmaException(
                 $"{_file}: tensor_count {tensorCount} is impossible: each tensor info needs at least {MinTensorInfoBytes} bytes, only {_c.Remaining} bytes remain");
 
-        Metadata = new GgufMetadata(_file, (int)kvCount);
+        // Counts only bound the work; collections grow with what is actually parsed (a huge file with a huge
+        // claimed count must not reserve gigabytes up front).
+        Metadata = new GgufMetadata(_file, (int)Math.Min(kvCount, InitialCapacity));
         for (ulong i = 0; i < kvCount; i++)
         {
             long at = _c.Position;
@@ -107,8 +110,9 @@ internal sealed class GgufParser
         if (tensorCount > (ulong)(_c.Remaining / MinTensorInfoBytes))
             throw new GemmaException(
                 $"{_file}: tensor_count {tensorCount} is impossible: each tensor info needs at least {MinTensorInfoBytes} bytes, only {_c.Remaining} bytes remain after the metadata");
-        var names = new HashSet<string>((int)tensorCount, StringComparer.Ordinal);
-        var infos = new List<(string Name, GgmlType Type, long[] Dims, long Elements, long Bytes, long Offset)>((int)tensorCount);
+        int capacity = (int)Math.Min(tensorCount, InitialCapacity);
+        var names = new HashSet<string>(capacity, StringComparer.Ordinal);
+        var infos = new List<(string Name, GgmlType Type, long[] Dims, long Elements, long Bytes, long Offset)>(capacity);
         for (ulong i = 0; i < tensorCount; i++)
         {
             var info = ReadTensorInfo(i);
