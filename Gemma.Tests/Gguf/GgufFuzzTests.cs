@@ -16,10 +16,11 @@ public class GgufFuzzTests
 {
     private const int TotalSecondsLimit = 60;
     private const double CaseSecondsLimit = 2;
+    private const int FileEvery = 10;
 
     private sealed class Stats
     {
-        public int Cases, Accepted, Rejected;
+        public int Cases, FileCases, Accepted, Rejected;
         public long MaxAllocated;
         public double MaxCaseMs;
         public readonly List<string> Failures = [];
@@ -62,8 +63,8 @@ public class GgufFuzzTests
             Assert.That(crash, Is.Null, "the fuzz driver itself failed");
             TestContext.Out.WriteLine(
                 $"GGUF fuzz: {stats.Cases} cases ({string.Join(", ", stats.PerKind.Select(k => $"{k.Key} {k.Value}"))}) " +
-                $"from a {seed.Length}-byte seed (header {headerEnd} bytes): {stats.Rejected} rejected with GemmaException, " +
-                $"{stats.Accepted} loaded; max {stats.MaxAllocated} bytes allocated and {stats.MaxCaseMs:F1} ms per case; " +
+                $"from a {seed.Length}-byte seed (header {headerEnd} bytes), {stats.FileCases} of them also as mapped files: " +
+                $"{stats.Rejected} outcomes rejected with GemmaException, {stats.Accepted} loaded; max {stats.MaxAllocated} bytes allocated and {stats.MaxCaseMs:F1} ms per case; " +
                 $"{total.Elapsed.TotalSeconds:F1} s total; {stats.Failures.Count} failures");
             Assert.That(stats.Failures, Is.Empty, string.Join("\n", stats.Failures.Take(20)));
             Assert.That(stats.Cases, Is.GreaterThan(5000));
@@ -75,37 +76,56 @@ public class GgufFuzzTests
         }
     }
 
+    /// <summary>
+    /// Runs one case through the in-memory entry (same parser and validation, no file I/O) and, for every
+    /// <see cref="FileEvery"/>-th case, also through a real file and memory mapping — the two must agree.
+    /// </summary>
     private static void RunCase(string kind, byte[] bytes, string path, Stats stats)
     {
-        File.WriteAllBytes(path, bytes);
         stats.Cases++;
         stats.PerKind[kind] = stats.PerKind.GetValueOrDefault(kind) + 1;
+        string label = $"{kind} case {stats.Cases}";
         long budget = 64L * bytes.Length + (1 << 20);
         long before = GC.GetAllocatedBytesForCurrentThread();
         var sw = Stopwatch.StartNew();
+        string outcome = Outcome(() => GgufFile.FromMemory(bytes, "case.gguf"), bytes.Length, label, stats);
+        sw.Stop();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        stats.MaxAllocated = Math.Max(stats.MaxAllocated, allocated);
+        stats.MaxCaseMs = Math.Max(stats.MaxCaseMs, sw.Elapsed.TotalMilliseconds);
+        if (allocated > budget) stats.Failures.Add($"{label}: allocated {allocated} bytes (budget {budget})");
+        if (sw.Elapsed.TotalSeconds > CaseSecondsLimit) stats.Failures.Add($"{label}: took {sw.Elapsed.TotalSeconds:F1} s");
+
+        if (stats.Cases % FileEvery != 0 && kind != "truncate") return;
+        File.WriteAllBytes(path, bytes);
+        stats.FileCases++;
+        string mapped = Outcome(() => GgufFile.Open(path), bytes.Length, label + " (mapped)", stats);
+        if (mapped != outcome) stats.Failures.Add($"{label}: memory says '{outcome}', the mapped file says '{mapped}'");
+    }
+
+    /// <summary>"loaded" or the GemmaException message; any other exception is recorded as a failure.</summary>
+    private static string Outcome(Func<GgufFile> open, long length, string label, Stats stats)
+    {
         try
         {
-            using GgufFile f = GgufFile.Open(path);
-            string? problem = Verify(f, bytes.Length);
-            if (problem is null) stats.Accepted++;
-            else stats.Failures.Add($"{kind} case {stats.Cases}: loaded but {problem}");
+            using GgufFile f = open();
+            string? problem = Verify(f, length);
+            if (problem is not null) stats.Failures.Add($"{label}: loaded but {problem}");
+            stats.Accepted++;
+            return "loaded";
         }
         catch (GemmaException e)
         {
             stats.Rejected++;
             if (!e.Message.StartsWith("case.gguf: ", StringComparison.Ordinal))
-                stats.Failures.Add($"{kind} case {stats.Cases}: message does not name the file: {e.Message}");
+                stats.Failures.Add($"{label}: message does not name the file: {e.Message}");
+            return e.Message;
         }
         catch (Exception e)
         {
-            stats.Failures.Add($"{kind} case {stats.Cases}: {e.GetType().Name}: {e.Message}");
+            stats.Failures.Add($"{label}: {e.GetType().Name}: {e.Message}");
+            return e.GetType().Name;
         }
-        sw.Stop();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        stats.MaxAllocated = Math.Max(stats.MaxAllocated, allocated);
-        stats.MaxCaseMs = Math.Max(stats.MaxCaseMs, sw.Elapsed.TotalMilliseconds);
-        if (allocated > budget) stats.Failures.Add($"{kind} case {stats.Cases}: allocated {allocated} bytes (budget {budget})");
-        if (sw.Elapsed.TotalSeconds > CaseSecondsLimit) stats.Failures.Add($"{kind} case {stats.Cases}: took {sw.Elapsed.TotalSeconds:F1} s");
     }
 
     /// <summary>
@@ -138,13 +158,13 @@ public class GgufFuzzTests
         for (int n = 0; n < seed.Length; n += n < headerEnd + 8 ? 1 : 5) yield return ("truncate", seed[..n]);
 
         // Random single-byte and multi-byte corruption of the header region.
-        for (int i = 0; i < 2000; i++)
+        for (int i = 0; i < 4000; i++)
         {
             byte[] b = (byte[])seed.Clone();
             b[rng.Next(headerEnd)] = (byte)rng.Next(256);
             yield return ("flip1", b);
         }
-        for (int i = 0; i < 1000; i++)
+        for (int i = 0; i < 3000; i++)
         {
             byte[] b = (byte[])seed.Clone();
             for (int k = rng.Next(2, 9); k > 0; k--) b[rng.Next(headerEnd)] ^= (byte)(1 << rng.Next(8));

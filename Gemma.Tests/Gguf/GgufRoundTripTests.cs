@@ -193,6 +193,37 @@ public class GgufRoundTripTests
     }
 
     [Test]
+    public void DequantizeRowsDecodesEachSupportedTypeAndNamesUnsupportedOnes()
+    {
+        float[] x = GgufTestFiles.Floats(64 * 2, 21);
+        var q4 = new byte[4 * 18];
+        for (int b = 0; b < 4; b++) { q4[18 * b + 1] = 0x3C; for (int j = 0; j < 16; j++) q4[18 * b + 2 + j] = (byte)(j * 17); } // d = 1, both nibbles j
+        var w = new GgufWriter();
+        w.AddTensor("f32", GgmlType.F32, [64, 2], GgufTestFiles.F32Bytes(x));
+        w.AddTensor("f16", GgmlType.F16, [64, 2], GgufTestFiles.F16Bytes(x));
+        w.AddTensor("bf16", GgmlType.BF16, [64, 2], GgufTestFiles.BF16Bytes(x));
+        w.AddTensor("q4_0", GgmlType.Q4_0, [64, 2], q4);
+        w.AddTensor("q5_k", GgmlType.Q5_K, [256], new byte[176]);
+        string path = Path.Combine(_dir, "deq.gguf");
+        w.Write(path);
+
+        using GgufFile f = GgufFile.Open(path);
+        var row = new float[64];
+        f.GetTensor("f32").DequantizeRows(1, row);
+        Assert.That(row, Is.EqualTo(x[64..]));
+        f.GetTensor("f16").DequantizeRows(1, row);
+        Assert.That(row, Is.EqualTo(x[64..].Select(v => (float)(Half)v)));
+        f.GetTensor("bf16").DequantizeRows(0, row);
+        Assert.That(row, Is.EqualTo(x[..64].Select(v => BFloat16.ToSingle(BFloat16.FromSingle(v)))));
+        var both = new float[128];
+        f.GetTensor("q4_0").DequantizeRows(0, both);
+        Assert.That(both[..32], Is.EqualTo(Enumerable.Range(0, 32).Select(i => (float)(i % 16 - 8))));
+        Assert.That(() => f.GetTensor("q4_0").DequantizeRows(1, both), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That(() => f.GetTensor("q5_k").DequantizeRows(0, new float[256]),
+            Throws.TypeOf<GemmaException>().With.Message.EqualTo("deq.gguf: tensor 'q5_k' has type Q5_K, which cannot be loaded (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)"));
+    }
+
+    [Test]
     public unsafe void DataPointerIsInvalidAfterDispose()
     {
         string path = Path.Combine(_dir, "small.gguf");

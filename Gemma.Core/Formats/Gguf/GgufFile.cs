@@ -21,6 +21,7 @@ public sealed unsafe class GgufFile : IDisposable
     private readonly MemoryMappedViewAccessor? _view;
     private readonly Dictionary<string, GgufTensorInfo> _byName;
     private byte* _base;
+    private bool _ownsNativeCopy; // FromMemory: _base is a NativeMemory block to free
 
     private GgufFile(string path, long length)
     {
@@ -118,6 +119,30 @@ public sealed unsafe class GgufFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// Parses a copy of <paramref name="bytes"/> held in native memory, with exactly the validation of
+    /// <see cref="Open"/> (used by tests to run many cases without file I/O).
+    /// </summary>
+    internal static GgufFile FromMemory(ReadOnlySpan<byte> bytes, string fileName)
+    {
+        if (bytes.Length < GgufParser.HeaderBytes)
+            throw new GemmaException($"{fileName}: file is {bytes.Length} bytes, too short for a GGUF header ({GgufParser.HeaderBytes} bytes)");
+        var file = new GgufFile(fileName, bytes.Length);
+        file._base = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)bytes.Length);
+        file._ownsNativeCopy = true;
+        bytes.CopyTo(new Span<byte>(file._base, bytes.Length));
+        try
+        {
+            file.Load(GgufParser.Parse(file._base, bytes.Length, fileName, file));
+            return file;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
     private void Load(GgufParser parsed)
     {
         Version = parsed.Version;
@@ -140,8 +165,9 @@ public sealed unsafe class GgufFile : IDisposable
     {
         if (_base != null)
         {
+            if (_ownsNativeCopy) System.Runtime.InteropServices.NativeMemory.Free(_base);
+            else _view!.SafeMemoryMappedViewHandle.ReleasePointer();
             _base = null;
-            _view!.SafeMemoryMappedViewHandle.ReleasePointer();
         }
         _view?.Dispose();
         _map?.Dispose();

@@ -107,6 +107,27 @@ public sealed unsafe class GgufTensorInfo
         return new ReadOnlySpan<byte>(DataPointer + start, length);
     }
 
+    /// <summary>
+    /// Decodes rows <c>[firstRow, firstRow + destination.Length / RowLength)</c> to float32 (see
+    /// <see cref="GgmlDequantize"/>); <paramref name="destination"/> must hold a whole number of rows. A type that
+    /// cannot be decoded is a <see cref="GemmaException"/> naming the file, tensor and type.
+    /// </summary>
+    public void DequantizeRows(long firstRow, Span<float> destination)
+    {
+        if (!GgmlDequantize.IsSupported(Type))
+            throw new GemmaException(
+                $"{_file?.FileName}: tensor '{Name}' has type {Type}, which cannot be loaded (supported: {GgmlDequantize.SupportedTypes})");
+        if (destination.Length % RowLength != 0)
+            throw new ArgumentException($"Destination must hold whole rows of {RowLength} elements.", nameof(destination));
+        long rows = destination.Length / RowLength;
+        if (firstRow < 0 || firstRow > RowCount - rows)
+            throw new ArgumentOutOfRangeException(nameof(firstRow), $"Rows [{firstRow}, +{rows}) are outside tensor '{Name}' ({RowCount} rows).");
+        long bytes = rows * RowByteSize;
+        if (bytes > int.MaxValue)
+            throw new ArgumentException($"Decode at most {int.MaxValue} bytes at a time.", nameof(destination));
+        GgmlDequantize.ToSingle(Type, GetData(firstRow * RowByteSize, (int)bytes), destination);
+    }
+
     /// <summary>E.g. <c>blk.0.attn_q.weight Q8_0 [2304, 2048] @ 123456</c>.</summary>
     public override string ToString() => $"{Name} {Type} [{string.Join(", ", _dims)}] @ {FileOffset}";
 }
