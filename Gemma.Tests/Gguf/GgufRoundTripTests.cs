@@ -256,6 +256,42 @@ public class GgufRoundTripTests
     }
 
     [Test]
+    public unsafe void SparseFileWithTensorsBeyond4GiBAndOver2GiB()
+    {
+        // A 2.5 GiB F32 tensor at offset 0 and a small one past 4 GiB; the file is sparse (SetLength), so this
+        // costs no disk space. Exercises 64-bit offsets and the > 2 GiB paths a real F32 embedding needs.
+        const long bigRows = 1 << 20, bigCols = 640;               // 2^20 × 640 × 4 bytes = 2.5 GiB
+        const long smallOffset = 4L << 30;                          // 4 GiB, a multiple of 32
+        byte[] header = RawGguf.Header(2, 0)
+            .Tensor("big", (uint)GgmlType.F32, 0, (ulong)bigCols, (ulong)bigRows)
+            .Tensor("small", (uint)GgmlType.F32, (ulong)smallOffset, 4).Data(0).ToArray();
+        string path = Path.Combine(_dir, "sparse.gguf");
+        using (var fs = new FileStream(path, FileMode.CreateNew))
+        {
+            fs.Write(header);
+            fs.SetLength(header.Length + smallOffset + 16);
+            fs.Position = header.Length + smallOffset;
+            fs.Write([0, 0, 0x80, 0x3F, 0, 0, 0, 0x40, 0, 0, 0x40, 0x40, 0, 0, 0x80, 0x40]); // 1, 2, 3, 4
+            fs.Position = header.Length + 900_000 * bigCols * 4 + 8;   // row 900,000 of "big": 2.3 GB in, past 2 GiB
+            fs.Write([0, 0, 0x20, 0x41]);                              // 10
+        }
+
+        using GgufFile f = GgufFile.Open(path);
+        GgufTensorInfo big = f.GetTensor("big"), small = f.GetTensor("small");
+        Assert.That(big.ByteSize, Is.EqualTo(bigRows * bigCols * 4));
+        Assert.That(small.FileOffset, Is.EqualTo(f.DataOffset + smallOffset));
+        Assert.That(() => big.GetData(), Throws.InvalidOperationException.With.Message.Contains("too large for one span"));
+        var row = new float[bigCols];
+        big.DequantizeRows(900_000, row);
+        Assert.That(row[2], Is.EqualTo(10f));
+        Assert.That(*(float*)(big.DataPointer + 900_000 * bigCols * 4 + 8), Is.EqualTo(10f));
+        Assert.That(big.GetData(900_000 * bigCols * 4 + 8, 4).ToArray(), Is.EqualTo(new byte[] { 0, 0, 0x20, 0x41 }));
+        var four = new float[4];
+        small.DequantizeRows(0, four);
+        Assert.That(four, Is.EqualTo(new[] { 1f, 2f, 3f, 4f }));
+    }
+
+    [Test]
     public void Version2IsAccepted()
     {
         byte[] bytes = RawGguf.Header(1, 1, version: 2).KvU32("general.alignment", 32)
