@@ -80,6 +80,31 @@ public class GgufFuzzTests
     /// Runs one case through the in-memory entry (same parser and validation, no file I/O) and, for every
     /// <see cref="FileEvery"/>-th case, also through a real file and memory mapping — the two must agree.
     /// </summary>
+    /// <summary>
+    /// A file packed with the smallest possible items (20,000 one-byte metadata values, 5,000 tiny tensors) must
+    /// cost memory in proportion to its size: error-message strings are only built on failure.
+    /// </summary>
+    [Test]
+    public void ManySmallItemsAllocateInProportionToTheFile()
+    {
+        const int kvs = 20_000, tensors = 5_000;
+        var raw = RawGguf.Header(tensors, kvs);
+        for (int i = 0; i < kvs; i++) raw.Str($"k{i}").U32((uint)GgufValueType.UInt8).U8((byte)i);
+        for (int i = 0; i < tensors; i++) raw.Tensor($"t{i}", (uint)GgmlType.F32, 32ul * (ulong)i, 8);
+        byte[] bytes = raw.Data(32 * tensors).ToArray();
+
+        GgufFile.FromMemory(bytes, "warmup.gguf").Dispose();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        using (GgufFile f = GgufFile.FromMemory(bytes, "many.gguf"))
+        {
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            TestContext.Out.WriteLine($"{bytes.Length} bytes, {kvs} pairs, {tensors} tensors: {allocated} bytes allocated ({(double)allocated / bytes.Length:F1}× the file)");
+            Assert.That(f.Metadata.Count, Is.EqualTo(kvs));
+            Assert.That(f.Tensors, Has.Count.EqualTo(tensors));
+            Assert.That(allocated, Is.LessThan(16L * bytes.Length));
+        }
+    }
+
     private static void RunCase(string kind, byte[] bytes, string path, Stats stats)
     {
         stats.Cases++;

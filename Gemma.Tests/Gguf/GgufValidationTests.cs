@@ -66,7 +66,7 @@ public class GgufValidationTests
 
     [Test]
     public void InvalidUtf8IsRejected() =>
-        AssertRejected(RawGguf.Header(0, 1).Str("k").U32(TString).Str([0x61, 0xC3, 0x28]).ToArray(), "value of metadata key 'k'", "not valid UTF-8");
+        AssertRejected(RawGguf.Header(0, 1).Str("k").U32(TString).Str([0x61, 0xC3, 0x28]).ToArray(), "metadata key 'k' value at offset", "not valid UTF-8");
 
     [Test]
     public void DuplicateKey() =>

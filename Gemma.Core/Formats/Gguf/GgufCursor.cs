@@ -23,6 +23,24 @@ internal sealed unsafe class GgufCursor
         FileName = fileName;
     }
 
+    // What is being read, for error messages only: the strings are formatted when an error is raised, so a
+    // file of many small items costs no message strings (allocation stays proportional to what is parsed).
+    private string _kind = "";
+    private string? _name;
+    private long _index = -1;
+
+    /// <summary>Sets the item being read: e.g. ("metadata key", "general.name") or ("tensor", null, 3).</summary>
+    public void Subject(string kind, string? name, long index = -1)
+    {
+        _kind = kind;
+        _name = name;
+        _index = index;
+    }
+
+    /// <summary>"metadata key 'k' value", "tensor #3 name", or just <paramref name="what"/>.</summary>
+    public string Describe(string what) =>
+        _name is not null ? $"{_kind} '{_name}' {what}" : _index >= 0 ? $"{_kind} #{_index} {what}" : what;
+
     public string FileName { get; }
     public long Length { get; }
     public long Position { get; private set; }
@@ -33,7 +51,7 @@ internal sealed unsafe class GgufCursor
     {
         if (count < 0 || count > Remaining)
             throw new GemmaException(
-                $"{FileName}: {what} at offset {Position} needs {count} bytes, but the file ends at {Length} ({Remaining} bytes remain)");
+                $"{FileName}: {Describe(what)} at offset {Position} needs {count} bytes, but the file ends at {Length} ({Remaining} bytes remain)");
     }
 
     private ReadOnlySpan<byte> Take(int count, string what)
@@ -61,12 +79,12 @@ internal sealed unsafe class GgufCursor
         ulong length = U64(what); // the length prefix
         if (length > (ulong)Remaining)
             throw new GemmaException(
-                $"{FileName}: {what} at offset {at} claims {length} bytes, but only {Remaining} bytes remain in the file ({Length} bytes)");
+                $"{FileName}: {Describe(what)} at offset {at} claims {length} bytes, but only {Remaining} bytes remain in the file ({Length} bytes)");
         if ((long)length > maxBytes)
-            throw new GemmaException($"{FileName}: {what} at offset {at} is {length} bytes long, the limit is {maxBytes}");
+            throw new GemmaException($"{FileName}: {Describe(what)} at offset {at} is {length} bytes long, the limit is {maxBytes}");
         if (length == 0) return string.Empty;
         if (length > int.MaxValue)
-            throw new GemmaException($"{FileName}: {what} at offset {at} is {length} bytes long, too long for a string");
+            throw new GemmaException($"{FileName}: {Describe(what)} at offset {at} is {length} bytes long, too long for a string");
         ReadOnlySpan<byte> bytes = Take((int)length, what);
         try
         {
@@ -74,7 +92,7 @@ internal sealed unsafe class GgufCursor
         }
         catch (DecoderFallbackException e)
         {
-            throw new GemmaException($"{FileName}: {what} at offset {at} is not valid UTF-8", e);
+            throw new GemmaException($"{FileName}: {Describe(what)} at offset {at} is not valid UTF-8", e);
         }
     }
 

@@ -37,7 +37,7 @@ public sealed class GgufMetadata : IReadOnlyDictionary<string, GgufValue>
         return true;
     }
 
-    /// <inheritdoc/>
+    /// <summary>The value of <paramref name="key"/>; a missing key is a <see cref="GemmaException"/> (not KeyNotFoundException).</summary>
     public GgufValue this[string key] => TryGetValue(key, out GgufValue? v) ? v : throw Missing(key);
     /// <inheritdoc/>
     public IEnumerable<string> Keys => _order;

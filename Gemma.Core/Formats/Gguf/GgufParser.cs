@@ -92,8 +92,10 @@ internal sealed class GgufParser
         for (ulong i = 0; i < kvCount; i++)
         {
             long at = _c.Position;
-            string key = _c.String($"metadata key #{i}", MaxKeyBytes);
-            uint type = _c.U32($"type of metadata key '{key}'");
+            _c.Subject("metadata key", null, (long)i);
+            string key = _c.String("name", MaxKeyBytes);
+            _c.Subject("metadata key", key);
+            uint type = _c.U32("value type");
             GgufValue value = ReadValue(type, key, depth: 0);
             if (!Metadata.TryAdd(key, value))
                 throw new GemmaException($"{_file}: metadata key '{key}' at offset {at} appears twice");
@@ -135,36 +137,37 @@ internal sealed class GgufParser
 
     private (string Name, GgmlType Type, long[] Dims, long Elements, long Bytes, long Offset) ReadTensorInfo(ulong index)
     {
-        string name = _c.String($"name of tensor #{index}");
-        string what = $"tensor '{name}'";
-        uint nDims = _c.U32($"{what} n_dims");
+        _c.Subject("tensor", null, (long)index);
+        string name = _c.String("name");
+        _c.Subject("tensor", name);
+        uint nDims = _c.U32("n_dims");
         if (nDims is 0 or > MaxDims)
-            throw new GemmaException($"{_file}: {what} has {nDims} dimensions (supported: 1 to {MaxDims})");
+            throw new GemmaException($"{_file}: tensor '{name}' has {nDims} dimensions (supported: 1 to {MaxDims})");
         var dims = new long[nDims];
         long elements = 1;
         for (int d = 0; d < dims.Length; d++)
         {
-            ulong ne = _c.U64($"{what} ne[{d}]");
+            ulong ne = _c.U64("dimension");
             if (ne == 0 || ne > int.MaxValue)
-                throw new GemmaException($"{_file}: {what} ne[{d}] = {ne} is out of range (1 to {int.MaxValue})");
+                throw new GemmaException($"{_file}: tensor '{name}' ne[{d}] = {ne} is out of range (1 to {int.MaxValue})");
             dims[d] = (long)ne;
             if (elements > long.MaxValue / dims[d])
-                throw new GemmaException($"{_file}: {what} element count overflows 64 bits (dims [{string.Join(", ", dims[..(d + 1)])}])");
+                throw new GemmaException($"{_file}: tensor '{name}' element count overflows 64 bits (dims [{string.Join(", ", dims[..(d + 1)])}])");
             elements *= dims[d];
         }
-        uint typeId = _c.U32($"{what} type");
+        uint typeId = _c.U32("type");
         if (!GgmlTypeInfo.TryGetBlock(typeId, out int blockSize, out int blockBytes))
-            throw new GemmaException($"{_file}: {what} has unknown ggml type id {typeId}");
+            throw new GemmaException($"{_file}: tensor '{name}' has unknown ggml type id {typeId}");
         var type = (GgmlType)typeId;
         if (dims[0] % blockSize != 0)
             throw new GemmaException(
-                $"{_file}: {what} of type {type} has rows of {dims[0]} elements, not a multiple of the block size {blockSize}");
+                $"{_file}: tensor '{name}' of type {type} has rows of {dims[0]} elements, not a multiple of the block size {blockSize}");
         long bytes = checked(elements / blockSize * blockBytes);
-        ulong offset = _c.U64($"{what} offset");
+        ulong offset = _c.U64("offset");
         if (offset > long.MaxValue)
-            throw new GemmaException($"{_file}: {what} data offset {offset} is out of range");
+            throw new GemmaException($"{_file}: tensor '{name}' data offset {offset} is out of range");
         if (offset % Alignment != 0)
-            throw new GemmaException($"{_file}: {what} data offset {offset} is not a multiple of the alignment {Alignment}");
+            throw new GemmaException($"{_file}: tensor '{name}' data offset {offset} is not a multiple of the alignment {Alignment}");
         return (name, type, dims, elements, bytes, (long)offset);
     }
 
@@ -195,30 +198,27 @@ internal sealed class GgufParser
         _ => 0,
     };
 
-    // Field descriptions for error messages, built once per key (not per array element).
-    private string _what = "", _elementTypeWhat = "", _lengthWhat = "", _elementsWhat = "";
+    // Field names for error messages (the cursor prefixes "metadata key '<key>'" only when it fails).
+    private const string WhatValue = "value", WhatElementType = "array element type", WhatLength = "array length",
+        WhatElement = "array element";
 
     private GgufValue ReadValue(uint typeId, string key, int depth)
     {
-        _what = $"value of metadata key '{key}'";
-        _elementTypeWhat = $"element type of metadata array '{key}'";
-        _lengthWhat = $"length of metadata array '{key}'";
-        _elementsWhat = $"an element of metadata array '{key}'";
         var type = (GgufValueType)typeId;
         switch (type)
         {
-            case GgufValueType.UInt8: return GgufValue.Scalar(type, _c.U8(_what));
-            case GgufValueType.Int8: return GgufValue.Scalar(type, (sbyte)_c.U8(_what));
-            case GgufValueType.UInt16: return GgufValue.Scalar(type, _c.U16(_what));
-            case GgufValueType.Int16: return GgufValue.Scalar(type, (short)_c.U16(_what));
-            case GgufValueType.UInt32: return GgufValue.Scalar(type, _c.U32(_what));
-            case GgufValueType.Int32: return GgufValue.Scalar(type, (int)_c.U32(_what));
-            case GgufValueType.Float32: return GgufValue.Scalar(type, _c.F32(_what));
-            case GgufValueType.UInt64: return GgufValue.Scalar(type, _c.U64(_what));
-            case GgufValueType.Int64: return GgufValue.Scalar(type, (long)_c.U64(_what));
-            case GgufValueType.Float64: return GgufValue.Scalar(type, _c.F64(_what));
-            case GgufValueType.Bool: return GgufValue.Scalar(type, ReadBool(_what));
-            case GgufValueType.String: return GgufValue.Scalar(type, _c.String(_what));
+            case GgufValueType.UInt8: return GgufValue.Scalar(type, _c.U8(WhatValue));
+            case GgufValueType.Int8: return GgufValue.Scalar(type, (sbyte)_c.U8(WhatValue));
+            case GgufValueType.UInt16: return GgufValue.Scalar(type, _c.U16(WhatValue));
+            case GgufValueType.Int16: return GgufValue.Scalar(type, (short)_c.U16(WhatValue));
+            case GgufValueType.UInt32: return GgufValue.Scalar(type, _c.U32(WhatValue));
+            case GgufValueType.Int32: return GgufValue.Scalar(type, (int)_c.U32(WhatValue));
+            case GgufValueType.Float32: return GgufValue.Scalar(type, _c.F32(WhatValue));
+            case GgufValueType.UInt64: return GgufValue.Scalar(type, _c.U64(WhatValue));
+            case GgufValueType.Int64: return GgufValue.Scalar(type, (long)_c.U64(WhatValue));
+            case GgufValueType.Float64: return GgufValue.Scalar(type, _c.F64(WhatValue));
+            case GgufValueType.Bool: return GgufValue.Scalar(type, ReadBool(WhatValue));
+            case GgufValueType.String: return GgufValue.Scalar(type, _c.String(WhatValue));
             case GgufValueType.Array: return ReadArray(key, depth);
             default: throw new GemmaException($"{_file}: metadata key '{key}' has unknown value type {typeId}");
         }
@@ -232,7 +232,7 @@ internal sealed class GgufParser
         {
             0 => false,
             1 => true,
-            _ => throw new GemmaException($"{_file}: {what} at offset {at} is a bool with byte value {b} (must be 0 or 1)"),
+            _ => throw new GemmaException($"{_file}: {_c.Describe(what)} at offset {at} is a bool with byte value {b} (must be 0 or 1)"),
         };
     }
 
@@ -241,12 +241,12 @@ internal sealed class GgufParser
         long at = _c.Position;
         if (depth >= MaxArrayDepth)
             throw new GemmaException($"{_file}: metadata key '{key}' nests arrays deeper than {MaxArrayDepth} levels");
-        uint elementTypeId = _c.U32(_elementTypeWhat);
+        uint elementTypeId = _c.U32(WhatElementType);
         var elementType = (GgufValueType)elementTypeId;
         int minBytes = MinValueBytes(elementType);
         if (minBytes == 0)
             throw new GemmaException($"{_file}: metadata array '{key}' has unknown element type {elementTypeId}");
-        ulong count = _c.U64(_lengthWhat);
+        ulong count = _c.U64(WhatLength);
         // Check the count against the bytes that remain before allocating anything for it.
         if (count > (ulong)(_c.Remaining / minBytes))
             throw new GemmaException(
@@ -257,16 +257,16 @@ internal sealed class GgufParser
         int n = (int)count;
         Array items = elementType switch
         {
-            GgufValueType.UInt8 => _c.Array<byte>(n, _elementsWhat),
-            GgufValueType.Int8 => _c.Array<sbyte>(n, _elementsWhat),
-            GgufValueType.UInt16 => _c.Array<ushort>(n, _elementsWhat),
-            GgufValueType.Int16 => _c.Array<short>(n, _elementsWhat),
-            GgufValueType.UInt32 => _c.Array<uint>(n, _elementsWhat),
-            GgufValueType.Int32 => _c.Array<int>(n, _elementsWhat),
-            GgufValueType.Float32 => _c.Array<float>(n, _elementsWhat),
-            GgufValueType.UInt64 => _c.Array<ulong>(n, _elementsWhat),
-            GgufValueType.Int64 => _c.Array<long>(n, _elementsWhat),
-            GgufValueType.Float64 => _c.Array<double>(n, _elementsWhat),
+            GgufValueType.UInt8 => _c.Array<byte>(n, WhatElement),
+            GgufValueType.Int8 => _c.Array<sbyte>(n, WhatElement),
+            GgufValueType.UInt16 => _c.Array<ushort>(n, WhatElement),
+            GgufValueType.Int16 => _c.Array<short>(n, WhatElement),
+            GgufValueType.UInt32 => _c.Array<uint>(n, WhatElement),
+            GgufValueType.Int32 => _c.Array<int>(n, WhatElement),
+            GgufValueType.Float32 => _c.Array<float>(n, WhatElement),
+            GgufValueType.UInt64 => _c.Array<ulong>(n, WhatElement),
+            GgufValueType.Int64 => _c.Array<long>(n, WhatElement),
+            GgufValueType.Float64 => _c.Array<double>(n, WhatElement),
             GgufValueType.Bool => ReadBools(n),
             GgufValueType.String => ReadStrings(n),
             _ => ReadNested(n, key, depth),
@@ -277,14 +277,14 @@ internal sealed class GgufParser
     private bool[] ReadBools(int n)
     {
         var result = new bool[n];
-        for (int i = 0; i < n; i++) result[i] = ReadBool(_elementsWhat);
+        for (int i = 0; i < n; i++) result[i] = ReadBool(WhatElement);
         return result;
     }
 
     private string[] ReadStrings(int n)
     {
         var result = new string[n];
-        for (int i = 0; i < n; i++) result[i] = _c.String(_elementsWhat);
+        for (int i = 0; i < n; i++) result[i] = _c.String(WhatElement);
         return result;
     }
 
