@@ -187,6 +187,17 @@ public class GgufRoundTripTests
             Assert.That(() => f.GetTensor("nope"), Throws.TypeOf<GemmaException>().With.Message.Contains("'nope' is missing"));
         });
 
+        unsafe
+        {
+            WeightMatrix wm = f.GetTensor("d.q8_0").ToWeightMatrix();
+            Assert.That((wm.Rows, wm.Cols, wm.Type, wm.RowBytes), Is.EqualTo((3, 64, WeightType.Q8_0, 68L)));
+            Assert.That(wm.Data == f.GetTensor("d.q8_0").DataPointer);
+            WeightMatrix fm = f.GetTensor("a.f32").ToWeightMatrix(); // ggml [5, 3] = PyTorch [3, 5]
+            Assert.That((fm.Rows, fm.Cols), Is.EqualTo((3, 5)));
+            Assert.That(((float*)fm.Row(2))[4], Is.EqualTo(f32[2 * 5 + 4]));
+        }
+        Assert.That(() => f.GetTensor("b.f16").ToWeightMatrix(), Throws.TypeOf<GemmaException>().With.Message.Contains("cannot read in place"));
+
         var back = new float[q.Length];
         Dequantizer.DequantizeQ8_0(f.GetTensor("d.q8_0").GetData(), back);
         for (int i = 0; i < q.Length; i++) Assert.That(back[i], Is.EqualTo(q[i]).Within(0.02f), $"element {i}");
