@@ -1,6 +1,6 @@
 namespace Gemma.Kernels;
 
-// k-quants: super-blocks of QK_K = 256 elements (ggml-common.h block_q4_K, block_q5_K, block_q6_K).
+// k-quants: super-blocks of QK_K = 256 elements (ggml-common.h block_q2_K … block_q6_K).
 public static partial class Dequantizer
 {
     /// <summary>
@@ -117,6 +117,79 @@ public static partial class Dequantizer
                     yh[l + 32] = d * (sbyte)sc[s + 2] * q2;
                     yh[l + 64] = d * (sbyte)sc[s + 4] * q3;
                     yh[l + 96] = d * (sbyte)sc[s + 6] * q4;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Q2_K → float32 (<c>dequantize_row_q2_K</c>). Block (84 bytes): <c>uint8 scales[16]; uint8 qs[64];
+    /// fp16 d; fp16 dmin</c>. Sub-block s = e/16 of element e has scale byte <c>scales[s]</c>: low nibble × d is
+    /// the step, high nibble × dmin the minimum. The 2-bit q of element e = 128h + 32j + r (h half, j 0..3,
+    /// r 0..31) is bits 2j..2j+1 of <c>qs[32h + r]</c>. Value = d·(sc &amp; 15)·q − dmin·(sc &gt;&gt; 4).
+    /// </summary>
+    public static void DequantizeQ2_K(ReadOnlySpan<byte> source, Span<float> destination)
+    {
+        int blocks = CheckSizes(source.Length, destination.Length, QK_K, Q2_KBlockBytes, "Q2_K");
+        for (int i = 0; i < blocks; i++)
+        {
+            ReadOnlySpan<byte> x = source.Slice(i * Q2_KBlockBytes, Q2_KBlockBytes);
+            Span<float> y = destination.Slice(i * QK_K, QK_K);
+            ReadOnlySpan<byte> scales = x[..16];
+            float d = Fp16(x.Slice(80)), min = Fp16(x.Slice(82));
+            int o = 0, s = 0;
+            for (int h = 0; h < 2; h++)
+            {
+                ReadOnlySpan<byte> q = x.Slice(16 + 32 * h, 32);
+                for (int shift = 0; shift < 8; shift += 2)
+                {
+                    for (int half = 0; half < 32; half += 16)
+                    {
+                        int sc = scales[s++];
+                        float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+                        for (int l = 0; l < 16; l++) y[o++] = dl * ((q[half + l] >> shift) & 3) - ml;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Q3_K → float32 (<c>dequantize_row_q3_K</c>). Block (110 bytes): <c>uint8 hmask[32]; uint8 qs[64];
+    /// uint8 scales[12]; fp16 d</c>. The 6-bit scale of sub-block s (0..15, 16 elements each) has its low 4
+    /// bits in <c>scales[s]</c> (s &lt; 8, low nibble) or <c>scales[s−8]</c> (high nibble), its top 2 bits in
+    /// bits 2(s/4).. of <c>scales[8 + s%4]</c>, and is stored +32. Element e = 128h + 32j + r: low 2 bits are
+    /// bits 2j.. of <c>qs[32h + r]</c>; if bit 4h+j of <c>hmask[r]</c> is clear, 4 is subtracted.
+    /// Value = d·(scale − 32)·(q − (hbit ? 0 : 4)).
+    /// </summary>
+    public static void DequantizeQ3_K(ReadOnlySpan<byte> source, Span<float> destination)
+    {
+        int blocks = CheckSizes(source.Length, destination.Length, QK_K, Q3_KBlockBytes, "Q3_K");
+        Span<int> scale = stackalloc int[16];
+        for (int i = 0; i < blocks; i++)
+        {
+            ReadOnlySpan<byte> x = source.Slice(i * Q3_KBlockBytes, Q3_KBlockBytes);
+            Span<float> y = destination.Slice(i * QK_K, QK_K);
+            ReadOnlySpan<byte> hmask = x[..32], packed = x.Slice(96, 12);
+            float d = Fp16(x.Slice(108));
+            for (int s = 0; s < 16; s++)
+            {
+                int low = s < 8 ? packed[s] & 0xF : packed[s - 8] >> 4;
+                scale[s] = (low | (((packed[8 + s % 4] >> (2 * (s / 4))) & 3) << 4)) - 32;
+            }
+            int o = 0, sub = 0;
+            for (int h = 0; h < 2; h++)
+            {
+                ReadOnlySpan<byte> q = x.Slice(32 + 32 * h, 32);
+                for (int j = 0; j < 4; j++)
+                {
+                    int shift = 2 * j, m = 1 << (4 * h + j);
+                    for (int half = 0; half < 32; half += 16)
+                    {
+                        float dl = d * scale[sub++];
+                        for (int l = 0; l < 16; l++)
+                            y[o++] = dl * (((q[half + l] >> shift) & 3) - ((hmask[half + l] & m) != 0 ? 0 : 4));
+                    }
                 }
             }
         }

@@ -17,6 +17,10 @@ public static partial class Dequantizer
     public const int Q4_0BlockBytes = 18;
     /// <summary>Elements per k-quant super-block (ggml's QK_K).</summary>
     public const int QK_K = 256;
+    /// <summary>Bytes per Q2_K block: <c>uint8 scales[16]; uint8 qs[64]; fp16 d; fp16 dmin</c>.</summary>
+    public const int Q2_KBlockBytes = 84;
+    /// <summary>Bytes per Q3_K block: <c>uint8 hmask[32]; uint8 qs[64]; uint8 scales[12]; fp16 d</c>.</summary>
+    public const int Q3_KBlockBytes = 110;
     /// <summary>Bytes per Q4_K block: <c>fp16 d; fp16 dmin; uint8 scales[12]; uint8 qs[128]</c>.</summary>
     public const int Q4_KBlockBytes = 144;
     /// <summary>Bytes per Q5_K block: <c>fp16 d; fp16 dmin; uint8 scales[12]; uint8 qh[32]; uint8 qs[128]</c>.</summary>

@@ -4,7 +4,7 @@ using NUnit.Framework;
 namespace Gemma.Tests.Gguf;
 
 /// <summary>
-/// Q4_1, Q5_0, Q5_1 and Q5_K dequantization of blocks packed here from the layout description
+/// Q4_1, Q5_0, Q5_1, Q5_K, Q2_K and Q3_K dequantization of blocks packed here from the layout description
 /// (ggml-common.h), expected values computed from the format's formula, not by the code under test.
 /// </summary>
 [Category("Gguf")]
@@ -100,6 +100,60 @@ public class DequantizeMoreTests
         Dequantizer.DequantizeQ5_K(b, y);
         for (int e = 0; e < 256; e++)
             Assert.That(y[e], Is.EqualTo(0.5 * sc[e / 32] * q[e] - 0.25 * m[e / 32]), $"element {e}");
+    }
+
+    /// <summary>
+    /// Q2_K block (84 bytes): scales[16] (low nibble: step of sub-block s = e/16, high nibble: its minimum),
+    /// qs[64], fp16 d, fp16 dmin. The 2-bit q of element e = 128h + 32j + r sits in bits 2j of qs[32h + r].
+    /// Value = d·step·q − dmin·min.
+    /// </summary>
+    [Test]
+    public void Q2_K()
+    {
+        int[] step = RandomQuants(16, 15, 4), min = RandomQuants(16, 15, 5), q = RandomQuants(256, 3, 6);
+        var b = new byte[84];
+        for (int s = 0; s < 16; s++) b[s] = (byte)(step[s] | min[s] << 4);
+        for (int e = 0; e < 256; e++)
+        {
+            int h = e / 128, j = e % 128 / 32, r = e % 32;
+            b[16 + 32 * h + r] |= (byte)(q[e] << (2 * j));
+        }
+        b[81] = 0x38; b[83] = 0x34; // d = 0.5, dmin = 0.25
+        var y = new float[256];
+        Dequantizer.DequantizeQ2_K(b, y);
+        for (int e = 0; e < 256; e++)
+            Assert.That(y[e], Is.EqualTo(0.5 * step[e / 16] * q[e] - 0.25 * min[e / 16]), $"element {e}");
+    }
+
+    /// <summary>
+    /// Q3_K block (110 bytes): hmask[32], qs[64], scales[12], fp16 d. Sub-block s (e/16) has a 6-bit scale stored
+    /// +32: low 4 bits in the low nibble of scales[s] (s &lt; 8) or the high nibble of scales[s−8], top 2 bits at
+    /// bit 2·(s/4) of scales[8 + s%4]. The 3-bit q of element e = 128h + 32j + r: low 2 bits at bit 2j of
+    /// qs[32h + r], third bit at bit 4h + j of hmask[r]. Value = d·(scale − 32)·(q − 4).
+    /// </summary>
+    [Test]
+    public void Q3_K()
+    {
+        int[] scale = RandomQuants(16, 63, 7), q = RandomQuants(256, 7, 8);
+        scale[0] = 0; scale[15] = 63;
+        var b = new byte[110];
+        for (int s = 0; s < 16; s++)
+        {
+            if (s < 8) b[96 + s] |= (byte)(scale[s] & 0xF);
+            else b[96 + s - 8] |= (byte)((scale[s] & 0xF) << 4);
+            b[96 + 8 + s % 4] |= (byte)((scale[s] >> 4) << (2 * (s / 4)));
+        }
+        for (int e = 0; e < 256; e++)
+        {
+            int h = e / 128, j = e % 128 / 32, r = e % 32;
+            b[32 + 32 * h + r] |= (byte)((q[e] & 3) << (2 * j));
+            b[r] |= (byte)((q[e] >> 2) << (4 * h + j));
+        }
+        b[109] = 0xC0; // d = -2
+        var y = new float[256];
+        Dequantizer.DequantizeQ3_K(b, y);
+        for (int e = 0; e < 256; e++)
+            Assert.That(y[e], Is.EqualTo(-2.0 * (scale[e / 16] - 32) * (q[e] - 4)), $"element {e}");
     }
 
     [Test]

@@ -9,7 +9,7 @@ namespace Gemma.Tests.Gguf;
 /// <summary>
 /// Bit-exactness against ggml's reference C code. The expected SHA-256 hashes were recorded once from a C
 /// program holding llama.cpp's <c>quantize_row_q8_0_ref</c> and <c>dequantize_row_{q8_0,q4_0,q4_1,q5_0,q5_1,
-/// q4_K,q5_K,q6_K}</c> (ggml/src/ggml-quants.c, transcribed, compiled with gcc -O2 -ffp-contract=off, fp16 via
+/// q4_K,q5_K,q6_K,q2_K,q3_K}</c> (ggml/src/ggml-quants.c, transcribed, compiled with gcc -O2 -ffp-contract=off, fp16 via
 /// _Float16) run on the inputs generated below — the same xorshift64 stream consumed in the same order. The
 /// input hashes pin the generator, so a mismatch says whether the inputs or the outputs differ.
 /// </summary>
@@ -83,6 +83,12 @@ public class GgmlReferenceHashTests
             "bfd2e82455dad2ec6448bd2ab8a89aef58019f727c9b663aa1b80acad96999c3", "cf2e16333e3a3c485cf266414a5cb6227a10b26352a7ee54a2008d86c4fb092b");
         Check(RandomBlocks(rng, 210, 208), 256, Dequantizer.DequantizeQ6_K, "q6_K",
             "ea117cf65267f6e3dd624e2df31a687006bc4f2e0147853ef9b404395caf31d9", "117ff0d58c9099465eb14ee324bb562f30f84d00ebda5f28344b7ec1e49d3b49");
+        Check(RandomBlocks(rng, 84, 80, 82), 256, Dequantizer.DequantizeQ2_K, "q2_K",
+            "135801d0b28bfb8df9f7849291bb5eb66bef265605a666991bf4a0c75a974383", "5a54dc3e13900a67b3b706bd4158fee78dc9fbe3f9c1562ee87c19dd37d3ab2c");
+        // ggml unpacks Q3_K's scales with 32-bit mask arithmetic (kmask1/kmask2); ours follows the per-scale
+        // description of quantize_row_q3_K_ref — this hash shows the two agree.
+        Check(RandomBlocks(rng, 110, 108), 256, Dequantizer.DequantizeQ3_K, "q3_K",
+            "d1bb1bfcebf3908656b78b2c3aaa8ed36f9d6483942840ed95a91e25dbc84a42", "1f1fde616c6e7426d6f73dd30ca0d645d88b818936b1e2f61d4d9827821abfd2");
     }
 
     private delegate void Decode(ReadOnlySpan<byte> source, Span<float> destination);

@@ -214,7 +214,7 @@ public class GgufRoundTripTests
         w.AddTensor("f16", GgmlType.F16, [64, 2], GgufTestFiles.F16Bytes(x));
         w.AddTensor("bf16", GgmlType.BF16, [64, 2], GgufTestFiles.BF16Bytes(x));
         w.AddTensor("q4_0", GgmlType.Q4_0, [64, 2], q4);
-        w.AddTensor("q3_k", GgmlType.Q3_K, [256], new byte[110]);
+        w.AddTensor("iq4_xs", GgmlType.IQ4_XS, [256], new byte[136]);
         string path = Path.Combine(_dir, "deq.gguf");
         w.Write(path);
 
@@ -230,9 +230,9 @@ public class GgufRoundTripTests
         f.GetTensor("q4_0").DequantizeRows(0, both);
         Assert.That(both[..32], Is.EqualTo(Enumerable.Range(0, 32).Select(i => (float)(i % 16 - 8))));
         Assert.That(() => f.GetTensor("q4_0").DequantizeRows(1, both), Throws.InstanceOf<ArgumentOutOfRangeException>());
-        Assert.That(() => f.GetTensor("q3_k").DequantizeRows(0, new float[256]),
+        Assert.That(() => f.GetTensor("iq4_xs").DequantizeRows(0, new float[256]),
             Throws.TypeOf<GemmaException>().With.Message.EqualTo(
-                "deq.gguf: tensor 'q3_k' has type Q3_K, which cannot be loaded (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K)"));
+                "deq.gguf: tensor 'iq4_xs' has type IQ4_XS, which cannot be loaded (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"));
     }
 
     [Test]
