@@ -1,0 +1,175 @@
+using System.Diagnostics.CodeAnalysis;
+using System.IO.MemoryMappedFiles;
+
+namespace Gemma.Core.Formats.Gguf;
+
+/// <summary>
+/// A GGUF (version 2 or 3, little-endian) file opened through a read-only memory mapping. The header, metadata
+/// and tensor infos are parsed and validated at <see cref="Open"/>; tensor data is never copied — each
+/// <see cref="GgufTensorInfo"/> points into the mapping, valid until <see cref="Dispose"/>.
+/// <para>
+/// The file is untrusted input: every read is bounds-checked before it happens, every count and length is
+/// checked against the bytes that remain before anything is allocated for it, and every problem is a
+/// <see cref="GemmaException"/> naming the file and what is wrong. The file is opened with
+/// <see cref="FileShare.Read"/> and never written. (If another process truncates the file while it is mapped,
+/// reading tensor data can still fault; nothing at this level can prevent that.)
+/// </para>
+/// </summary>
+public sealed unsafe class GgufFile : IDisposable
+{
+    private readonly MemoryMappedFile? _map;
+    private readonly MemoryMappedViewAccessor? _view;
+    private readonly Dictionary<string, GgufTensorInfo> _byName;
+    private byte* _base;
+    private bool _ownsNativeCopy; // FromMemory: _base is a NativeMemory block to free
+
+    private GgufFile(string path, long length)
+    {
+        Path = path;
+        FileName = System.IO.Path.GetFileName(path);
+        FileLength = length;
+        _byName = new Dictionary<string, GgufTensorInfo>(StringComparer.Ordinal);
+        Metadata = null!;
+        Tensors = [];
+    }
+
+    private GgufFile(string path, long length, FileStream stream) : this(path, length)
+    {
+        // Read-only mapping of the whole file; the stream is owned (and closed) by the map.
+        _map = MemoryMappedFile.CreateFromFile(stream, mapName: null, capacity: 0, MemoryMappedFileAccess.Read,
+            HandleInheritability.None, leaveOpen: false);
+        _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        byte* p = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        _base = p + _view.PointerOffset;
+    }
+
+    /// <summary>Path the file was opened from.</summary>
+    public string Path { get; }
+
+    /// <summary>File name (no directory), as used in error messages.</summary>
+    public string FileName { get; }
+
+    /// <summary>File size in bytes.</summary>
+    public long FileLength { get; }
+
+    /// <summary>GGUF format version (2 or 3).</summary>
+    public uint Version { get; private set; }
+
+    /// <summary>Data alignment: <c>general.alignment</c>, or 32 when absent.</summary>
+    public uint Alignment { get; private set; }
+
+    /// <summary>Absolute file offset of the tensor data section (end of the tensor infos, aligned).</summary>
+    public long DataOffset { get; private set; }
+
+    /// <summary>All metadata key/value pairs, with typed accessors.</summary>
+    public GgufMetadata Metadata { get; private set; }
+
+    /// <summary>Tensor infos in file order.</summary>
+    public IReadOnlyList<GgufTensorInfo> Tensors { get; private set; }
+
+    /// <summary><c>general.architecture</c> (e.g. <c>gemma2</c>), or null when absent.</summary>
+    public string? Architecture => Metadata.TryGetString("general.architecture", out string? a) ? a : null;
+
+    internal byte* BasePointer
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_base == null, this);
+            return _base;
+        }
+    }
+
+    /// <summary>
+    /// Opens, maps and validates <paramref name="path"/>. Any problem with the file — missing, unreadable,
+    /// truncated, malformed — is a <see cref="GemmaException"/>.
+    /// </summary>
+    public static GgufFile Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string name = System.IO.Path.GetFileName(path);
+        FileStream stream;
+        try
+        {
+            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.None);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new GemmaException($"{name}: cannot open GGUF file: {e.Message}", e);
+        }
+
+        GgufFile? file = null;
+        try
+        {
+            long length = stream.Length;
+            if (length < GgufParser.HeaderBytes)
+                throw new GemmaException($"{name}: file is {length} bytes, too short for a GGUF header ({GgufParser.HeaderBytes} bytes)");
+            file = new GgufFile(path, length, stream);
+            file.Load(GgufParser.Parse(file._base, length, name, file));
+            return file;
+        }
+        catch (Exception e)
+        {
+            file?.Dispose();
+            stream.Dispose();
+            if (e is GemmaException) throw;
+            if (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+                throw new GemmaException($"{name}: cannot map GGUF file: {e.Message}", e);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Parses a copy of <paramref name="bytes"/> held in native memory, with exactly the validation of
+    /// <see cref="Open"/> (used by tests to run many cases without file I/O).
+    /// </summary>
+    internal static GgufFile FromMemory(ReadOnlySpan<byte> bytes, string fileName)
+    {
+        if (bytes.Length < GgufParser.HeaderBytes)
+            throw new GemmaException($"{fileName}: file is {bytes.Length} bytes, too short for a GGUF header ({GgufParser.HeaderBytes} bytes)");
+        var file = new GgufFile(fileName, bytes.Length);
+        file._base = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)bytes.Length);
+        file._ownsNativeCopy = true;
+        bytes.CopyTo(new Span<byte>(file._base, bytes.Length));
+        try
+        {
+            file.Load(GgufParser.Parse(file._base, bytes.Length, fileName, file));
+            return file;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    private void Load(GgufParser parsed)
+    {
+        Version = parsed.Version;
+        Alignment = parsed.Alignment;
+        DataOffset = parsed.DataOffset;
+        Metadata = parsed.Metadata;
+        Tensors = parsed.Tensors.AsReadOnly();
+        foreach (GgufTensorInfo t in parsed.Tensors) _byName.Add(t.Name, t);
+    }
+
+    /// <summary>The tensor named <paramref name="name"/>; <see cref="GemmaException"/> if there is none.</summary>
+    public GgufTensorInfo GetTensor(string name) =>
+        TryGetTensor(name, out GgufTensorInfo? t) ? t : throw new GemmaException($"{FileName}: tensor '{name}' is missing");
+
+    /// <summary>The tensor named <paramref name="name"/>, or false.</summary>
+    public bool TryGetTensor(string name, [MaybeNullWhen(false)] out GgufTensorInfo tensor) => _byName.TryGetValue(name, out tensor);
+
+    /// <summary>Unmaps the file. Pointers and spans obtained from its tensors become invalid.</summary>
+    public void Dispose()
+    {
+        if (_base != null)
+        {
+            if (_ownsNativeCopy) System.Runtime.InteropServices.NativeMemory.Free(_base);
+            else _view!.SafeMemoryMappedViewHandle.ReleasePointer();
+            _base = null;
+        }
+        _view?.Dispose();
+        _map?.Dispose();
+    }
+}
