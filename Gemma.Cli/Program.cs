@@ -18,6 +18,7 @@ internal static class Program
             InfoCommand.Create(),
             SynthCommand.Create(),
             BenchCommand.Create(),
+            QuantizeCommand.Create(),
             TokenizeCommand.Create(),
         };
         ParseResult parse = root.Parse(args);

@@ -1,5 +1,6 @@
 using Gemma.Core.Config;
 using Gemma.Core.Formats;
+using Gemma.Core.Formats.Gguf;
 using Gemma.Core.Formats.Safetensors;
 using Gemma.Core.Generation;
 using Gemma.Core.Model;
@@ -49,8 +50,8 @@ public sealed class GemmaModel : IDisposable
     {
         options ??= new GemmaModelOptions();
         options.Validate();
-        if (!Directory.Exists(path))
-            throw new GemmaException(File.Exists(path) ? $"{path}: expected a Hugging Face model folder." : $"{path}: no such model folder.");
+        if (File.Exists(path)) return LoadGguf(path, options);
+        if (!Directory.Exists(path)) throw new GemmaException($"{path}: no such model folder or GGUF file.");
         GemmaConfig config = GemmaConfigReader.ReadDirectory(path);
         ITensorSource source = SafetensorsCheckpoint.Open(path);
         try
@@ -59,6 +60,28 @@ public sealed class GemmaModel : IDisposable
             if (tokenizer != null && tokenizer.VocabularySize > config.VocabSize)
                 throw new GemmaException($"{path}: the tokenizer has {tokenizer.VocabularySize} tokens but the model only {config.VocabSize}.");
             GemmaWeights weights = WeightsLoader.Load(config, source, TensorNaming.HuggingFace);
+            return new GemmaModel(config, weights, tokenizer, options, path);
+        }
+        catch
+        {
+            source.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Loads a GGUF file: config from <c>{arch}.*</c>, tokenizer from <c>tokenizer.ggml.*</c>, weights in place.</summary>
+    private static GemmaModel LoadGguf(string path, GemmaModelOptions options)
+    {
+        GgufCheckpoint source = GgufCheckpoint.Open(path);
+        try
+        {
+            if (!source.Tensors.TryGetValue(TensorNaming.Gguf.Name(TensorRole.Embedding, -1, null!), out TensorView? embedding) || embedding.Shape.Length != 2)
+                throw new GemmaException($"{path}: no 2-D token_embd.weight tensor.");
+            GemmaConfig config = GgufGemmaConfig.Read(source.File, checked((int)embedding.Shape[0]));
+            GemmaTokenizer? tokenizer = source.File.Metadata.TryGetValue("tokenizer.ggml.model", out _) ? GgufVocabulary.Read(source.File) : null;
+            if (tokenizer != null && tokenizer.VocabularySize > config.VocabSize)
+                throw new GemmaException($"{path}: the vocabulary has {tokenizer.VocabularySize} tokens but token_embd only {config.VocabSize} rows.");
+            GemmaWeights weights = WeightsLoader.Load(config, source, TensorNaming.Gguf);
             return new GemmaModel(config, weights, tokenizer, options, path);
         }
         catch

@@ -51,6 +51,35 @@ public abstract class TensorNaming
     /// <summary>Hugging Face <c>Gemma*ForCausalLM</c> names (<c>model.layers.3.self_attn.q_proj.weight</c>).</summary>
     public static TensorNaming HuggingFace { get; } = new HuggingFaceNaming();
 
+    /// <summary>llama.cpp GGUF names (<c>blk.3.attn_q.weight</c>); norm weights include the +1.</summary>
+    public static TensorNaming Gguf { get; } = new GgufNaming();
+
+    private sealed class GgufNaming : TensorNaming
+    {
+        public override bool NormsIncludeOne => true;
+
+        public override string Name(TensorRole role, int layer, GemmaConfig config) => role switch
+        {
+            TensorRole.Embedding => "token_embd.weight",
+            TensorRole.FinalNorm => "output_norm.weight",
+            TensorRole.OutputHead => "output.weight",
+            TensorRole.InputNorm => $"blk.{layer}.attn_norm.weight",
+            TensorRole.PostAttentionNorm => $"blk.{layer}.post_attention_norm.weight",
+            TensorRole.PreFeedforwardNorm => $"blk.{layer}.ffn_norm.weight",
+            TensorRole.PostFeedforwardNorm => $"blk.{layer}.post_ffw_norm.weight",
+            TensorRole.QProj => $"blk.{layer}.attn_q.weight",
+            TensorRole.KProj => $"blk.{layer}.attn_k.weight",
+            TensorRole.VProj => $"blk.{layer}.attn_v.weight",
+            TensorRole.OProj => $"blk.{layer}.attn_output.weight",
+            TensorRole.QNorm => $"blk.{layer}.attn_q_norm.weight",
+            TensorRole.KNorm => $"blk.{layer}.attn_k_norm.weight",
+            TensorRole.GateProj => $"blk.{layer}.ffn_gate.weight",
+            TensorRole.UpProj => $"blk.{layer}.ffn_up.weight",
+            TensorRole.DownProj => $"blk.{layer}.ffn_down.weight",
+            _ => throw new ArgumentOutOfRangeException(nameof(role)),
+        };
+    }
+
     private sealed class HuggingFaceNaming : TensorNaming
     {
         public override bool NormsIncludeOne => false;

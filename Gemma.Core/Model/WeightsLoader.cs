@@ -63,7 +63,7 @@ public static unsafe class WeightsLoader
             if (!source.Tensors.TryGetValue(name, out TensorView? t))
                 throw new GemmaException($"{source.Location}: tensor '{name}' is missing.");
             if (!t.Shape.SequenceEqual(shape))
-                throw new GemmaException($"{t.File.Path}: tensor '{name}' has shape {t.ShapeText}, expected [{string.Join(", ", shape)}] from the config.");
+                throw new GemmaException($"{t.FilePath}: tensor '{name}' has shape {t.ShapeText}, expected [{string.Join(", ", shape)}] from the config.");
             used.Add(name);
             return t;
         }
@@ -87,7 +87,7 @@ public static unsafe class WeightsLoader
                         return new WeightMatrix(buffer.Pointer, rows, cols, WeightType.F32);
                     }
                 default:
-                    throw new GemmaException($"{t.File.Path}: tensor '{t.Name}' has unsupported type {t.Type}.");
+                    throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' has unsupported type {t.Type}.");
             }
         }
 
@@ -104,7 +104,7 @@ public static unsafe class WeightsLoader
                     TensorDType.F32 => ((float*)p)[i],
                     TensorDType.BF16 => BFloat16.ToSingle(((ushort*)p)[i]),
                     TensorDType.F16 => (float)((Half*)p)[i],
-                    _ => throw new GemmaException($"{t.File.Path}: norm tensor '{t.Name}' has unsupported type {t.Type}."),
+                    _ => throw new GemmaException($"{t.FilePath}: norm tensor '{t.Name}' has unsupported type {t.Type}."),
                 };
                 result[i] = naming.NormsIncludeOne ? w : 1f + w;
             }

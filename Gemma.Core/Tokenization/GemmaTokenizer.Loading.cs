@@ -109,7 +109,7 @@ public sealed partial class GemmaTokenizer
         var merges = BuildMergesFromScores(array, scores, types);
         bool byteFallback = types.Contains(GemmaTokenType.Byte);
         return new GemmaTokenizer(sourceName, array, types, merges, byteFallback, fuseUnknown: true, bosId, eosId,
-            unknownId, padId);
+            unknownId, padId) { _scores = scores.ToArray() };
     }
 
     /// <summary>

@@ -25,7 +25,8 @@ public sealed partial class GemmaTokenizer
     private readonly BpeMerger _bpe;
     private readonly AddedTokenMatcher _added;
     private readonly byte[] _utf8;       // decoded bytes of every piece, back to back ('▁' -> ' ', <0xXX> -> one byte)
-    private readonly int[] _utf8Offsets; // (VocabularySize + 1) start of each piece's bytes in _utf8
+    private readonly int[] _utf8Offsets;
+    private float[] _scores;             // SentencePiece-style score by id (see GetScore) // (VocabularySize + 1) start of each piece's bytes in _utf8
 
     private static readonly byte[] ReplacementUtf8 = [0xEF, 0xBF, 0xBD]; // U+FFFD
 
@@ -58,6 +59,7 @@ public sealed partial class GemmaTokenizer
         }
         if (unknownId >= 0) types[unknownId] = GemmaTokenType.Unknown;
 
+        _scores = DeriveScores(merges, pieces.Length, types);
         _bpe = new BpeMerger(_ids, merges, byteIds, unknownId, byteFallback, fuseUnknown);
         _added = new AddedTokenMatcher(Enumerable.Range(0, pieces.Length)
             .Where(id => types[id] is GemmaTokenType.Control or GemmaTokenType.Unknown or GemmaTokenType.UserDefined)

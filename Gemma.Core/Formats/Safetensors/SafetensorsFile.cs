@@ -82,7 +82,7 @@ public sealed class SafetensorsFile : IDisposable
         }
     }
 
-    private static TensorView ReadEntry(MappedFile file, JsonProperty entry, long dataStart, long dataLength)
+    private static unsafe TensorView ReadEntry(MappedFile file, JsonProperty entry, long dataStart, long dataLength)
     {
         string where = $"{file.Path}: tensor '{entry.Name}'";
         JsonElement e = entry.Value;
@@ -117,7 +117,8 @@ public sealed class SafetensorsFile : IDisposable
         long expected = TensorDTypes.ByteSize(dtype, elements);
         if (end - begin != expected)
             throw new GemmaException($"{where}: data_offsets span {end - begin} bytes but {dtypeText} {shapeElement.GetRawText()} needs {expected}.");
-        return new TensorView(entry.Name, dtype, shape, file, dataStart + begin, end - begin);
+        long offset = dataStart + begin, length = end - begin;
+        return new TensorView(entry.Name, dtype, shape, file.Path, offset, file.Pointer(offset, length, $"tensor '{entry.Name}'"), length);
     }
 
     private static void CheckNoOverlap(string path, IEnumerable<TensorView> tensors)

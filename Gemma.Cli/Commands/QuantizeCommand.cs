@@ -1,0 +1,42 @@
+using System.CommandLine;
+using Gemma.Core.Formats.Gguf;
+
+namespace Gemma.Cli.Commands;
+
+/// <summary><c>gemma quantize</c>: convert a Hugging Face folder to a GGUF file (llama.cpp's conventions).</summary>
+internal static class QuantizeCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model", "-m") { Description = "Source Hugging Face model folder (default: as for generate)." };
+        var type = new Option<string>("--type") { Description = "Weight type of the matrices: q8_0, bf16, f16 or f32.", DefaultValueFactory = _ => "q8_0" };
+        type.AcceptOnlyFromAmong("q8_0", "bf16", "f16", "f32");
+        var output = new Option<string>("--out", "-o") { Description = "Output .gguf file (written to a temporary name, renamed when complete).", Required = true };
+        var command = new Command("quantize", "Convert a Hugging Face model folder to GGUF (q8_0, bf16, f16 or f32).") { model, type, output };
+        command.SetAction((parse, ct) => Task.FromResult(CliRunner.Run(() =>
+        {
+            string source = ModelLocator.Resolve(parse.GetValue(model));
+            if (!Directory.Exists(source)) throw new UsageException($"--model must be a Hugging Face model folder; '{source}' is not a folder.");
+            GgufOutputType outType = parse.GetValue(type) switch
+            {
+                "q8_0" => GgufOutputType.Q8_0,
+                "bf16" => GgufOutputType.BF16,
+                "f16" => GgufOutputType.F16,
+                _ => GgufOutputType.F32,
+            };
+            string target = parse.GetValue(output)!;
+            using var cancel = ConsoleCancellation.Create(ct);
+            using (var bar = new ProgressBar("quantize"))
+                GgufModelWriter.Convert(source, target, outType, new InlineProgress(bar), cancel.Token);
+            Console.Error.WriteLine($"gemma: wrote {target} ({new FileInfo(target).Length / 1048576.0:F1} MiB, {parse.GetValue(type)})");
+            return ExitCodes.Success;
+        })));
+        return command;
+    }
+
+    /// <summary>Reports on the writing thread (Progress&lt;T&gt; would post to the thread pool and lag behind).</summary>
+    private sealed class InlineProgress(ProgressBar bar) : IProgress<(long Done, long Total)>
+    {
+        public void Report((long Done, long Total) value) => bar.Report(value.Done, value.Total);
+    }
+}

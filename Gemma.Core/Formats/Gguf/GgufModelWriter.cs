@@ -1,0 +1,167 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Gemma.Core.Config;
+using Gemma.Core.Model;
+using Gemma.Core.Tokenization;
+using Gemma.Kernels;
+
+namespace Gemma.Core.Formats.Gguf;
+
+/// <summary>The weight encodings <see cref="GgufModelWriter"/> can produce.</summary>
+public enum GgufOutputType
+{
+    /// <summary>Matrices as ggml Q8_0 (blocks of 32 int8 with an fp16 scale).</summary>
+    Q8_0,
+    /// <summary>Matrices as bfloat16.</summary>
+    BF16,
+    /// <summary>Matrices as IEEE float16.</summary>
+    F16,
+    /// <summary>Everything float32.</summary>
+    F32,
+}
+
+/// <summary>
+/// Converts a Hugging Face Gemma folder into a GGUF file the way llama.cpp's <c>convert_hf_to_gguf.py</c> does:
+/// llama.cpp tensor names, ggml (reversed) dimension order, norm weights stored as float32 with Gemma's +1 folded
+/// in, the output head tied to <c>token_embd</c>, the SentencePiece vocabulary in <c>tokenizer.ggml.*</c>, and the
+/// <c>{arch}.*</c> hyper-parameters. GGUF cannot express <c>query_pre_attn_scalar</c>: when it differs from the
+/// scale llama.cpp assumes (1/√head_dim), the difference is folded exactly into <c>attn_q</c> (RoPE is linear), which
+/// is then stored as float32 in bf16/f16 files so the fold costs no precision.
+/// The file is written to a temporary name and renamed only when complete.
+/// </summary>
+public static class GgufModelWriter
+{
+    /// <summary>Converts the model folder <paramref name="source"/> to <paramref name="target"/>.</summary>
+    public static void Convert(string source, string target, GgufOutputType type, IProgress<(long Done, long Total)>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        using GemmaModel model = GemmaModel.Load(source, new GemmaModelOptions { Threads = 1 });
+        GemmaConfig c = model.Config;
+        GemmaTokenizer? tokenizer = model.Tokenizer; // a folder without one gives a weights-only file (tests, `gemma logits`)
+        string arch = c.Family switch { GemmaFamily.Gemma1 => "gemma", GemmaFamily.Gemma2 => "gemma2", _ => "gemma3" };
+        var writer = new GgufWriter();
+        writer.AddMetadata("general.architecture", GgufValue.FromString(arch));
+        writer.AddMetadata("general.name", GgufValue.FromString(Path.GetFileName(Path.GetFullPath(source).TrimEnd(Path.DirectorySeparatorChar))));
+        writer.AddMetadata("general.file_type", GgufValue.FromUInt32(type switch { GgufOutputType.F32 => 0u, GgufOutputType.F16 => 1u, GgufOutputType.Q8_0 => 7u, _ => 32u }));
+        writer.AddMetadata("general.quantization_version", GgufValue.FromUInt32(2));
+        AddHyperParameters(writer, arch, c);
+        if (tokenizer != null) GgufVocabulary.Write(writer, tokenizer, ReadChatTemplate(source));
+
+        var sources = model.Weights.Source.Tensors;
+        TensorNaming hf = TensorNaming.HuggingFace, gguf = TensorNaming.Gguf;
+        double llamaScalar = c.NumLayers == 46 && c.Family != GemmaFamily.Gemma1 ? (double)c.HiddenSize / c.NumHeads : c.HeadDim;
+        float qFold = (float)Math.Sqrt(llamaScalar / c.QueryPreAttnScalar);
+        long total = 0, done = 0;
+        void Add(TensorRole role, int layer)
+        {
+            TensorView t = sources[hf.Name(role, layer, c)];
+            bool norm = t.Shape.Length == 1;
+            float scale = role == TensorRole.QProj ? qFold : 1f;
+            GgmlType outType = norm || (scale != 1f && type != GgufOutputType.Q8_0) ? GgmlType.F32 : type switch
+            {
+                GgufOutputType.Q8_0 => t.Shape[^1] % Q8_0.BlockSize == 0 ? GgmlType.Q8_0 : GgmlType.F32,
+                GgufOutputType.BF16 => GgmlType.BF16,
+                GgufOutputType.F16 => GgmlType.F16,
+                _ => GgmlType.F32,
+            };
+            long rows = norm ? 1 : t.Shape[0], cols = t.Shape[^1];
+            total += t.ByteLength;
+            writer.AddTensor(gguf.Name(role, layer, c), outType, GgufTensorInfo.ToGgmlDimensions(t.Shape), (stream, ct) =>
+            {
+                WriteRows(t, rows, cols, outType, norm ? 1f : 0f, scale, stream, ct);
+                done += t.ByteLength;
+                progress?.Report((done, total));
+            });
+        }
+
+        Add(TensorRole.Embedding, -1);
+        if (!c.TieWordEmbeddings) Add(TensorRole.OutputHead, -1);
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            Add(TensorRole.InputNorm, l);
+            Add(TensorRole.QProj, l);
+            Add(TensorRole.KProj, l);
+            Add(TensorRole.VProj, l);
+            Add(TensorRole.OProj, l);
+            if (c.HasQkNorm) { Add(TensorRole.QNorm, l); Add(TensorRole.KNorm, l); }
+            if (c.HasPostNorms) Add(TensorRole.PostAttentionNorm, l);
+            Add(TensorRole.PreFeedforwardNorm, l);
+            Add(TensorRole.GateProj, l);
+            Add(TensorRole.UpProj, l);
+            Add(TensorRole.DownProj, l);
+            if (c.HasPostNorms) Add(TensorRole.PostFeedforwardNorm, l);
+        }
+        Add(TensorRole.FinalNorm, -1);
+        writer.Write(target, cancellationToken);
+    }
+
+    private static void AddHyperParameters(GgufWriter w, string arch, GemmaConfig c)
+    {
+        void U(string key, int value) => w.AddMetadata($"{arch}.{key}", GgufValue.FromUInt32((uint)value));
+        void F(string key, double value) => w.AddMetadata($"{arch}.{key}", GgufValue.FromSingle((float)value));
+        U("context_length", c.MaxPositionEmbeddings);
+        U("embedding_length", c.HiddenSize);
+        U("block_count", c.NumLayers);
+        U("feed_forward_length", c.IntermediateSize);
+        U("attention.head_count", c.NumHeads);
+        U("attention.head_count_kv", c.NumKvHeads);
+        U("attention.key_length", c.HeadDim);
+        U("attention.value_length", c.HeadDim);
+        F("attention.layer_norm_rms_epsilon", c.RmsNormEps);
+        F("rope.freq_base", c.RopeTheta);
+        if (c.AttnLogitSoftcapping is double attnCap) F("attn_logit_softcapping", attnCap);
+        if (c.FinalLogitSoftcapping is double finalCap) F("final_logit_softcapping", finalCap);
+        if (c.SlidingWindow is int window) U("attention.sliding_window", window);
+    }
+
+    /// <summary>Decodes each source row to float32, applies <c>row · scale + offset</c>, encodes it as <paramref name="type"/>.</summary>
+    private static unsafe void WriteRows(TensorView t, long rows, long cols, GgmlType type, float offset, float scale, Stream stream, CancellationToken ct)
+    {
+        var row = new float[cols];
+        var bytes = new byte[type switch { GgmlType.Q8_0 => cols / Q8_0.BlockSize * Q8_0.BlockBytes, GgmlType.F32 => cols * 4, _ => cols * 2 }];
+        long sourceRowBytes = t.ByteLength / rows;
+        for (long r = 0; r < rows; r++)
+        {
+            ct.ThrowIfCancellationRequested();
+            byte* p = t.Data + r * sourceRowBytes;
+            for (int i = 0; i < cols; i++)
+            {
+                float v = t.Type switch
+                {
+                    TensorDType.F32 => ((float*)p)[i],
+                    TensorDType.BF16 => BFloat16.ToSingle(((ushort*)p)[i]),
+                    TensorDType.F16 => (float)((Half*)p)[i],
+                    _ => throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' of type {t.Type} cannot be converted."),
+                };
+                row[i] = v * scale + offset;
+            }
+            switch (type)
+            {
+                case GgmlType.Q8_0: Quantizer.QuantizeQ8_0(row, bytes); break;
+                case GgmlType.F32: MemoryMarshal.AsBytes(row.AsSpan()).CopyTo(bytes); break;
+                case GgmlType.BF16:
+                    for (int i = 0; i < cols; i++) MemoryMarshal.Write(bytes.AsSpan(i * 2), BFloat16.FromSingle(row[i]));
+                    break;
+                case GgmlType.F16:
+                    for (int i = 0; i < cols; i++) MemoryMarshal.Write(bytes.AsSpan(i * 2), (Half)row[i]);
+                    break;
+            }
+            stream.Write(bytes);
+        }
+    }
+
+    private static string? ReadChatTemplate(string folder)
+    {
+        string path = Path.Combine(folder, "tokenizer_config.json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using JsonDocument doc = JsonDocument.Parse(File.ReadAllText(path));
+            return doc.RootElement.TryGetProperty("chat_template", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        }
+        catch (JsonException e)
+        {
+            throw new GemmaException($"{path}: not valid JSON ({e.Message}).", e);
+        }
+    }
+}
