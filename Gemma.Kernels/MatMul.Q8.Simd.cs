@@ -36,30 +36,58 @@ public static unsafe partial class MatMul
 
         public static void Range(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
         {
-            int blocks = w.Cols / Q8_0.BlockSize, rows = w.Rows;
+            int cols = w.Cols, blocks = cols / Q8_0.BlockSize, rows = w.Rows;
             long rb = w.RowBytes;
             int r = r0;
             for (; r + 4 <= r1; r += 4)
             {
+                // Four weight rows (≤ 4 × 9.8 KB at cols 9216) stay in L1/L2 while all token pairs pass over them.
                 byte* wr = w.Data + r * rb;
-                for (int t = 0; t < n; t++)
-                    Tile4(wr, rb, xq + (long)t * w.Cols, xs + (long)t * blocks, blocks, y + (long)t * rows + r);
+                for (int t = 0; t + 2 <= n; t += 2)
+                    Tile4x2(wr, rb, xq + (long)t * cols, xs + (long)t * blocks, cols, blocks, y + (long)t * rows + r, rows);
             }
             for (; r < r1; r++)
-                for (int t = 0; t < n; t++)
-                    y[(long)t * rows + r] = Dot(w.Data + r * rb, xq + (long)t * w.Cols, xs + (long)t * blocks, blocks);
+                for (int t = 0; t + 2 <= n; t += 2)
+                    for (int j = t; j < t + 2; j++)
+                        y[(long)j * rows + r] = Dot(w.Data + r * rb, xq + (long)j * cols, xs + (long)j * blocks, blocks);
+            // Odd last token (all of decode): one row after another, a single sequential stream for the prefetchers.
+            if ((n & 1) != 0)
+            {
+                int t = n - 1;
+                for (r = r0; r < r1; r++)
+                    y[(long)t * rows + r] = Dot(w.Data + r * rb, xq + (long)t * cols, xs + (long)t * blocks, blocks);
+            }
         }
 
-        /// <summary>Lanes 0-7 hold block b's partial integer sums, lanes 8-15 block b+1's.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> BlockPair(byte* b0, Vector512<sbyte> xv, Vector512<sbyte> negX, float xs0, float xs1, Vector512<float> acc)
+        /// <summary>One weight block pair, prepared once and used for every token of a tile.</summary>
+        private readonly struct WeightPair
         {
-            Vector512<sbyte> wq = Vector512.Create(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b0 + Q8_0.BlockBytes + 2));
-            Vector512<sbyte> sx = Vector512.ConditionalSelect(Vector512.LessThan(wq, Vector512<sbyte>.Zero), negX, xv);
-            Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(Vector512.Abs(wq).AsByte(), sx);
+            public readonly Vector512<byte> Abs;      // |w|, 0..128 as unsigned bytes
+            public readonly Vector512<sbyte> Negative; // lanes where w < 0
+            public readonly Vector512<float> Scale;    // dw(b) in lanes 0-7, dw(b+1) in lanes 8-15
+
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public WeightPair(byte* b0)
+            {
+                Vector512<sbyte> wq = Vector512.Create(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b0 + Q8_0.BlockBytes + 2));
+                Abs = Vector512.Abs(wq).AsByte();
+                Negative = Vector512.LessThan(wq, Vector512<sbyte>.Zero);
+                Scale = Vector512.Create(Vector256.Create(BlockScale(b0)), Vector256.Create(BlockScale(b0 + Q8_0.BlockBytes)));
+            }
+        }
+
+        /// <summary>Activation scales of blocks b, b+1 as lanes 0-7 / 8-15.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> XScales(float* xs, int b) => Vector512.Create(Vector256.Create(xs[b]), Vector256.Create(xs[b + 1]));
+
+        /// <summary><c>acc += (float)(Σ|w|·(±x) per 4 bytes) · (dw · dx)</c> for one block pair and one token.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Accumulate(in WeightPair w, Vector512<sbyte> xv, Vector512<sbyte> negX, Vector512<float> xScale, Vector512<float> acc)
+        {
+            Vector512<sbyte> sx = Vector512.ConditionalSelect(w.Negative, negX, xv);
+            Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(w.Abs, sx);
             Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512.Create((short)1));
-            var scale = Vector512.Create(Vector256.Create(BlockScale(b0) * xs0), Vector256.Create(BlockScale(b0 + Q8_0.BlockBytes) * xs1));
-            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), scale, acc);
+            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), w.Scale * xScale, acc);
         }
 
         /// <summary>Odd last block: exact integer sum, added after the vector sum (same order in every tile).</summary>
@@ -78,30 +106,48 @@ public static unsafe partial class MatMul
             for (int b = 0; b + 2 <= blocks; b += 2)
             {
                 var xv = Vector512.Load(xq + b * 32);
-                acc = BlockPair(row + b * Q8_0.BlockBytes, xv, -xv, xs[b], xs[b + 1], acc);
+                acc = Accumulate(new WeightPair(row + b * Q8_0.BlockBytes), xv, -xv, XScales(xs, b), acc);
             }
             return Vector512.Sum(acc) + LastBlock(row, xq, xs, blocks);
         }
 
-        private static void Tile4(byte* w0, long rb, sbyte* xq, float* xs, int blocks, float* y)
+        /// <summary>4 rows × 2 tokens: each weight block pair is loaded and prepared once for both tokens.</summary>
+        private static void Tile4x2(byte* w0, long rb, sbyte* xq, float* xs, int cols, int blocks, float* y, int rows)
         {
             byte* w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            sbyte* xq1 = xq + cols;
+            float* xs1 = xs + blocks;
+            Vector512<float> a00 = default, a10 = default, a20 = default, a30 = default;
+            Vector512<float> a01 = default, a11 = default, a21 = default, a31 = default;
             for (int b = 0; b + 2 <= blocks; b += 2)
             {
-                var xv = Vector512.Load(xq + b * 32);
-                var negX = -xv;
-                float s0 = xs[b], s1 = xs[b + 1];
+                var x0 = Vector512.Load(xq + b * 32);
+                var x1 = Vector512.Load(xq1 + b * 32);
+                var n0 = -x0;
+                var n1 = -x1;
+                var s0 = XScales(xs, b);
+                var s1 = XScales(xs1, b);
                 long o = b * Q8_0.BlockBytes;
-                a0 = BlockPair(w0 + o, xv, negX, s0, s1, a0);
-                a1 = BlockPair(w1 + o, xv, negX, s0, s1, a1);
-                a2 = BlockPair(w2 + o, xv, negX, s0, s1, a2);
-                a3 = BlockPair(w3 + o, xv, negX, s0, s1, a3);
+                var p = new WeightPair(w0 + o);
+                a00 = Accumulate(p, x0, n0, s0, a00); a01 = Accumulate(p, x1, n1, s1, a01);
+                p = new WeightPair(w1 + o);
+                a10 = Accumulate(p, x0, n0, s0, a10); a11 = Accumulate(p, x1, n1, s1, a11);
+                p = new WeightPair(w2 + o);
+                a20 = Accumulate(p, x0, n0, s0, a20); a21 = Accumulate(p, x1, n1, s1, a21);
+                p = new WeightPair(w3 + o);
+                a30 = Accumulate(p, x0, n0, s0, a30); a31 = Accumulate(p, x1, n1, s1, a31);
             }
-            y[0] = Vector512.Sum(a0) + LastBlock(w0, xq, xs, blocks);
-            y[1] = Vector512.Sum(a1) + LastBlock(w1, xq, xs, blocks);
-            y[2] = Vector512.Sum(a2) + LastBlock(w2, xq, xs, blocks);
-            y[3] = Vector512.Sum(a3) + LastBlock(w3, xq, xs, blocks);
+            // Reduce before any call (vector registers do not survive calls).
+            float s00 = Vector512.Sum(a00), s10 = Vector512.Sum(a10), s20 = Vector512.Sum(a20), s30 = Vector512.Sum(a30);
+            float s01 = Vector512.Sum(a01), s11 = Vector512.Sum(a11), s21 = Vector512.Sum(a21), s31 = Vector512.Sum(a31);
+            y[0] = s00 + LastBlock(w0, xq, xs, blocks);
+            y[1] = s10 + LastBlock(w1, xq, xs, blocks);
+            y[2] = s20 + LastBlock(w2, xq, xs, blocks);
+            y[3] = s30 + LastBlock(w3, xq, xs, blocks);
+            y[rows] = s01 + LastBlock(w0, xq1, xs1, blocks);
+            y[rows + 1] = s11 + LastBlock(w1, xq1, xs1, blocks);
+            y[rows + 2] = s21 + LastBlock(w2, xq1, xs1, blocks);
+            y[rows + 3] = s31 + LastBlock(w3, xq1, xs1, blocks);
         }
     }
 

@@ -10,6 +10,8 @@ namespace Gemma.Kernels;
 /// </summary>
 internal unsafe interface IRowFormat
 {
+    /// <summary>Bytes per stored element.</summary>
+    static abstract int BytesPerElement { get; }
     /// <summary>Element <paramref name="col"/> of the row as float32.</summary>
     static abstract float Load(byte* row, int col);
     /// <summary>Elements [col, col + 16) as float32.</summary>
@@ -21,6 +23,8 @@ internal unsafe interface IRowFormat
 /// <summary>IEEE float32 weights.</summary>
 internal readonly unsafe struct F32Row : IRowFormat
 {
+    public static int BytesPerElement => 4;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load(byte* row, int col) => ((float*)row)[col];
 
@@ -37,6 +41,8 @@ internal readonly unsafe struct F32Row : IRowFormat
 /// </summary>
 internal readonly unsafe struct Bf16Row : IRowFormat
 {
+    public static int BytesPerElement => 2;
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load(byte* row, int col) => BFloat16.ToSingle(((ushort*)row)[col]);
 

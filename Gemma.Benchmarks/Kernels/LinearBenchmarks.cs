@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Gemma.Kernels;
 
 namespace Gemma.Benchmarks.Kernels;
@@ -11,8 +12,10 @@ internal sealed class KernelConfig : ManualConfig
 {
     public KernelConfig()
     {
+        // In-process: no per-benchmark project build; the numbers do not depend on it for these long calls.
         AddJob(Job.ShortRun.WithWarmupCount(3).WithIterationCount(5).WithLaunchCount(1)
-            .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(250)));
+            .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(250))
+            .WithToolchain(InProcessEmitToolchain.Instance));
         AddColumn(ThroughputColumn.GBps, ThroughputColumn.GFlops);
     }
 }
@@ -23,7 +26,7 @@ internal sealed class KernelConfig : ManualConfig
 /// dotnet run -c Release --project Gemma.Benchmarks -- --filter '*LinearBenchmarks*'
 /// </summary>
 [Config(typeof(KernelConfig))]
-public unsafe class LinearBenchmarks
+public abstract unsafe class LinearBenchmarkBase
 {
     private byte* _weights;
     private float[] _x = [];
@@ -31,16 +34,14 @@ public unsafe class LinearBenchmarks
     private WeightMatrix _w;
     private WorkerPool? _pool;
 
-    /// <summary>Shapes "rows×cols": q, k/v, o, gate/up, down, output head.</summary>
-    [Params("2048x2304", "1024x2304", "2304x2048", "9216x2304", "2304x9216")]
-    public string Shape { get; set; } = "2048x2304";
+    /// <summary>"rows×cols" (out × in).</summary>
+    public abstract string Shape { get; set; }
 
     [Params(WeightType.BF16, WeightType.Q8_0)]
     public WeightType Type { get; set; }
 
     /// <summary>Tokens: 1 = decode, 64/128 = prefill.</summary>
-    [Params(1)]
-    public int N { get; set; }
+    public abstract int N { get; set; }
 
     [Params(1, 2)]
     public int Threads { get; set; }
@@ -81,4 +82,24 @@ public unsafe class LinearBenchmarks
 
     [Benchmark]
     public void Linear() => MatMul.Linear(_w, _x, _y, N, _pool);
+}
+
+/// <summary>Decode (n = 1) at every 2B shape: q, k/v, o, gate/up, down, output head.</summary>
+public class LinearDecodeBenchmarks : LinearBenchmarkBase
+{
+    [Params("2048x2304", "1024x2304", "2304x2048", "9216x2304", "2304x9216", "256000x2304")]
+    public override string Shape { get; set; } = "2048x2304";
+
+    [Params(1)]
+    public override int N { get; set; } = 1;
+}
+
+/// <summary>Prefill (n = 64, 128) at the per-layer 2B shapes.</summary>
+public class LinearPrefillBenchmarks : LinearBenchmarkBase
+{
+    [Params("2048x2304", "1024x2304", "2304x2048", "9216x2304", "2304x9216")]
+    public override string Shape { get; set; } = "2048x2304";
+
+    [Params(64, 128)]
+    public override int N { get; set; } = 64;
 }

@@ -7,7 +7,7 @@ namespace Gemma.Benchmarks.Kernels;
 /// <summary>
 /// Derived columns for matmul benchmarks: weight bytes read per second (GB/s, what bounds decode) and
 /// 2·rows·cols·n floating-point operations per second (GFLOP/s, what bounds prefill). They read the
-/// benchmark's <c>Rows</c>, <c>Cols</c>, <c>N</c> and <c>Type</c> parameters and the mean time.
+/// benchmark's <c>Shape</c> ("rows×cols"), <c>N</c> and <c>Type</c> parameters and the mean time.
 /// </summary>
 internal sealed class ThroughputColumn(bool bandwidth) : IColumn
 {
@@ -32,7 +32,8 @@ internal sealed class ThroughputColumn(bool bandwidth) : IColumn
         if (report?.ResultStatistics is not { } stats) return "-";
         double seconds = stats.Mean * 1e-9;
         var p = benchmarkCase.Parameters;
-        long rows = Convert.ToInt64(p["Rows"]), cols = Convert.ToInt64(p["Cols"]), n = Convert.ToInt64(p["N"]);
+        string[] shape = ((string)p["Shape"]).Split('x');
+        long rows = long.Parse(shape[0]), cols = long.Parse(shape[1]), n = Convert.ToInt64(p["N"]);
         var type = (Gemma.Kernels.WeightType)p["Type"];
         double value = bandwidth
             ? Gemma.Kernels.WeightMatrix.RowBytesOf(type, cols) * rows / seconds / 1e9
