@@ -1,8 +1,13 @@
 namespace Gemma.Cli;
 
-/// <summary>A one-line progress bar on stderr (only when stderr is a terminal; otherwise silent).</summary>
-internal sealed class ProgressBar(string label) : IDisposable
+/// <summary>
+/// A one-line progress bar on stderr (only when stderr is a terminal; otherwise silent). Reports arrive on the
+/// working thread (unlike <see cref="Progress{T}"/>, which posts them to the thread pool and lags behind).
+/// </summary>
+internal sealed class ProgressBar(string label) : IDisposable, IProgress<(long Done, long Total)>
 {
+    void IProgress<(long Done, long Total)>.Report((long Done, long Total) value) => Report(value.Done, value.Total);
+
     private readonly bool _enabled = !Console.IsErrorRedirected;
     private int _lastPermille = -1;
     private bool _done;

@@ -27,16 +27,10 @@ internal static class QuantizeCommand
             string target = parse.GetValue(output)!;
             using var cancel = ConsoleCancellation.Create(ct);
             using (var bar = new ProgressBar("quantize"))
-                GgufModelWriter.Convert(source, target, outType, new InlineProgress(bar), cancel.Token);
+                GgufModelWriter.Convert(source, target, outType, bar, cancel.Token);
             Console.Error.WriteLine($"gemma: wrote {target} ({new FileInfo(target).Length / 1048576.0:F1} MiB, {parse.GetValue(type)})");
             return ExitCodes.Success;
         })));
         return command;
-    }
-
-    /// <summary>Reports on the writing thread (Progress&lt;T&gt; would post to the thread pool and lag behind).</summary>
-    private sealed class InlineProgress(ProgressBar bar) : IProgress<(long Done, long Total)>
-    {
-        public void Report((long Done, long Total) value) => bar.Report(value.Done, value.Total);
     }
 }

@@ -10,7 +10,11 @@ internal static class CliProcess
 
     public static Result Run(params string[] args) => Run(null, args);
 
-    public static Result Run(IDictionary<string, string?>? env, params string[] args)
+    public static Result Run(IDictionary<string, string?>? env, params string[] args) => Run(env, null, args);
+
+    public static Result RunWithInput(string input, params string[] args) => Run(null, input, args);
+
+    private static Result Run(IDictionary<string, string?>? env, string? input, string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "gemma.dll");
         var psi = new ProcessStartInfo("dotnet")
@@ -20,6 +24,7 @@ internal static class CliProcess
             RedirectStandardInput = true,
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
+            StandardInputEncoding = new UTF8Encoding(false),
             UseShellExecute = false,
         };
         psi.ArgumentList.Add(dll);
@@ -29,6 +34,7 @@ internal static class CliProcess
         psi.Environment["HF_HUB_CACHE"] = Path.Combine(Path.GetTempPath(), "gemma-tests-no-hf-cache");
         if (env != null) foreach (var (k, v) in env) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
+        if (input != null) { p.StandardInput.Write(input); }
         p.StandardInput.Close();
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
