@@ -161,6 +161,44 @@ public class GemmaChatClientTests
     }
 
     [Test]
+    public async Task TwoInterleavedStreamsOfOneConversationBothFinishAndEqualSequentialCalls()
+    {
+        using var client = new GemmaChatClient(Demo, new GemmaChatClientOptions { MaxConcurrentGenerations = 2 });
+        ChatOptions o = Greedy(10);
+        o.ConversationId = "same";
+        string a = (await client.GetResponseAsync([User("パッケージ")], o)).Text;
+        string b = (await client.GetResponseAsync([User("カーネル")], o)).Text;
+
+        // One thread, two open streams with the same id: the second must not wait for the first to end.
+        await using var first = client.GetStreamingResponseAsync([User("パッケージ")], o).GetAsyncEnumerator();
+        await using var second = client.GetStreamingResponseAsync([User("カーネル")], o).GetAsyncEnumerator();
+        var textA = new System.Text.StringBuilder();
+        var textB = new System.Text.StringBuilder();
+        bool moreA = true, moreB = true;
+        while (moreA || moreB)
+        {
+            if (moreA && (moreA = await first.MoveNextAsync())) textA.Append(first.Current.Text);
+            if (moreB && (moreB = await second.MoveNextAsync())) textB.Append(second.Current.Text);
+        }
+        Assert.That((textA.ToString(), textB.ToString()), Is.EqualTo((a, b)));
+        Assert.That(a, Is.Not.EqualTo(b), "fixture sanity");
+    }
+
+    [Test]
+    public async Task StreamedUpdatesCombineIntoTheSameResponse()
+    {
+        using var client = new GemmaChatClient(Demo);
+        ChatOptions o = new() { Seed = 3, MaxOutputTokens = 16 };
+        ChatResponse direct = await client.GetResponseAsync([User("ネットワーク設定")], o);
+        ChatResponse combined = await client.GetStreamingResponseAsync([User("ネットワーク設定")], o).ToChatResponseAsync();
+        Assert.That(combined.Text, Is.EqualTo(direct.Text));
+        Assert.That(combined.FinishReason, Is.EqualTo(direct.FinishReason));
+        Assert.That((combined.Usage!.InputTokenCount, combined.Usage.OutputTokenCount, combined.Usage.TotalTokenCount),
+            Is.EqualTo((direct.Usage!.InputTokenCount, direct.Usage.OutputTokenCount, direct.Usage.TotalTokenCount)));
+        Assert.That(combined.ModelId, Is.EqualTo("gemma2-ja-demo"));
+    }
+
+    [Test]
     public async Task MoreCallsThanGeneratorsWaitAndStillGiveTheSameResults()
     {
         string[] prompts = ["カーネル", "ネットワーク", "ユーザー"];
