@@ -56,11 +56,19 @@ public sealed class GemmaChatClient : IChatClient
     private GemmaChatClient(GemmaModel model, GemmaChatClientOptions? options, bool ownsModel)
     {
         ArgumentNullException.ThrowIfNull(model);
-        _options = options ?? new GemmaChatClientOptions();
-        _options.Validate();
+        try
+        {
+            _options = options ?? new GemmaChatClientOptions();
+            _options.Validate();
+            _tokenizer = model.RequireTokenizer();
+        }
+        catch
+        {
+            if (ownsModel) model.Dispose();
+            throw;
+        }
         _model = model;
         _ownsModel = ownsModel;
-        _tokenizer = model.RequireTokenizer();
         _pool = new GeneratorPool(_options.MaxConcurrentGenerations, () => new TextGenerator(_model, _options.ContextLength));
         ModelId = _options.ModelId ?? DefaultModelId(model.Location);
         _metadata = new ChatClientMetadata("Gemma.NET", providerUri: null, defaultModelId: ModelId);

@@ -81,7 +81,7 @@ internal sealed class GeneratorPool : IDisposable
             if (dispose) _entries.Remove(entry);
         }
         if (dispose) entry.Generator.Dispose();
-        else _slots.Release();
+        _slots.Release(); // after Dispose this wakes a waiting call, which then fails with ObjectDisposedException
     }
 
     private Entry Choose(string? conversationId, IReadOnlyList<int> prompt)

@@ -248,6 +248,30 @@ public class GemmaChatClientTests
     }
 
     [Test]
+    public async Task DisposeWhileACallWaitsForAGeneratorFailsThatCallInsteadOfHangingIt()
+    {
+        var client = new GemmaChatClient(Demo, new GemmaChatClientOptions { MaxConcurrentGenerations = 1 });
+        await using (var running = client.GetStreamingResponseAsync([User("パッケージ")], Greedy(50)).GetAsyncEnumerator())
+        {
+            Assert.That(await running.MoveNextAsync(), Is.True); // holds the only generator
+            Task<ChatResponse> waiting = client.GetResponseAsync([User("設定")], Greedy(4));
+            await Task.Delay(50);
+            Assert.That(waiting.IsCompleted, Is.False, "waits for the busy generator");
+            client.Dispose();
+            Assert.That(await running.MoveNextAsync(), Is.True, "a running call finishes");
+            await running.DisposeAsync();
+            Assert.That(async () => await waiting.WaitAsync(TimeSpan.FromSeconds(30)), Throws.InstanceOf<ObjectDisposedException>());
+        }
+    }
+
+    [Test]
+    public void InvalidClientOptionsAreGemmaExceptions()
+    {
+        Assert.Throws<GemmaException>(() => new GemmaChatClient(Demo, new GemmaChatClientOptions { MaxConcurrentGenerations = 0 }));
+        Assert.Throws<GemmaException>(() => new GemmaChatClient(Demo, new GemmaChatClientOptions { ContextLength = 1 }));
+    }
+
+    [Test]
     public async Task DisposingAClientLeavesASharedModelUsable()
     {
         var client = new GemmaChatClient(Demo);
