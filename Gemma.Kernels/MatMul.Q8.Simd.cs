@@ -15,6 +15,7 @@ public static unsafe partial class MatMul
     /// </summary>
     private static class Q8V512
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Quantize(float* x, int blocks, sbyte* q, float* scales)
         {
             for (int b = 0; b < blocks; b++, x += 32, q += 32)
@@ -34,6 +35,7 @@ public static unsafe partial class MatMul
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Range(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
         {
             int cols = w.Cols, blocks = cols / Q8_0.BlockSize, rows = w.Rows;
@@ -106,6 +108,7 @@ public static unsafe partial class MatMul
         /// activation scales, then one vpermps per block pair picks its two products — instead of two scalar
         /// conversions and three broadcasts per pair. Same products, same accumulation order as the tiles.
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static float Dot(byte* row, sbyte* xq, float* xs, int blocks)
         {
             var acc = Vector512<float>.Zero;
@@ -156,6 +159,7 @@ public static unsafe partial class MatMul
         }
 
         /// <summary>4 rows × 2 tokens: each weight block pair is loaded and prepared once for both tokens.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Tile4x2(byte* w0, long rb, sbyte* xq, float* xs, int cols, int blocks, float* y, int rows)
         {
             byte* w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
@@ -201,6 +205,7 @@ public static unsafe partial class MatMul
     /// </summary>
     private static class Q8V256
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Quantize(float* x, int blocks, sbyte* q, float* scales)
         {
             for (int b = 0; b < blocks; b++, x += 32, q += 32)
@@ -218,6 +223,7 @@ public static unsafe partial class MatMul
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Range(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
         {
             int blocks = w.Cols / Q8_0.BlockSize, rows = w.Rows;
@@ -227,6 +233,7 @@ public static unsafe partial class MatMul
                     y[(long)t * rows + r] = Dot(w.Data + r * rb, xq + (long)t * w.Cols, xs + (long)t * blocks, blocks);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static float Dot(byte* row, sbyte* xq, float* xs, int blocks)
         {
             var acc = Vector256<float>.Zero;

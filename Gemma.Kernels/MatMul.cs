@@ -13,6 +13,8 @@ namespace Gemma.Kernels;
 /// chosen by its token index and the row count only, so results are bit-identical for any pool size.
 /// Q8_0 weights are multiplied with activations quantized per 32-block to int8, as llama.cpp does
 /// (<c>MatMul.Q8.cs</c>): exact integer block dot products, float32 scales; this adds the activation rounding error.
+/// The hot kernels are <c>[MethodImpl(AggressiveOptimization)]</c>: fully optimized at first call instead of going
+/// through Tier0/OSR (under BenchmarkDotNet in-process the unoptimized Q8_0 versions were observed to persist, 4–6× slower).
 /// Files: <c>MatMul.cs</c> dispatch and threading, <c>MatMul.Scalar.cs</c> references, <c>MatMul.V512.cs</c> /
 /// <c>MatMul.V256.cs</c> float kernels, <c>MatMul.Q8*.cs</c> the int8 path.
 /// </remarks>
