@@ -15,6 +15,7 @@ namespace Gemma.Kernels;
 public static unsafe partial class MatMul
 {
     /// <summary>Quantizes <paramref name="n"/> rows of <paramref name="cols"/> floats (cols a multiple of 32).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void QuantizeActivations(float* x, int n, int cols, sbyte* q, float* scales)
     {
         int blocks = n * (cols / Q8_0.BlockSize);

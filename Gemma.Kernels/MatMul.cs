@@ -8,10 +8,13 @@ namespace Gemma.Kernels;
 /// n = 1 is decode (matrix × vector, memory-bound); n &gt; 1 is prefill (matrix × matrix, compute-bound).
 /// </summary>
 /// <remarks>
-/// Numerics: F32 and BF16 weights are widened exactly to float32 and every output element is one float32
-/// accumulation (16 or 8 SIMD lanes, reduced in a fixed order), so results do not depend on the number of threads.
-/// Q8_0 weights are multiplied with activations quantized per 32-block to int8 (as llama.cpp does, see
-/// <see cref="MatMul"/>.Q8 files): integer block dot products, float32 scales.
+/// Numerics: F32 and BF16 weights are widened exactly to float32 and every output element is a float32
+/// accumulation (16 or 8 SIMD lanes, reduced in a fixed order). Each element is computed by one thread with a kernel
+/// chosen by its token index and the row count only, so results are bit-identical for any pool size.
+/// Q8_0 weights are multiplied with activations quantized per 32-block to int8, as llama.cpp does
+/// (<c>MatMul.Q8.cs</c>): exact integer block dot products, float32 scales; this adds the activation rounding error.
+/// The hot kernels are <c>[MethodImpl(AggressiveOptimization)]</c>: fully optimized at first call instead of going
+/// through Tier0/OSR (under BenchmarkDotNet in-process the unoptimized Q8_0 versions were observed to persist, 4–6× slower).
 /// Files: <c>MatMul.cs</c> dispatch and threading, <c>MatMul.Scalar.cs</c> references, <c>MatMul.V512.cs</c> /
 /// <c>MatMul.V256.cs</c> float kernels, <c>MatMul.Q8*.cs</c> the int8 path.
 /// </remarks>

@@ -156,11 +156,14 @@ public sealed unsafe class WorkerPool : IDisposable
         int seen = 0;
         while (true)
         {
-            // Spin briefly for the next generation, then park. A wake-up that arrives while spinning leaves a stale
-            // semaphore count; the re-check of the generation makes the extra Wait() return harmlessly.
+            // Spin briefly for the next generation, then park. A call seen while spinning still released the
+            // semaphore: take that count without blocking (Wait(0)) so counts do not pile up during long busy
+            // stretches; if the release has not landed yet, the stale count makes a later Wait() return early and
+            // the generation re-check sends the worker back to sleep. Either way counts stay bounded by ~1.
             var spinner = new SpinWait();
             for (int s = 0; s < SpinIterations && Volatile.Read(ref _generation) == seen && !_disposed; s++)
                 spinner.SpinOnce(sleep1Threshold: -1);
+            if (Volatile.Read(ref _generation) != seen) _wake[id].Wait(0);
             while (Volatile.Read(ref _generation) == seen && !_disposed) _wake[id].Wait();
             if (_disposed) return;
             seen = Volatile.Read(ref _generation); // cannot run ahead: the caller waits for this worker's decrement
