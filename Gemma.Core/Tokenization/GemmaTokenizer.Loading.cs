@@ -46,7 +46,7 @@ public sealed partial class GemmaTokenizer
         {
             throw new GemmaException($"Tokenizer file '{sourceName}' is not valid JSON: {e.Message}", e);
         }
-        catch (InvalidOperationException e) // a JsonElement of an unexpected kind
+        catch (Exception e) when (e is InvalidOperationException or FormatException) // a JsonElement of an unexpected kind or range
         {
             throw new GemmaException($"Tokenizer file '{sourceName}' has an unexpected structure: {e.Message}", e);
         }
