@@ -20,6 +20,7 @@ internal sealed class FuzzRun(string format)
     public static readonly TimeSpan TimeLimit = TimeSpan.FromSeconds(10);
 
     private readonly List<string> _defects = [];
+    private readonly SortedSet<string> _kinds = new(StringComparer.Ordinal);
 
     public int Cases { get; private set; }
     public int Rejected { get; private set; }
@@ -54,6 +55,8 @@ internal sealed class FuzzRun(string format)
         if (elapsed > Slowest) Slowest = elapsed;
         long bound = AllocationFactor * inputBytes + AllocationSlack;
         if (allocated > bound)
+            _kinds.Add($"allocation over the bound ({error?.GetType().Name ?? "loaded"})");
+        if (allocated > bound)
             _defects.Add($"{label}: allocated {allocated:N0} bytes for {inputBytes:N0} input bytes (bound {bound:N0})");
         switch (error)
         {
@@ -64,12 +67,15 @@ internal sealed class FuzzRun(string format)
                 Rejected++;
                 break;
             case GemmaException g:
+                _kinds.Add("message does not name the file");
                 _defects.Add($"{label}: GemmaException whose message does not name '{mustName}': {g.Message}");
                 break;
             case FuzzInconsistency f:
+                _kinds.Add("inconsistent: " + f.Message);
                 _defects.Add($"{label}: loaded but inconsistent: {f.Message}");
                 break;
             default:
+                _kinds.Add($"{error.GetType().Name} at {Frame(error)}");
                 _defects.Add($"{label}: {error.GetType().Name} escaped: {error.Message} at {Frame(error)}");
                 break;
         }
@@ -85,8 +91,7 @@ internal sealed class FuzzRun(string format)
         TestContext.Out.WriteLine($"{format}: {Cases} cases, {Rejected} rejected with GemmaException, {Loaded} loaded, " +
                                   $"{_defects.Count} defects; max allocation {MaxAllocated:N0} B; slowest case {Slowest.TotalMilliseconds:F0} ms");
         Assert.That(Cases, Is.GreaterThanOrEqualTo(minimumCases), "the generator produced fewer cases than planned");
-        var kinds = _defects.Select(d => d[(d.IndexOf(": ", StringComparison.Ordinal) + 2)..]).Select(d => d.Contains(" at ") ? d[..d.IndexOf(':')] + d[d.LastIndexOf(" at ", StringComparison.Ordinal)..] : d).Distinct().ToList();
-        Assert.That(_defects, Is.Empty, $"{format}: {_defects.Count} defect(s), {kinds.Count} kind(s):\n" + string.Join("\n", kinds.Take(10)) + "\nfirst cases:\n" + string.Join("\n", _defects.Take(5)));
+        Assert.That(_defects, Is.Empty, $"{format}: {_defects.Count} defect(s), {_kinds.Count} kind(s):\n" + string.Join("\n", _kinds.Take(20)) + "\nfirst cases:\n" + string.Join("\n", _defects.Take(5)));
     }
 }
 
