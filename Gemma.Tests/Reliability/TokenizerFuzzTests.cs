@@ -92,6 +92,31 @@ public class TokenizerFuzzTests
     }
 
     [Test]
+    public void GzipTokenizerJson()
+    {
+        using var dir = new Fixtures.TempDir();
+        string path = Path.Combine(dir.Path, "tokenizer.json");
+        byte[] original = Gzip(SyntheticTokenizerJson());
+        var run = new FuzzRun($"tokenizer.json.gz ({original.Length} B)");
+        var rng = new Random(9301);
+        var cases = new List<(string, byte[])>();
+        for (int n = 0; n < original.Length; n += 7) cases.Add(($"first {n} bytes", original.AsSpan(0, n).ToArray()));
+        for (int i = 0; i < 300; i++) cases.Add(($"seed 9301 #{i} bit flips", Mutate.FlipBits(original, rng, 0, original.Length, 1 + rng.Next(3))));
+        // Gzip bombs: 200 MB of spaces (about 200 KB compressed) and a valid tokenizer followed by 50 MB of spaces.
+        cases.Add(("200 MB of spaces", Gzip(new byte[200 << 20].Select(_ => (byte)' ').ToArray())));
+        cases.Add(("tokenizer + 50 MB of spaces", Gzip([.. SyntheticTokenizerJson(), .. Enumerable.Repeat((byte)' ', 50 << 20)])));
+        foreach ((string label, byte[] bytes) in cases) Run(run, path, label, bytes, GemmaTokenizer.FromTokenizerJson);
+        run.AssertNoDefects(500);
+    }
+
+    private static byte[] Gzip(byte[] bytes)
+    {
+        var output = new MemoryStream();
+        using (var gzip = new System.IO.Compression.GZipStream(output, System.IO.Compression.CompressionLevel.Optimal)) gzip.Write(bytes);
+        return output.ToArray();
+    }
+
+    [Test]
     public void DemoModelTokenizerJson()
     {
         using var dir = new Fixtures.TempDir();
