@@ -53,6 +53,8 @@ public sealed class GemmaModel : IDisposable
         if (File.Exists(path)) return LoadGguf(path, options);
         if (!Directory.Exists(path)) throw new GemmaException($"{path}: no such model folder or GGUF file.");
         GemmaConfig config = GemmaConfigReader.ReadDirectory(path);
+        if (options.ContextLength > config.MaxPositionEmbeddings)
+            throw new GemmaException($"Context length {options.ContextLength} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings} ({path}).");
         ITensorSource source = SafetensorsCheckpoint.Open(path);
         try
         {
@@ -120,6 +122,8 @@ public sealed class GemmaModel : IDisposable
     {
         int length = contextLength ?? Options.ContextLength ?? Math.Min(Config.MaxPositionEmbeddings, 8192);
         if (length < 1) throw new GemmaException($"Context length must be at least 1, got {length}.");
+        if (length > Config.MaxPositionEmbeddings)
+            throw new GemmaException($"Context length {length} exceeds the model's max_position_embeddings {Config.MaxPositionEmbeddings}.");
         return new InferenceContext(this, length);
     }
 

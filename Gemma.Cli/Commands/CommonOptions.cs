@@ -38,6 +38,11 @@ internal sealed class CommonOptions
     public GemmaModel Load(ParseResult parse)
     {
         string path = ModelLocator.Resolve(parse.GetValue(Model));
+        if (parse.GetValue(Context) is int context && File.Exists(Path.Combine(path, "config.json")))
+        {
+            int max = Core.Config.GemmaConfigReader.ReadDirectory(path).MaxPositionEmbeddings;
+            if (context > max) throw new UsageException($"--context {context} exceeds the model's max_position_embeddings {max}.");
+        }
         return GemmaModel.Load(path, new GemmaModelOptions { Threads = parse.GetValue(Threads), ContextLength = parse.GetValue(Context) });
     }
 }

@@ -22,6 +22,8 @@ internal static class LogitsCommand
         {
             using GemmaModel model = common.Load(parse);
             int[] ids = TokenIds.Parse(parse.GetValue(tokens)!, model.Config.VocabSize);
+            if (parse.GetValue(common.Context) is int context && ids.Length > context)
+                throw new UsageException($"--tokens has {ids.Length} tokens but --context is {context}.");
             int vocab = model.Config.VocabSize;
             using InferenceContext ctx = model.CreateContext(Math.Max(ids.Length, 1));
             var logits = new float[(long)ids.Length * vocab];

@@ -43,8 +43,39 @@ internal sealed class SamplingCliOptions
             command.Add(o);
     }
 
-    /// <summary>The options as given; range errors surface from <see cref="SamplingOptions.Validate"/> as clear messages.</summary>
-    public SamplingOptions Read(ParseResult parse) => new()
+    /// <summary>
+    /// The options as given. Each is checked by the library's <see cref="SamplingOptions.Validate"/> on its own, so that
+    /// an out-of-range value is a usage error naming the option, with the library's message.
+    /// </summary>
+    public SamplingOptions Read(ParseResult parse)
+    {
+        SamplingOptions o = ReadUnchecked(parse);
+        Check(MaxTokens, new() { MaxTokens = o.MaxTokens });
+        Check(Temperature, new() { Temperature = o.Temperature });
+        Check(TopK, new() { TopK = o.TopK });
+        Check(TopP, new() { TopP = o.TopP });
+        Check(MinP, new() { MinP = o.MinP });
+        Check(RepeatPenalty, new() { RepetitionPenalty = o.RepetitionPenalty });
+        Check(RepeatLastN, new() { PenaltyLastN = o.PenaltyLastN });
+        Check(PresencePenalty, new() { PresencePenalty = o.PresencePenalty });
+        Check(FrequencyPenalty, new() { FrequencyPenalty = o.FrequencyPenalty });
+        Check(Stop, new() { StopSequences = o.StopSequences });
+        return o;
+    }
+
+    private static void Check(Option option, SamplingOptions single)
+    {
+        try
+        {
+            single.Validate(int.MaxValue);
+        }
+        catch (Core.GemmaException e)
+        {
+            throw new UsageException($"{option.Name}: {e.Message}");
+        }
+    }
+
+    private SamplingOptions ReadUnchecked(ParseResult parse) => new()
     {
         MaxTokens = parse.GetValue(MaxTokens),
         Temperature = parse.GetValue(Temperature),

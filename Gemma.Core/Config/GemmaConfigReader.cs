@@ -32,6 +32,18 @@ public static class GemmaConfigReader
     public static GemmaConfig Parse(string json, string path)
     {
         using JsonDocument doc = ParseDocument(json, path);
+        try
+        {
+            return Parse(doc, path);
+        }
+        catch (InvalidOperationException e) // a string that cannot be read (an escaped lone surrogate) or a value of an unexpected kind
+        {
+            throw new GemmaException($"{path}: unreadable value ({e.Message}).", e);
+        }
+    }
+
+    private static GemmaConfig Parse(JsonDocument doc, string path)
+    {
         JsonElement root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) throw new GemmaException($"{path}: not a JSON object.");
         var r = new Reader(root, path);
@@ -151,7 +163,7 @@ public static class GemmaConfigReader
     {
         if (e.TryGetProperty("rope_type", out JsonElement type) && type.ValueKind == JsonValueKind.String && type.GetString() != "default")
             throw new GemmaException($"{path}: {where}.rope_type '{type.GetString()}' is not supported (only 'default').");
-        if (!e.TryGetProperty("rope_theta", out JsonElement theta) || !theta.TryGetDouble(out double value))
+        if (!e.TryGetProperty("rope_theta", out JsonElement theta) || theta.ValueKind != JsonValueKind.Number || !theta.TryGetDouble(out double value))
             throw new GemmaException($"{path}: {where} has no numeric rope_theta.");
         return value;
     }

@@ -80,7 +80,9 @@ public sealed partial class Transformer
             int p = Start + i;
             int first = (int)Math.Max(0, p - Window + 1);
             int needed = p - first + 1;
-            if (t_scores == null || t_scores.Length < needed) t_scores = new float[Math.Max(needed, 256)];
+            // Sized for the whole context (a query sees at most every position), not for this token: growing by one
+            // float per token allocated a new array on every decode step once past 256 positions.
+            if (t_scores == null || t_scores.Length < needed) t_scores = new float[Math.Max(Math.Max(Cache.ContextLength, needed), 256)];
             int offset = (i * heads + head) * hd;
             Model.AttendOne(Q.Slice(offset, hd), Cache.Keys(Layer, kh), Cache.Values(Layer, kh), first, p, Cache.Capacity(Layer),
                 SoftCap, t_scores, Output.Slice(offset, hd));

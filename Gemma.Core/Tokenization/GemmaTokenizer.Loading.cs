@@ -46,7 +46,7 @@ public sealed partial class GemmaTokenizer
         {
             throw new GemmaException($"Tokenizer file '{sourceName}' is not valid JSON: {e.Message}", e);
         }
-        catch (InvalidOperationException e) // a JsonElement of an unexpected kind
+        catch (Exception e) when (e is InvalidOperationException or FormatException) // a JsonElement of an unexpected kind or range
         {
             throw new GemmaException($"Tokenizer file '{sourceName}' has an unexpected structure: {e.Message}", e);
         }
@@ -172,6 +172,9 @@ public sealed partial class GemmaTokenizer
         }
     }
 
+    /// <summary>Most a gzip-compressed tokenizer file may expand (plus 1 MiB).</summary>
+    private const long MaxGzipExpansion = 16;
+
     /// <summary>Reads a whole stream, transparently un-gzipping it (magic bytes 1F 8B).</summary>
     private static byte[] ReadAll(Stream stream, string sourceName)
     {
@@ -183,7 +186,15 @@ public sealed partial class GemmaTokenizer
             if (bytes.Length < 2 || bytes[0] != 0x1F || bytes[1] != 0x8B) return bytes;
             using var gzip = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
             var plain = new MemoryStream(bytes.Length * 3);
-            gzip.CopyTo(plain);
+            // A tokenizer.json compresses about 3:1; refuse a "gzip bomb" before it fills memory.
+            long limit = MaxGzipExpansion * bytes.Length + (1 << 20);
+            byte[] buffer = new byte[1 << 16];
+            for (int n; (n = gzip.Read(buffer)) > 0;)
+            {
+                plain.Write(buffer, 0, n);
+                if (plain.Length > limit)
+                    throw new GemmaException($"Tokenizer file '{sourceName}' expands to more than {limit} bytes ({MaxGzipExpansion} times its size) when decompressed.");
+            }
             return plain.ToArray();
         }
         catch (Exception e) when (e is IOException or InvalidDataException)

@@ -31,27 +31,32 @@ internal static class TokenizerJsonReader
 
         if (!model.TryGetProperty("vocab", out var vocab) || vocab.ValueKind != JsonValueKind.Object)
             throw Fail(source, "has no model.vocab object");
-        var entries = new List<(string Piece, int Id)>(300_000);
+        var entries = new List<(string Piece, int Id)>(vocab.GetPropertyCount());
         foreach (var p in vocab.EnumerateObject()) entries.Add((p.Name, p.Value.GetInt32()));
         var added = new List<(string Piece, int Id, bool Special)>();
         if (root.TryGetProperty("added_tokens", out var addedTokens) && addedTokens.ValueKind == JsonValueKind.Array)
         {
             foreach (var a in addedTokens.EnumerateArray())
             {
-                string content = a.GetProperty("content").GetString() ?? throw Fail(source, "has an added token without content");
+                if (a.ValueKind != JsonValueKind.Object || !a.TryGetProperty("content", out var contentElement) || !a.TryGetProperty("id", out var idElement))
+                    throw Fail(source, "has an added token without content or id");
+                string content = contentElement.GetString() ?? throw Fail(source, "has an added token without content");
                 bool special = a.TryGetProperty("special", out var s) && s.ValueKind == JsonValueKind.True;
                 // We match added tokens in the raw text. A normalized one is matched by HF in the normalized text, which
                 // differs from the raw text only where ' ' became '▁': refuse the tokens for which that matters.
                 if (a.TryGetProperty("normalized", out var norm) && norm.ValueKind == JsonValueKind.True && content.AsSpan().IndexOfAny(' ', '\u2581') >= 0)
                     throw Fail(source, $"has added token '{content}' that is normalized and contains a space or '▁', which is not supported");
-                added.Add((content, a.GetProperty("id").GetInt32(), special));
+                added.Add((content, idElement.GetInt32(), special));
             }
         }
 
-        int size = 0;
-        foreach (var (_, id) in entries) size = Math.Max(size, id + 1);
-        foreach (var (_, id, _) in added) size = Math.Max(size, id + 1);
+        long largest = -1;
+        foreach (var (_, id) in entries) largest = Math.Max(largest, id);
+        foreach (var (_, id, _) in added) largest = Math.Max(largest, id);
         if (entries.Count == 0) throw Fail(source, "has an empty vocabulary");
+        // Ids are 0..size-1 without gaps, so size is at most the number of entries: refuse before allocating by a huge id.
+        if (largest >= entries.Count + added.Count) throw Fail(source, $"has id {largest} but only {entries.Count + added.Count} pieces (ids must be 0..n-1 without gaps)");
+        int size = (int)largest + 1;
         var pieces = new string[size];
         var types = new GemmaTokenType[size];
         foreach (var (piece, id) in entries)
@@ -108,7 +113,7 @@ internal static class TokenizerJsonReader
                 if (space < 0 || buffer.AsSpan(space + 1, length - space - 1).Contains(' '))
                     throw Fail(source, $"has merge {rank} '{m.GetString()}' that is not two pieces");
             }
-            else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
+            else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2 && m[0].ValueKind == JsonValueKind.String && m[1].ValueKind == JsonValueKind.String)
             {
                 string pair = m[0].GetString() + " " + m[1].GetString();
                 space = m[0].GetString()!.Length;

@@ -105,7 +105,7 @@ public sealed class SafetensorsCheckpoint : ITensorSource
             if (result.Count == 0) throw new GemmaException($"{indexPath}: the weight_map is empty.");
             return result;
         }
-        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or InvalidOperationException)
         {
             throw new GemmaException($"{indexPath}: cannot read the shard index ({e.Message}).", e);
         }

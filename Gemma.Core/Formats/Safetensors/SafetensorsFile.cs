@@ -67,6 +67,7 @@ public sealed class SafetensorsFile : IDisposable
         }
 
         using (doc)
+        try
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new GemmaException($"{p}: the header is not a JSON object.");
             var tensors = new Dictionary<string, TensorView>(StringComparer.Ordinal);
@@ -79,6 +80,10 @@ public sealed class SafetensorsFile : IDisposable
             }
             CheckNoOverlap(p, tensors.Values);
             return tensors;
+        }
+        catch (InvalidOperationException e) // a name or string that is not valid UTF-8 (or an escaped lone surrogate)
+        {
+            throw new GemmaException($"{p}: the header holds text that cannot be read ({e.Message}).", e);
         }
     }
 
@@ -110,6 +115,7 @@ public sealed class SafetensorsFile : IDisposable
             elements = dim == 0 ? 0 : elements > long.MaxValue / 16 / dim ? throw new GemmaException($"{where}: shape {shapeElement.GetRawText()} is too large.") : elements * dim;
         }
         if (!e.TryGetProperty("data_offsets", out JsonElement offsets) || offsets.ValueKind != JsonValueKind.Array || offsets.GetArrayLength() != 2
+            || offsets[0].ValueKind != JsonValueKind.Number || offsets[1].ValueKind != JsonValueKind.Number
             || !offsets[0].TryGetInt64(out long begin) || !offsets[1].TryGetInt64(out long end))
             throw new GemmaException($"{where}: missing or invalid data_offsets.");
         if (begin < 0 || end < begin || end > dataLength)

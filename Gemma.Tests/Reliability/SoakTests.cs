@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using Gemma.Core;
+using NUnit.Framework;
+
+namespace Gemma.Tests.Reliability;
+
+/// <summary>
+/// Long runs far past the sliding window. The model under test uses a small prefill chunk, so its sliding layers keep
+/// a ring of only <c>window + chunk − 1</c> slots that wraps many times; the reference is a second load of the same
+/// files with a chunk as long as the context, whose sliding layers never wrap (the mask alone does the windowing).
+/// At checkpoints the cached decode logits must equal a from-scratch prefill of the whole sequence on the reference
+/// within 1e-4, and the decoding thread must allocate no managed memory per token once the sliding layers are full.
+/// </summary>
+[Category("Reliability")]
+public class SoakTests
+{
+    private const float Tolerance = 1e-4f;
+
+    /// <summary>Greedy decode of <paramref name="tokens"/> tokens; returns the memory curve for the report.</summary>
+    private static void Soak(string dir, int context, int chunk, int[] prompt, int tokens, int checkEvery)
+    {
+        using var model = GemmaModel.Load(dir, new GemmaModelOptions { Threads = 1, ContextLength = context, PrefillChunk = chunk });
+        using var reference = GemmaModel.Load(dir, new GemmaModelOptions { Threads = 1, ContextLength = context, PrefillChunk = context });
+        int window = model.Config.SlidingWindow!.Value;
+        Assert.That(prompt.Length + tokens, Is.GreaterThanOrEqualTo(3 * window), "at least three windows");
+        using var ctx = model.CreateContext();
+        using var refCtx = reference.CreateContext();
+        int sliding = Array.IndexOf(model.Config.LayerTypes, Core.Config.AttentionKind.Sliding);
+        Assert.That(ctx.Cache.Capacity(sliding), Is.EqualTo(window + chunk - 1), "the model under test has a small ring");
+        Assert.That(refCtx.Cache.Capacity(sliding), Is.EqualTo(context), "the reference has no ring");
+        TestContext.Out.WriteLine($"{Path.GetFileName(dir)}: window {window}, ring {ctx.Cache.Capacity(sliding)} slots, {prompt.Length} prompt + {tokens} generated tokens, KV cache reserved {ctx.Cache.ReservedBytes:N0} B");
+
+        var sequence = new List<int>(prompt);
+        float[] logits = ctx.Prefill(prompt).ToArray();
+        long steadyBytes = 0;
+        int steadyTokens = 0, checkpoints = 0;
+        float worst = 0;
+        for (int step = 1; step <= tokens; step++)
+        {
+            int next = TensorPrimitives.IndexOfMax(logits);
+            sequence.Add(next);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            ReadOnlySpan<float> decoded = ctx.Decode(next);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            if (sequence.Count > ctx.Cache.Capacity(sliding) + 8) { steadyBytes += allocated; steadyTokens++; } // ring full, JIT warm
+            if (allocated != 0) TestContext.Out.WriteLine($"  position {sequence.Count}: {allocated} B");
+            decoded.CopyTo(logits);
+
+            if (step % checkEvery == 0 || step == tokens)
+            {
+                refCtx.Reset();
+                ReadOnlySpan<float> expected = refCtx.Prefill(sequence.ToArray());
+                float diff = 0;
+                for (int i = 0; i < logits.Length; i++) diff = Math.Max(diff, Math.Abs(logits[i] - expected[i]));
+                worst = Math.Max(worst, diff);
+                checkpoints++;
+                using var process = Process.GetCurrentProcess();
+                TestContext.Out.WriteLine($"  position {sequence.Count,4}: max |decode − prefill| = {diff:E2}; managed heap {GC.GetTotalMemory(false) / 1024,7:N0} KiB; working set {process.WorkingSet64 / 1024,8:N0} KiB");
+                Assert.That(diff, Is.LessThanOrEqualTo(Tolerance), $"position {sequence.Count}: cached decode differs from the reference prefill");
+            }
+        }
+        TestContext.Out.WriteLine($"  {checkpoints} checkpoints, worst difference {worst:E2}; {steadyBytes} managed bytes allocated over {steadyTokens} steady-state tokens");
+        Assert.That(steadyTokens, Is.GreaterThan(2 * window), "the steady state was measured over more than two windows");
+        Assert.That(steadyBytes, Is.Zero, "no managed allocation per token once the sliding layers are full");
+        Assert.That(ctx.Position, Is.EqualTo(prompt.Length + tokens));
+    }
+
+    [Test]
+    public void DemoModelFourWindowsPastTheSlidingWindow()
+    {
+        // Window 128: 40 prompt + 480 generated tokens = 520 positions, over four windows; chunk 16 -> a ring of 143 slots.
+        int[] prompt = GoldenCase.Demo(0).PromptIds;
+        Soak(Fixtures.DemoModel, context: 1024, chunk: 16, prompt, tokens: 520 - prompt.Length, checkEvery: 50);
+    }
+
+    [Test]
+    public void MicroFixtureThirtyWindowsPastTheSlidingWindow()
+    {
+        // Window 8, 256 positions: thirty windows; chunk 4 -> a ring of 11 slots that wraps 22 times. Checked every 5 tokens.
+        Soak(Fixtures.Golden("gemma2-micro"), context: 256, chunk: 4, prompt: [2, 17, 33, 101, 7], tokens: 250, checkEvery: 5);
+    }
+}
