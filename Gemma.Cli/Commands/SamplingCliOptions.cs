@@ -20,23 +20,6 @@ internal sealed class SamplingCliOptions
     public Option<int?> Seed { get; } = new("--seed", "-s") { Description = "Random seed (same seed, same output); default random." };
     public Option<string[]> Stop { get; } = new("--stop") { Description = "Stop when this text appears (repeatable).", AllowMultipleArgumentsPerToken = false };
 
-    public SamplingCliOptions()
-    {
-        // Range checks at the boundary, naming the option; the library repeats them (SamplingOptions.Validate).
-        Check(MaxTokens, v => v >= 0, "--max-tokens must be ≥ 0.");
-        Check(Temperature, v => v >= 0 && float.IsFinite(v), "--temperature must be a finite number ≥ 0.");
-        Check(TopK, v => v >= 0, "--top-k must be ≥ 0 (0 = off).");
-        Check(TopP, v => v > 0 && v <= 1, "--top-p must be in (0, 1].");
-        Check(MinP, v => v >= 0 && v <= 1, "--min-p must be in [0, 1].");
-        Check(RepeatPenalty, v => v > 0 && float.IsFinite(v), "--repeat-penalty must be > 0.");
-        Check(RepeatLastN, v => v >= -1, "--repeat-last-n must be ≥ -1 (-1 = whole history).");
-        Check(PresencePenalty, float.IsFinite, "--presence-penalty must be finite.");
-        Check(FrequencyPenalty, float.IsFinite, "--frequency-penalty must be finite.");
-    }
-
-    private static void Check<T>(Option<T> option, Func<T, bool> valid, string message) =>
-        option.Validators.Add(r => { if (!valid(r.GetValueOrDefault<T>()!)) r.AddError(message); });
-
     public void AddTo(Command command)
     {
         foreach (Option o in new Option[] { MaxTokens, Temperature, TopK, TopP, MinP, RepeatPenalty, RepeatLastN, PresencePenalty, FrequencyPenalty, Seed, Stop })

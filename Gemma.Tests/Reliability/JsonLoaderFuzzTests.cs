@@ -59,7 +59,7 @@ public class JsonLoaderFuzzTests
                 // The shards are untouched, so a successful open must give exactly their tensors, each from a shard.
                 if (checkpoint.Tensors.Count != stored) throw new FuzzInconsistency($"{checkpoint.Tensors.Count} tensors, the shards hold {stored}");
                 foreach (var t in checkpoint.Tensors.Values)
-                    if (!shards.Contains(t.File.Path)) throw new FuzzInconsistency($"{t.Name} comes from {t.File.Path}");
+                    if (!shards.Contains(t.FilePath)) throw new FuzzInconsistency($"{t.Name} comes from {t.FilePath}");
             });
         }
         run.AssertNoDefects(1500);
