@@ -50,7 +50,11 @@ public sealed class GemmaModel : IDisposable
     {
         options ??= new GemmaModelOptions();
         options.Validate();
-        if (File.Exists(path)) return LoadGguf(path, options);
+        if (File.Exists(path))
+        {
+            if (!IsGguf(path)) throw new GemmaException($"{path}: not a model: expected a Hugging Face model folder or a GGUF file.");
+            return LoadGguf(path, options);
+        }
         if (!Directory.Exists(path)) throw new GemmaException($"{path}: no such model folder or GGUF file.");
         GemmaConfig config = GemmaConfigReader.ReadDirectory(path);
         if (options.ContextLength > config.MaxPositionEmbeddings)
@@ -90,6 +94,22 @@ public sealed class GemmaModel : IDisposable
         {
             source.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>True when the file starts with the GGUF magic (or is named *.gguf, so a broken one gets the GGUF reader's message).</summary>
+    private static bool IsGguf(string path)
+    {
+        if (path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) return true;
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            Span<byte> magic = stackalloc byte[4];
+            return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual("GGUF"u8);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GemmaException($"{path}: cannot read ({e.Message}).", e);
         }
     }
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: every test once with the widest SIMD path this CPU has, then the kernel tests
 # again with AVX-512 disabled (Vector256/AVX2 path) and with hardware intrinsics disabled (scalar path).
+# (.NET 10 reads DOTNET_EnableAVX512; the older DOTNET_EnableAVX512F is set too for older runtimes. Each pass names
+# the path it expects, and a kernel test fails if the runtime did not take it.)
 # Prints the totals as one plain line "N passed, N failed" at the end.
 set -u
 cd "$(dirname "$0")/.."
@@ -20,8 +22,8 @@ run() { # name, env..., then -- and dotnet test arguments
 }
 
 run full DOTNET_TieredPGO=1 --
-run avx2 DOTNET_EnableAVX512F=0 -- --filter "Category=Kernels"
-run scalar DOTNET_EnableHWIntrinsic=0 -- --filter "Category=Kernels"
+run avx2 DOTNET_EnableAVX512=0 DOTNET_EnableAVX512F=0 GEMMA_EXPECTED_KERNEL_PATH=Vector256 -- --filter "Category=Kernels"
+run scalar DOTNET_EnableHWIntrinsic=0 GEMMA_EXPECTED_KERNEL_PATH=scalar -- --filter "Category=Kernels"
 
 passed=0; failed=0
 for f in "$results"/*.trx; do
