@@ -16,9 +16,12 @@ public interface IParallelWork
 /// A call hands the workers a pointer to the caller's work struct and a function pointer to a generic
 /// trampoline, so no delegate, closure or Task is allocated per call.
 /// <para>
-/// The calling thread participates. Items are claimed dynamically (one <see cref="Interlocked"/> increment
-/// each), so every item runs on exactly one thread: a kernel that computes each output element inside one
-/// item gives bit-identical results with any number of threads.
+/// The calling thread participates. Items are claimed dynamically (a compare-and-swap on one word holding the call's
+/// generation and the next index), so every item runs on exactly one thread: a kernel that computes each output
+/// element inside one item gives bit-identical results with any number of threads. The caller waits only for
+/// items that were claimed, never for a worker that has not woken up yet (on a busy machine a descheduled worker
+/// would otherwise stall every call by a scheduler time slice); a late worker finds the call over and goes back
+/// to sleep.
 /// </para>
 /// <para>
 /// Thread safety: one pool may be shared by several callers (e.g. generation sessions of one model);
@@ -38,23 +41,26 @@ public sealed unsafe class WorkerPool : IDisposable
     // Spin iterations a parked worker polls for the next call before blocking (a few tens of µs):
     // decode issues hundreds of small calls per token, and waking a blocked thread costs ~10 µs.
     private const int SpinIterations = 2000;
+    // Index half of the claim word once a call is over: no index is below it.
+    private const uint Closed = uint.MaxValue;
 
     [ThreadStatic] private static bool t_insideWork;
 
     private readonly Lock _gate = new();
     private readonly Thread[] _threads;
     private readonly SemaphoreSlim[] _wake;
-    // Released once per call by the last worker to finish. (SemaphoreSlim rather than ManualResetEventSlim: the latter
-    // allocates its lock object the first time a waiter blocks, which would show up as a steady-state allocation.)
+    // Released once per call by whoever completes the last item. (SemaphoreSlim rather than ManualResetEventSlim:
+    // the latter allocates its lock object the first time a waiter blocks — a steady-state allocation.)
     private readonly SemaphoreSlim _done = new(0);
 
-    // State of the current call; written by the caller under _gate before _generation is bumped.
+    // State of the current call, written by the caller under _gate while the claim word is closed, then published
+    // by writing the claim word (generation << 32 | next index = 0).
     private delegate*<void*, int, void> _execute;
     private void* _context;
     private int _count;
-    private int _next;
-    private int _pending;
-    private int _generation;
+    private int _completed;
+    private long _claim = Closed;
+    private uint _generation;
     private volatile bool _disposed;
     private Exception? _error;
 
@@ -80,8 +86,8 @@ public sealed unsafe class WorkerPool : IDisposable
     /// <summary>
     /// Calls <c>work.Execute(i)</c> for every <c>i</c> in [0, <paramref name="count"/>) on the pool's threads and the
     /// calling thread, and returns when all are done. <paramref name="work"/> is shared by reference by all threads:
-    /// keep per-item state in the item, not in the struct. The first exception thrown by an item is rethrown here
-    /// after all threads stopped (other items may or may not have run).
+    /// keep per-item state in the item, not in the struct. If items throw, the remaining items still run and the
+    /// first exception is rethrown here.
     /// </summary>
     public void For<T>(int count, ref T work) where T : struct, IParallelWork, allows ref struct
     {
@@ -102,16 +108,15 @@ public sealed unsafe class WorkerPool : IDisposable
             _execute = &Trampoline<T>;
             _context = Unsafe.AsPointer(ref local);
             _count = count;
-            _next = 0;
+            _completed = 0;
             _error = null;
-            // Every worker takes part in every call (idle ones find no item left), so each generation is seen
-            // exactly once by each worker and _pending balances.
-            _pending = _threads.Length;
-            Volatile.Write(ref _generation, _generation + 1);
+            uint generation = ++_generation;
+            Volatile.Write(ref _claim, (long)generation << 32);    // publish: generation, next index 0
             foreach (SemaphoreSlim wake in _wake) wake.Release();
 
-            Drain();
-            _done.Wait();
+            Drain(generation);
+            _done.Wait();                                          // every item has completed
+            Interlocked.Exchange(ref _claim, (long)generation << 32 | Closed); // late workers claim nothing
             _execute = null;
             _context = null;
             Exception? error = _error;
@@ -134,41 +139,52 @@ public sealed unsafe class WorkerPool : IDisposable
     private static void Trampoline<T>(void* context, int index) where T : struct, IParallelWork, allows ref struct
         => Unsafe.AsRef<T>(context).Execute(index);
 
-    /// <summary>Claims and runs items until none are left; records the first exception.</summary>
-    private void Drain()
+    /// <summary>
+    /// Claims and runs items of call <paramref name="generation"/> until none are left. A claim succeeds only while
+    /// the claim word still shows this generation and an index below the count; the caller changes the call's fields
+    /// only after closing the word, so a stale thread can never claim an item of a later call.
+    /// </summary>
+    private void Drain(uint generation)
     {
         t_insideWork = true;
         try
         {
-            int i;
-            while ((i = Interlocked.Increment(ref _next) - 1) < _count) _execute(_context, i);
-        }
-        catch (Exception e)
-        {
-            Interlocked.CompareExchange(ref _error, e, null);
-            Volatile.Write(ref _next, int.MaxValue / 2); // stop the others from claiming more
+            while (true)
+            {
+                long claim = Volatile.Read(ref _claim);
+                if ((uint)(claim >> 32) != generation) return;
+                uint index = (uint)claim;
+                if (index >= (uint)_count) return;
+                if (Interlocked.CompareExchange(ref _claim, claim + 1, claim) != claim) continue;
+                // While this thread holds an unfinished item the call cannot end, so its fields are stable now —
+                // but not after our increment below: another thread may complete the last item and the caller may
+                // start the next call, so the count is read here, not after the increment.
+                int count = _count;
+                try { _execute(_context, (int)index); }
+                catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+                if (Interlocked.Increment(ref _completed) == count) _done.Release();
+            }
         }
         finally { t_insideWork = false; }
     }
 
     private void WorkerLoop(int id)
     {
-        int seen = 0;
+        uint seen = 0;
         while (true)
         {
-            // Spin briefly for the next generation, then park. A call seen while spinning still released the
-            // semaphore: take that count without blocking (Wait(0)) so counts do not pile up during long busy
-            // stretches; if the release has not landed yet, the stale count makes a later Wait() return early and
-            // the generation re-check sends the worker back to sleep. Either way counts stay bounded by ~1.
+            // Spin briefly for the next call, then park. Every call releases each worker's semaphore once; counts left
+            // by calls noticed while spinning (or slept through) are drained without blocking, and the generation is
+            // re-checked before every blocking wait, so a drained release can never be missed.
             var spinner = new SpinWait();
             for (int s = 0; s < SpinIterations && Volatile.Read(ref _generation) == seen && !_disposed; s++)
                 spinner.SpinOnce(sleep1Threshold: -1);
-            if (Volatile.Read(ref _generation) != seen) _wake[id].Wait(0);
             while (Volatile.Read(ref _generation) == seen && !_disposed) _wake[id].Wait();
+            while (_wake[id].Wait(0)) { }
             if (_disposed) return;
-            seen = Volatile.Read(ref _generation); // cannot run ahead: the caller waits for this worker's decrement
-            Drain();
-            if (Interlocked.Decrement(ref _pending) == 0) _done.Release();
+            long claim = Volatile.Read(ref _claim);
+            seen = (uint)(claim >> 32);
+            Drain(seen);
         }
     }
 

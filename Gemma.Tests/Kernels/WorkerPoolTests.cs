@@ -61,6 +61,30 @@ public unsafe class WorkerPoolTests
     }
 
     [Test]
+    public void ManyTinyCallsRunEveryItemExactlyOnce([Values(2, 3)] int threads)
+    {
+        // Tiny items and back-to-back calls: workers often wake up after the caller already finished a call and must
+        // neither claim items of a later call twice nor miss one.
+        using var pool = new WorkerPool(threads);
+        var rng = new Random(1);
+        var hits = new int[64];
+        var ids = new int[64];
+        int bad = 0;
+        fixed (int* h = hits, t = ids)
+        {
+            for (int call = 0; call < 20000; call++)
+            {
+                int count = rng.Next(2, 64);
+                var work = new CountWork { Hits = h, Threads = t, Spin = call % 7 == 0 ? 50 : 0 };
+                pool.For(count, ref work);
+                for (int i = 0; i < count; i++) { if (h[i] != 1) bad++; h[i] = 0; }
+                for (int i = count; i < hits.Length; i++) if (h[i] != 0) bad++;
+            }
+        }
+        Assert.That(bad, Is.Zero);
+    }
+
+    [Test]
     public void WorkersTakePart()
     {
         using var pool = new WorkerPool(2);
