@@ -37,6 +37,28 @@ public sealed unsafe class TensorView
     /// <summary>Pointer to the data.</summary>
     public byte* Data => _data;
 
+    /// <summary>
+    /// Decodes row <paramref name="row"/> (the last dimension; a 1-D tensor is one row) to float32: exact for F32,
+    /// BF16 and F16, <c>d · q</c> for Q8_0.
+    /// </summary>
+    public void ReadRow(long row, Span<float> destination)
+    {
+        long cols = Shape.Length == 0 ? 1 : Shape[^1];
+        long rows = cols == 0 ? 0 : ElementCount / cols;
+        if ((ulong)row >= (ulong)rows) throw new ArgumentOutOfRangeException(nameof(row), $"Row {row} outside [0, {rows}) of tensor '{Name}'.");
+        if (destination.Length < cols) throw new ArgumentException("Destination too short.", nameof(destination));
+        byte* p = _data + row * (ByteLength / rows);
+        int n = (int)cols;
+        switch (Type)
+        {
+            case TensorDType.F32: new ReadOnlySpan<float>(p, n).CopyTo(destination); break;
+            case TensorDType.BF16: Kernels.BFloat16.ToSingle(new ReadOnlySpan<ushort>(p, n), destination); break;
+            case TensorDType.F16: for (int i = 0; i < n; i++) destination[i] = (float)((Half*)p)[i]; break;
+            case TensorDType.Q8_0: Kernels.WeightRows.ToSingle(new Kernels.WeightMatrix(p, 1, n, Kernels.WeightType.Q8_0), 0, destination); break;
+            default: throw new GemmaException($"{FilePath}: tensor '{Name}' has unsupported type {Type}.");
+        }
+    }
+
     /// <summary>Shape as text, e.g. <c>[256000, 2304]</c>.</summary>
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 }

@@ -81,9 +81,7 @@ public static unsafe class WeightsLoader
                         // No F16 kernels: widen once to float32 (exact), owned by the weights.
                         var buffer = new NativeBuffer((long)rows * cols * 4);
                         owned.Add(buffer);
-                        var src = new ReadOnlySpan<Half>(t.Data, checked(rows * cols));
-                        var dst = new Span<float>(buffer.Pointer, rows * cols);
-                        for (int i = 0; i < src.Length; i++) dst[i] = (float)src[i];
+                        for (int r = 0; r < rows; r++) t.ReadRow(r, new Span<float>(buffer.Pointer + (long)r * cols * 4, cols));
                         return new WeightMatrix(buffer.Pointer, rows, cols, WeightType.F32);
                     }
                 default:
@@ -96,18 +94,9 @@ public static unsafe class WeightsLoader
         {
             TensorView t = Find(role, layer, length);
             var result = new float[length];
-            byte* p = t.Data;
-            for (int i = 0; i < length; i++)
-            {
-                float w = t.Type switch
-                {
-                    TensorDType.F32 => ((float*)p)[i],
-                    TensorDType.BF16 => BFloat16.ToSingle(((ushort*)p)[i]),
-                    TensorDType.F16 => (float)((Half*)p)[i],
-                    _ => throw new GemmaException($"{t.FilePath}: norm tensor '{t.Name}' has unsupported type {t.Type}."),
-                };
-                result[i] = naming.NormsIncludeOne ? w : 1f + w;
-            }
+            t.ReadRow(0, result);
+            if (!naming.NormsIncludeOne)
+                for (int i = 0; i < length; i++) result[i] = 1f + result[i];
             return result;
         }
     }

@@ -115,26 +115,15 @@ public static class GgufModelWriter
     }
 
     /// <summary>Decodes each source row to float32, applies <c>row · scale + offset</c>, encodes it as <paramref name="type"/>.</summary>
-    private static unsafe void WriteRows(TensorView t, long rows, long cols, GgmlType type, float offset, float scale, Stream stream, CancellationToken ct)
+    private static void WriteRows(TensorView t, long rows, long cols, GgmlType type, float offset, float scale, Stream stream, CancellationToken ct)
     {
         var row = new float[cols];
         var bytes = new byte[type switch { GgmlType.Q8_0 => cols / Q8_0.BlockSize * Q8_0.BlockBytes, GgmlType.F32 => cols * 4, _ => cols * 2 }];
-        long sourceRowBytes = t.ByteLength / rows;
         for (long r = 0; r < rows; r++)
         {
             ct.ThrowIfCancellationRequested();
-            byte* p = t.Data + r * sourceRowBytes;
-            for (int i = 0; i < cols; i++)
-            {
-                float v = t.Type switch
-                {
-                    TensorDType.F32 => ((float*)p)[i],
-                    TensorDType.BF16 => BFloat16.ToSingle(((ushort*)p)[i]),
-                    TensorDType.F16 => (float)((Half*)p)[i],
-                    _ => throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' of type {t.Type} cannot be converted."),
-                };
-                row[i] = v * scale + offset;
-            }
+            t.ReadRow(r, row);
+            for (int i = 0; i < cols; i++) row[i] = row[i] * scale + offset;
             switch (type)
             {
                 case GgmlType.Q8_0: Quantizer.QuantizeQ8_0(row, bytes); break;
