@@ -125,7 +125,7 @@ public class ConcurrencyStressTests
         const int stressRounds = 2;
         for (int i = 0; i < stressRounds; i++) cancelled += await StressRound(jobs, twins, problems);
         long after = SettledHeap();
-        TestContext.Out.WriteLine($"{stressRounds} rounds × {jobs.Count} runs on {Workers} threads ({cancelled} cancelled): " +
+        TestContext.Out.WriteLine($"{stressRounds} rounds × {jobs.Count} runs on {Workers} threads ({jobs.Count(j => j.CancelAfterPieces < 0)} per round never cancelled; {cancelled} runs cancelled in all): " +
                                   $"managed heap {before:N0} → {after:N0} B, working set {workingBefore / 1024:N0} → {Environment.WorkingSet / 1024:N0} KiB");
         Assert.That(problems, Is.Empty, string.Join("\n", problems.Take(5)));
         Assert.That(cancelled, Is.GreaterThan(jobs.Count), "the seeds cancel a good share of the runs");
