@@ -72,6 +72,22 @@ public class SoakTests
         Assert.That(allocatingSteps, Is.LessThanOrEqualTo(1), "no managed allocation per token once the sliding layers are full");
         Assert.That(steadyBytes, Is.LessThanOrEqualTo(4L * context + 64), "at most one score buffer for the context");
         Assert.That(ctx.Position, Is.EqualTo(prompt.Length + tokens));
+
+        // Without the reference: decode on to the end of the context and watch the process. The sliding layers are
+        // full; only the global layers' reserved pages are still being touched (kv_heads × head_dim × 4 B × K and V
+        // per global layer and position).
+        int globals = model.Config.LayerTypes.Count(t => t == Core.Config.AttentionKind.Full);
+        long expectedKv = (long)globals * 2 * model.Config.NumKvHeads * model.Config.HeadDim * 4 * (context - ctx.Position);
+        GC.Collect();
+        long heap0 = GC.GetTotalMemory(true), ws0 = Environment.WorkingSet;
+        int from = ctx.Position;
+        int token = TensorPrimitives.IndexOfMax(logits);
+        while (ctx.Position < context) token = TensorPrimitives.IndexOfMax(ctx.Decode(token));
+        GC.Collect();
+        long heapGrowth = GC.GetTotalMemory(true) - heap0, wsGrowth = Environment.WorkingSet - ws0;
+        TestContext.Out.WriteLine($"  positions {from} → {ctx.Position} without the reference: managed heap {heapGrowth / 1024:+#,0;-#,0;0} KiB, " +
+                                  $"working set {wsGrowth / 1024:+#,0;-#,0;0} KiB (global-layer KV pages touched: {expectedKv / 1024:N0} KiB)");
+        Assert.That(wsGrowth, Is.LessThan(expectedKv + (16L << 20)), "the working set grows by little more than the global layers' cache pages");
     }
 
     [Test]
