@@ -54,8 +54,15 @@ internal static class TokenizerJsonReader
         foreach (var (_, id) in entries) largest = Math.Max(largest, id);
         foreach (var (_, id, _) in added) largest = Math.Max(largest, id);
         if (entries.Count == 0) throw Fail(source, "has an empty vocabulary");
-        // Ids are 0..size-1 without gaps, so size is at most the number of entries: refuse before allocating by a huge id.
-        if (largest >= entries.Count + added.Count) throw Fail(source, $"has id {largest} but only {entries.Count + added.Count} pieces (ids must be 0..n-1 without gaps)");
+        // Ids are 0..size-1 without gaps, so size is at most the number of entries: find the gap before allocating by a huge id.
+        int count = entries.Count + added.Count;
+        if (largest >= count)
+        {
+            var seen = new bool[count];
+            foreach (var (_, id) in entries) if ((uint)id < (uint)count) seen[id] = true;
+            foreach (var (_, id, _) in added) if ((uint)id < (uint)count) seen[id] = true;
+            throw Fail(source, $"has no piece for id {Array.IndexOf(seen, false)} (ids must be 0..{largest} without gaps)");
+        }
         int size = (int)largest + 1;
         var pieces = new string[size];
         var types = new GemmaTokenType[size];

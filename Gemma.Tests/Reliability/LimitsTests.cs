@@ -145,4 +145,22 @@ public class LimitsTests
         AssertCli(CliProcess.Run("tokenize", "--tokenizer", "/nonexistent/tokenizer.json", "--text", "a"), 2, "/nonexistent/tokenizer.json");
         AssertCli(CliProcess.Run("logits", "-m", Fixtures.Golden("gemma2-micro"), "--tokens", "2,3", "--out", "/nonexistent-dir/x.f32"), 2, "/nonexistent-dir/x.f32");
     }
+
+    [Test]
+    public void CliChatMessageLongerThanTheContext()
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            StandardOutputEncoding = System.Text.Encoding.UTF8, StandardErrorEncoding = System.Text.Encoding.UTF8,
+        };
+        foreach (string a in new[] { Path.Combine(AppContext.BaseDirectory, "gemma.dll"), "chat", "-m", Demo, "--context", "48", "-n", "4" }) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        p.StandardInput.Write(LongText + "\n");
+        p.StandardInput.Close();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        _ = p.StandardOutput.ReadToEndAsync();
+        Assert.That(p.WaitForExit(120_000), Is.True, "chat did not finish");
+        AssertCli(new CliProcess.Result(p.ExitCode, "", stderr.Result), 2, "the context length is 48");
+    }
 }

@@ -33,7 +33,18 @@ internal static class Program
         }
         if (args.Length > 1 && args[1] == "--run")
         {
-            foreach (string file in args.Skip(2)) { Guarded(target, File.ReadAllBytes(file)); Console.WriteLine($"{file}: ok"); }
+            foreach (string file in args.Skip(2))
+            {
+                try
+                {
+                    target(File.ReadAllBytes(file));
+                    Console.WriteLine($"{file}: loaded");
+                }
+                catch (GemmaException e)
+                {
+                    Console.WriteLine($"{file}: refused: {e.Message}");
+                }
+            }
             return 0;
         }
         if (args.Length > 1 && args[1] == "--libfuzzer") Fuzzer.LibFuzzer.Run(span => Guarded(target, span.ToArray()));
