@@ -61,6 +61,12 @@ internal static class ChatCommand
                 catch (OperationCanceledException)
                 {
                 }
+                catch (GemmaException e)
+                {
+                    // A message the session cannot take (e.g. longer than the context) ends that turn, not the chat.
+                    Console.Error.WriteLine($"gemma: {e.Message}");
+                    continue;
+                }
                 Console.Out.WriteLine();
                 if (session.LastStats is { } stats) Stats.Print(stats);
                 if (ct.IsCancellationRequested) return ExitCodes.Cancelled;
