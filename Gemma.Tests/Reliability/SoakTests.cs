@@ -15,7 +15,10 @@ namespace Gemma.Tests.Reliability;
 [Category("Reliability")]
 public class SoakTests
 {
-    private const float Tolerance = 1e-4f;
+    // Decode (one token: row-at-a-time matmul) and the reference prefill (4-token register tiles) sum in different
+    // orders, so they differ by float32 rounding — up to ~1e-4 on gemma2-micro, whose soft-capped random weights make
+    // logits sensitive. A ring-buffer defect (a stale or missing key) moves logits by ~1, far above either bound.
+    private const float Tolerance = 1e-3f;
 
     /// <summary>Greedy decode of <paramref name="tokens"/> tokens; returns the memory curve for the report.</summary>
     private static void Soak(string dir, int context, int chunk, int[] prompt, int tokens, int checkEvery)
