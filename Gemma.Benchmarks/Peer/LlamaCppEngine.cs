@@ -52,6 +52,20 @@ internal sealed class LlamaCppEngine : IPeerEngine
         });
     }
 
+    /// <summary>Which native build was loaded (path of libllama from /proc/self/maps) and ggml's CPU feature line.</summary>
+    public static string NativeDescription()
+    {
+        string library = "?";
+        try
+        {
+            library = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1])
+                .FirstOrDefault(p => p.EndsWith("/libllama.so", StringComparison.Ordinal)) ?? "?";
+        }
+        catch (IOException) { }
+        string info = System.Runtime.InteropServices.Marshal.PtrToStringUTF8(NativeApi.llama_print_system_info()) ?? "";
+        return $"{library}; {info.Trim()}";
+    }
+
     public void Reset()
     {
         _context.NativeHandle.MemoryClear(true);

@@ -12,7 +12,8 @@ internal sealed record EngineRun(
     string Engine, string Model, int Threads, int PromptTokens, int GenTokens, int Reps, long IdsChecksum,
     double[] PrefillTokensPerS, double[] DecodeTokensPerS, double[] TtftMs,
     double PrefillMean, double PrefillSd, double DecodeMean, double DecodeSd, double TtftMeanMs,
-    double BaselineRssMiB, double PeakRssMiB, double LoadMs, int[] GreedyIds, double LoadAverageStart, double LoadAverageEnd);
+    double BaselineRssMib, double PeakRssMib, double LoadMs, int[] GreedyIds, double LoadAverageStart, double LoadAverageEnd,
+    string Build);
 
 /// <summary>
 /// <c>peer</c>: llama-bench-style pp/tg of Gemma.NET and of llama.cpp on the same GGUF file, same thread count and the
@@ -60,9 +61,10 @@ internal static class PeerCommand
         o.WriteLine("| --- | ---: | ---: | ---: | ---: | ---: |");
         foreach (EngineRun r in runs)
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {PeerEngines.DisplayName(r.Engine)} | {r.PrefillMean:F2} ± {r.PrefillSd:F2} | {r.DecodeMean:F2} ± {r.DecodeSd:F2} | {r.TtftMeanMs:F0} | {r.PeakRssMiB:F0} ({r.BaselineRssMiB:F0}) | {r.LoadMs:F0} |"));
+                $"| {PeerEngines.DisplayName(r.Engine)} | {r.PrefillMean:F2} ± {r.PrefillSd:F2} | {r.DecodeMean:F2} ± {r.DecodeSd:F2} | {r.TtftMeanMs:F0} | {r.PeakRssMib:F0} ({r.BaselineRssMib:F0}) | {r.LoadMs:F0} |"));
         o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| ours / llama.cpp | {ours.PrefillMean / theirs.PrefillMean:F2}× | {ours.DecodeMean / theirs.DecodeMean:F2}× | {ours.TtftMeanMs / theirs.TtftMeanMs:F2}× | {ours.PeakRssMiB / theirs.PeakRssMiB:F2}× | |"));
+            $"| ours / llama.cpp | {ours.PrefillMean / theirs.PrefillMean:F2}× | {ours.DecodeMean / theirs.DecodeMean:F2}× | {ours.TtftMeanMs / theirs.TtftMeanMs:F2}× | {ours.PeakRssMib / theirs.PeakRssMib:F2}× | |"));
+        foreach (EngineRun r in runs) o.WriteLine($"{PeerEngines.DisplayName(r.Engine)}: {r.Build}");
         o.WriteLine($"greedy continuations agree on the first {sameGreedy} of {Math.Min(ours.GreedyIds.Length, theirs.GreedyIds.Length)} tokens; load average {ours.LoadAverageStart:F2} → {theirs.LoadAverageEnd:F2}");
         return 0;
     }
@@ -127,7 +129,9 @@ internal static class PeerCommand
         }
         var run = new EngineRun(engineName, model, threads, nPrompt, nGen, reps, tokens.Aggregate(17L, (h, t) => h * 31 + t),
             pp.ToArray(), tg.ToArray(), ttft.ToArray(), PeerStats.Mean(pp), PeerStats.Sd(pp), PeerStats.Mean(tg), PeerStats.Sd(tg),
-            PeerStats.Mean(ttft), baseline, PeerStats.StatusMiB("VmHWM"), loadMs, greedy, loadAverageStart, PeerStats.LoadAverage());
+            PeerStats.Mean(ttft), baseline, PeerStats.StatusMiB("VmHWM"), loadMs, greedy, loadAverageStart, PeerStats.LoadAverage(),
+            engineName == PeerEngines.LlamaCpp ? LlamaCppEngine.NativeDescription()
+                : $".NET {Environment.Version}, Vector512 {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}, AvxVnni {System.Runtime.Intrinsics.X86.AvxVnni.IsSupported}");
         Console.WriteLine(JsonSerializer.Serialize(run, Json));
         return 0;
     }
