@@ -54,6 +54,7 @@ internal static class LogitsCheckCommand
         foreach ((string label, string path) in new[] { ("bf16", bf16), ("q8_0", q8) })
         {
             var logits = new Dictionary<string, float[][]>();
+            var decoded = new Dictionary<string, float[][]>();
             foreach (string engineName in new[] { PeerEngines.Ours, PeerEngines.LlamaCpp })
             {
                 using IPeerEngine engine = PeerEngines.Open(engineName, path, threads, 1024);
@@ -65,18 +66,28 @@ internal static class LogitsCheckCommand
                     engine.Prefill(g.Ids, all);
                     return all;
                 }).ToArray();
+                // The same positions one token at a time through the KV cache: the path `peer` times as tg.
+                decoded[engineName] = goldens.Select(g =>
+                {
+                    engine.Reset();
+                    var all = new float[g.Ids.Length * vocab];
+                    for (int i = 0; i < g.Ids.Length; i++) engine.Decode(g.Ids[i]).CopyTo(all.AsSpan(i * vocab, vocab));
+                    return all;
+                }).ToArray();
             }
-            var oursVsTheirs = new Diff(); var oursVsRef = new Diff(); var theirsVsRef = new Diff();
-            for (int i = 0; i < goldens.Count; i++)
+            var rows = new (string Pair, Diff Diff, Func<int, float[]> First, Func<int, float[]> Second)[]
             {
-                float[] ours = logits[PeerEngines.Ours][i], theirs = logits[PeerEngines.LlamaCpp][i], reference = goldens[i].ReferenceLogits;
-                oursVsTheirs.Add(ours, theirs, vocab);
-                oursVsRef.Add(reference, ours, vocab);
-                theirsVsRef.Add(reference, theirs, vocab);
+                ("ours vs llama.cpp", new Diff(), i => logits[PeerEngines.Ours][i], i => logits[PeerEngines.LlamaCpp][i]),
+                ("ours vs float64 reference", new Diff(), i => goldens[i].ReferenceLogits, i => logits[PeerEngines.Ours][i]),
+                ("llama.cpp vs float64 reference", new Diff(), i => goldens[i].ReferenceLogits, i => logits[PeerEngines.LlamaCpp][i]),
+                ("ours, token by token, vs reference", new Diff(), i => goldens[i].ReferenceLogits, i => decoded[PeerEngines.Ours][i]),
+                ("llama.cpp, token by token, vs reference", new Diff(), i => goldens[i].ReferenceLogits, i => decoded[PeerEngines.LlamaCpp][i]),
+            };
+            foreach (var row in rows)
+            {
+                for (int i = 0; i < goldens.Count; i++) row.Diff.Add(row.First(i), row.Second(i), vocab);
+                o.WriteLine(row.Diff.Row(label, row.Pair));
             }
-            o.WriteLine(oursVsTheirs.Row(label, "ours vs llama.cpp"));
-            o.WriteLine(oursVsRef.Row(label, "ours vs float64 reference"));
-            o.WriteLine(theirsVsRef.Row(label, "llama.cpp vs float64 reference"));
         }
         o.WriteLine("KL is KL(first ‖ second) for 'ours vs llama.cpp' and KL(reference ‖ engine) against the reference.");
         return 0;
