@@ -1,9 +1,35 @@
 using BenchmarkDotNet.Running;
+using Gemma.Benchmarks.Peer;
 
 namespace Gemma.Benchmarks;
 
 internal static class Program
 {
-    // dotnet run -c Release --project Gemma.Benchmarks -- --filter '*'
-    private static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    // dotnet run -c Release --project Gemma.Benchmarks -- --filter '*'            (BenchmarkDotNet kernels)
+    // dotnet run -c Release --project Gemma.Benchmarks -- peer --model F.gguf      (end-to-end vs llama.cpp)
+    // dotnet run -c Release --project Gemma.Benchmarks -- logits-check | quality   (demo model vs llama.cpp)
+    private static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] is "peer" or "peer-child" or "logits-check" or "quality")
+        {
+            try
+            {
+                var a = new PeerArgs(args.Skip(1));
+                return args[0] switch
+                {
+                    "peer" => PeerCommand.RunParent(a),
+                    "peer-child" => PeerCommand.RunChild(a),
+                    "logits-check" => LogitsCheckCommand.Run(a),
+                    _ => QualityCommand.Run(a),
+                };
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        }
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }
