@@ -140,11 +140,17 @@ public sealed class GemmaModel : IDisposable
     /// <summary>Creates a new, empty inference context (KV cache + buffers) for one sequence.</summary>
     public InferenceContext CreateContext(int? contextLength = null)
     {
+        return new InferenceContext(this, ResolveContextLength(contextLength));
+    }
+
+    /// <summary>The context length a new context gets for <paramref name="contextLength"/> (null: the default), validated.</summary>
+    internal int ResolveContextLength(int? contextLength)
+    {
         int length = contextLength ?? Options.ContextLength ?? Math.Min(Config.MaxPositionEmbeddings, 8192);
         if (length < 1) throw new GemmaException($"Context length must be at least 1, got {length}.");
         if (length > Config.MaxPositionEmbeddings)
             throw new GemmaException($"Context length {length} exceeds the model's max_position_embeddings {Config.MaxPositionEmbeddings}.");
-        return new InferenceContext(this, length);
+        return length;
     }
 
     /// <inheritdoc />
