@@ -9,7 +9,10 @@ namespace Gemma.Tests.Cli;
 /// </summary>
 internal static class ExecutableProcess
 {
-    public static CliProcess.Result Run(string executable, string workingDirectory, IDictionary<string, string?>? env, params string[] args)
+    public static CliProcess.Result Run(string executable, string workingDirectory, IDictionary<string, string?>? env, params string[] args) =>
+        Run(TimeSpan.FromSeconds(300), executable, workingDirectory, env, args);
+
+    public static CliProcess.Result Run(TimeSpan timeout, string executable, string workingDirectory, IDictionary<string, string?>? env, params string[] args)
     {
         var psi = new ProcessStartInfo(executable)
         {
@@ -29,10 +32,10 @@ internal static class ExecutableProcess
         p.StandardInput.Close();
         Task<string> stdout = p.StandardOutput.ReadToEndAsync();
         Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(300_000))
+        if (!p.WaitForExit(timeout))
         {
             p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{executable} {string.Join(' ', args)} did not finish in 300 s");
+            throw new TimeoutException($"{executable} {string.Join(' ', args)} did not finish in {timeout.TotalSeconds} s");
         }
         return new CliProcess.Result(p.ExitCode, stdout.Result, stderr.Result);
     }
