@@ -117,14 +117,15 @@ public static unsafe partial class MatMul
     }
 
     /// <summary>
-    /// Splits [0, vecCols) into blocks of at most 1024 columns (multiples of <paramref name="step"/>)
-    /// so that a tile of activations stays in L1 while it is reused over many weight rows (prefill). Decode (n &lt; 4)
-    /// uses one block so each weight row is one long sequential stream for the prefetcher.
+    /// Splits [0, vecCols) into blocks of at most 1024 columns (multiples of <paramref name="step"/>), the unit of
+    /// the reduction order: each block's FMA chain is reduced to a scalar and the block sums are added in order.
+    /// Depends on the column count only — never on the number of tokens — so a token's output is the same alone
+    /// (decode) and inside any batch (batch invariance). In prefill a block of activations stays in L1.
     /// </summary>
-    internal static int KBlockSize(int vecCols, int n, int step)
+    internal static int KBlockSize(int vecCols, int step)
     {
         const int KBlock = 1024;
-        if (n < 4 || vecCols <= KBlock) return Math.Max(vecCols, step);
+        if (vecCols <= KBlock) return Math.Max(vecCols, step);
         int blocks = (vecCols + KBlock - 1) / KBlock;
         return (vecCols / blocks + step - 1) / step * step;
     }
@@ -138,13 +139,13 @@ public static unsafe partial class MatMul
     }
 
     /// <summary>The k-range [K0, K1) one tile call covers, and what the output needs around it.</summary>
-    internal readonly struct Segment(int k0, int k1, int vec, int cols, int rows, bool first, bool last)
+    internal readonly struct Segment(int k0, int k1, int vec, int cols, int rows)
     {
         public readonly int K0 = k0, K1 = k1, Vec = vec, Cols = cols, Rows = rows;
         /// <summary>First k-block: overwrite the output instead of adding to it.</summary>
-        public readonly bool First = first;
+        public readonly bool First = k0 == 0;
         /// <summary>Last k-block: also add the scalar tail [Vec, Cols).</summary>
-        public readonly bool Last = last;
+        public readonly bool Last = k1 == vec;
     }
 
     /// <summary>Stores one k-block's partial sum: <c>y = (first ? 0 : y) + partial (+ scalar tail on the last block)</c>.</summary>
