@@ -9,14 +9,15 @@ namespace Gemma.Kernels;
 /// </summary>
 /// <remarks>
 /// Numerics: F32 and BF16 weights are widened exactly to float32 and every output element is a float32
-/// accumulation (16 or 8 SIMD lanes, reduced in a fixed order). Each element is computed by one thread with a kernel
-/// chosen by its token index and the row count only, so results are bit-identical for any pool size.
+/// accumulation (16 or 8 SIMD lanes) in one fixed reduction order per element (see <c>MatMul.Float.cs</c>), so results
+/// are bit-identical for any pool size and any batch: a token's output does not depend on the other tokens
+/// computed with it (batch invariance, which Q8_0 has as well).
 /// Q8_0 weights are multiplied with activations quantized per 32-block to int8, as llama.cpp does
 /// (<c>MatMul.Q8.cs</c>): exact integer block dot products, float32 scales; this adds the activation rounding error.
 /// The hot kernels are <c>[MethodImpl(AggressiveOptimization)]</c>: fully optimized at first call instead of going
 /// through Tier0/OSR (under BenchmarkDotNet in-process the unoptimized Q8_0 versions were observed to persist, 4–6× slower).
-/// Files: <c>MatMul.cs</c> dispatch and threading, <c>MatMul.Scalar.cs</c> references, <c>MatMul.V512.cs</c> /
-/// <c>MatMul.V256.cs</c> float kernels, <c>MatMul.Q8*.cs</c> the int8 path.
+/// Files: <c>MatMul.cs</c> dispatch and threading, <c>MatMul.Scalar.cs</c> references,
+/// <c>MatMul.Float.cs</c> float kernels (decode and packed GEMM, over <c>VectorOps.cs</c>), <c>MatMul.Q8*.cs</c> the int8 path.
 /// </remarks>
 public static unsafe partial class MatMul
 {
@@ -110,8 +111,8 @@ public static unsafe partial class MatMul
 
         private readonly void RunFloat<TRow>(int r0, int r1) where TRow : IRowFormat
         {
-            if (Vector512.IsHardwareAccelerated) V512.Range<TRow>(W, X, Y, N, r0, r1);
-            else if (Vector256.IsHardwareAccelerated) V256.Range<TRow>(W, X, Y, N, r0, r1);
+            if (Vector512.IsHardwareAccelerated) FloatKernels.Range<Ops512, Vector512<float>, TRow>(W, X, Y, N, r0, r1);
+            else if (Vector256.IsHardwareAccelerated) FloatKernels.Range<Ops256, Vector256<float>, TRow>(W, X, Y, N, r0, r1);
             else LinearScalarRange(W, X, Y, N, r0, r1);
         }
     }
