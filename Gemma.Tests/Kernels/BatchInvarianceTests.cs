@@ -59,3 +59,44 @@ public unsafe class BatchInvarianceTests
         }
     }
 }
+
+/// <summary><see cref="MatMul.Linear2"/> / <see cref="MatMul.Linear3"/>: one pool call, results identical to separate calls.</summary>
+[Category("Kernels")]
+public unsafe class FusedLinearTests
+{
+    [Test]
+    public void FusedCallsEqualSeparateCalls([Values(WeightType.F32, WeightType.BF16, WeightType.Q8_0)] WeightType type,
+                                             [Values(1, 3, 8)] int n, [Values(false, true)] bool usePool)
+    {
+        const int Cols = 320;
+        using GuardedBuffer<byte> b0 = Weights(type, 67, Cols, 1, out WeightMatrix w0);
+        using GuardedBuffer<byte> b1 = Weights(type, 32, Cols, 2, out WeightMatrix w1);
+        using GuardedBuffer<byte> b2 = Weights(type, 5, Cols, 3, out WeightMatrix w2);
+        float[] x = Random(n * Cols, 4);
+        using var pool = usePool ? new WorkerPool(2) : null;
+        float[] e0 = new float[n * 67], e1 = new float[n * 32], e2 = new float[n * 5];
+        MatMul.Linear(w0, x, e0, n);
+        MatMul.Linear(w1, x, e1, n);
+        MatMul.Linear(w2, x, e2, n);
+        float[] y0 = new float[n * 67], y1 = new float[n * 32], y2 = new float[n * 5];
+        y0.AsSpan().Fill(float.NaN); y1.AsSpan().Fill(float.NaN); y2.AsSpan().Fill(float.NaN);
+        MatMul.Linear3(w0, y0, w1, y1, w2, y2, x, n, pool);
+        Assert.That(y0, Is.EqualTo(e0).AsCollection);
+        Assert.That(y1, Is.EqualTo(e1).AsCollection);
+        Assert.That(y2, Is.EqualTo(e2).AsCollection);
+        y0.AsSpan().Fill(float.NaN); y1.AsSpan().Fill(float.NaN);
+        MatMul.Linear2(w0, y0, w1, y1, x, n, pool);
+        Assert.That(y0, Is.EqualTo(e0).AsCollection);
+        Assert.That(y1, Is.EqualTo(e1).AsCollection);
+    }
+
+    [Test]
+    public void RejectsMismatchedShapes()
+    {
+        using GuardedBuffer<byte> b0 = Weights(WeightType.F32, 4, 8, 1, out WeightMatrix w0);
+        using GuardedBuffer<byte> b1 = Weights(WeightType.F32, 4, 16, 2, out WeightMatrix w1);
+        Assert.Throws<ArgumentException>(() => MatMul.Linear2(w0, new float[8], w1, new float[8], new float[32], 2));
+        Assert.Throws<ArgumentException>(() => MatMul.Linear2(w0, new float[7], w0, new float[8], new float[16], 2));
+        Assert.Throws<ArgumentException>(() => MatMul.Linear3(w0, new float[8], w0, new float[8], w0, new float[8], new float[15], 2));
+    }
+}
