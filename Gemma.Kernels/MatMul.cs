@@ -41,7 +41,7 @@ public static unsafe partial class MatMul
         fixed (float* py = y)
         {
             var work = new LinearWork(w, px, py, n, pool?.Threads ?? 1);
-            if (w.Type == WeightType.Q8_0)
+            if (UsesInt8Activations(w.Type))
             {
                 // Quantize the activations once on the calling thread; the workers share them read-only.
                 Q8Activations.Rent(n, w.Cols, out work.QuantizedX, out work.XScales);
@@ -77,8 +77,8 @@ public static unsafe partial class MatMul
         public readonly int N;
         public readonly int ChunkRows;
         public readonly int Items;
-        public sbyte* QuantizedX;   // Q8_0 only: [n, cols] int8
-        public float* XScales;      // Q8_0 only: [n, cols / 32]
+        public sbyte* QuantizedX;   // int8-activation types only: [n, cols] int8
+        public float* XScales;      // int8-activation types only: [n, cols / 32]
 
         public LinearWork(in WeightMatrix w, float* x, float* y, int n, int threads)
         {
@@ -104,6 +104,10 @@ public static unsafe partial class MatMul
                 case WeightType.F32: RunFloat<F32Row>(r0, r1); break;
                 case WeightType.BF16: RunFloat<Bf16Row>(r0, r1); break;
                 case WeightType.Q8_0: RunQ8(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q4_0: RunQuant<Q4_0Dot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q4_K: RunQuant<Q4_KDot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q5_K: RunQuant<Q5_KDot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q6_K: RunQuant<Q6_KDot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
                 default: throw new ArgumentOutOfRangeException(nameof(W), W.Type, "Unknown weight type.");
             }
         }
