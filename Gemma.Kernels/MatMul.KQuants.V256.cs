@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Gemma.Kernels;
 
-public static unsafe partial class MatMul
+internal static unsafe partial class MatMul
 {
     /// <summary>
     /// 4/5/6-bit row dots on 256 bits (AVX2): one 32-element activation block per vector; vpmaddubsw(q, qx) +

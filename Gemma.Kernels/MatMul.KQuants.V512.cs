@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Gemma.Kernels;
 
-public static unsafe partial class MatMul
+internal static unsafe partial class MatMul
 {
     /// <summary>
     /// 4/5/6-bit row dots on 512 bits (AVX-512BW): 64 weights per step — two 32-element activation blocks, one per

@@ -25,7 +25,7 @@ namespace Gemma.Kernels;
 /// saturation). Rows must be a multiple of 32 (Q4_0) or 256 (K-quants) elements.
 /// Files: this file (scalar references, dispatch), <c>MatMul.KQuants.V512.cs</c>, <c>MatMul.KQuants.V256.cs</c>.
 /// </remarks>
-public static unsafe partial class MatMul
+internal static unsafe partial class MatMul
 {
     private const int QK = Dequantizer.QK_K;
 

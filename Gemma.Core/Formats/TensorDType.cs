@@ -1,7 +1,7 @@
 namespace Gemma.Core.Formats;
 
 /// <summary>Element types of stored tensors, across safetensors and GGUF.</summary>
-public enum TensorDType
+internal enum TensorDType
 {
     /// <summary>IEEE float32.</summary>
     F32,
@@ -22,7 +22,7 @@ public enum TensorDType
 }
 
 /// <summary>Sizes of <see cref="TensorDType"/> elements.</summary>
-public static class TensorDTypes
+internal static class TensorDTypes
 {
     /// <summary>The kernel encoding of a dtype the kernels read in place (all but F16), or null.</summary>
     public static Kernels.WeightType? ToWeightType(TensorDType type) => type switch

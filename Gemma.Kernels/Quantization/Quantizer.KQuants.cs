@@ -6,7 +6,7 @@ namespace Gemma.Kernels;
 // quantize_row_q4_K_ref, quantize_row_q5_K_ref and quantize_row_q6_K_ref with make_qkx2_quants / make_qx_quants
 // (ggml/src/ggml-quants.c). Float expressions are evaluated in ggml's order without fused multiply-adds (ggml builds as
 // ISO C11, where GCC does not contract); nearest_int is ggml's round-half-to-even (the 1.5·2²³ trick) = MathF.Round.
-public static partial class Quantizer
+internal static partial class Quantizer
 {
     private const float GroupMaxEps = 1e-15f;
 

@@ -19,17 +19,17 @@ public class GgufModelTests
         return path;
     }
 
-    [TestCase("gemma2-micro", GgufOutputType.BF16)]
-    [TestCase("gemma2-small", GgufOutputType.BF16)]  // query_pre_attn_scalar 24 ≠ head_dim 32: folded into attn_q
-    [TestCase("gemma2-small", GgufOutputType.F32)]
-    [TestCase("gemma1-micro", GgufOutputType.BF16)]
-    [TestCase("gemma3-micro", GgufOutputType.BF16)]
-    public void LosslessGgufReproducesTheGoldenLogits(string name, GgufOutputType type)
+    [TestCase("gemma2-micro", nameof(GgufOutputType.BF16))]
+    [TestCase("gemma2-small", nameof(GgufOutputType.BF16))]  // query_pre_attn_scalar 24 ≠ head_dim 32: folded into attn_q
+    [TestCase("gemma2-small", nameof(GgufOutputType.F32))]
+    [TestCase("gemma1-micro", nameof(GgufOutputType.BF16))]
+    [TestCase("gemma3-micro", nameof(GgufOutputType.BF16))]
+    public void LosslessGgufReproducesTheGoldenLogits(string name, string type)
     {
         // bf16 → bf16 and bf16 → f32 are exact; norms are stored as float32 1 + w, exactly what the folder load computes.
         GoldenCase g = GoldenCase.Tiny(name);
         using var dir = new Fixtures.TempDir();
-        using var model = GemmaModel.Load(Convert(dir, g.ModelDir, type));
+        using var model = GemmaModel.Load(Convert(dir, g.ModelDir, Enum.Parse<GgufOutputType>(type)));
         using var ctx = model.CreateContext();
         var logits = new float[g.PromptIds.Length * g.Vocab];
         ctx.Prefill(g.PromptIds, logits);
@@ -101,11 +101,12 @@ public class GgufModelTests
         return (klSum / positions, (double)agree / positions);
     }
 
-    [TestCase(GgufOutputType.Q4_K_M, 0.02, 0.9)]   // measured 9.4e-3, 94.2 %
-    [TestCase(GgufOutputType.Q6_K, 3e-3, 0.95)]    // measured 1.2e-3, 97.8 %
-    [TestCase(GgufOutputType.Q4_0, 0.03, 0.9)]     // measured 1.6e-2, 94.2 %
-    public void FourAndSixBitGgufOfTheDemoModelIsUsedInPlaceAndStaysClose(GgufOutputType type, double maxKl, double minTop1)
+    [TestCase(nameof(GgufOutputType.Q4_K_M), 0.02, 0.9)]   // measured 9.4e-3, 94.2 %
+    [TestCase(nameof(GgufOutputType.Q6_K), 3e-3, 0.95)]    // measured 1.2e-3, 97.8 %
+    [TestCase(nameof(GgufOutputType.Q4_0), 0.03, 0.9)]     // measured 1.6e-2, 94.2 %
+    public void FourAndSixBitGgufOfTheDemoModelIsUsedInPlaceAndStaysClose(string typeName, double maxKl, double minTop1)
     {
+        GgufOutputType type = Enum.Parse<GgufOutputType>(typeName);
         using var dir = new Fixtures.TempDir();
         string path = Convert(dir, Fixtures.DemoModel, type);
         // llama.cpp's mix: tied embedding Q6_K; in Q4_K_M, attn_v/ffn_down of layers 2 and 5 of 6 (use_more_bits) Q6_K.
@@ -166,7 +167,7 @@ public class GgufModelTests
         }
         foreach (var chat in TokenizerFixtures.DevChats())
         {
-            var messages = chat.Messages.Select(m => new ChatMessage(ChatMessage.ParseRole(m.Role), m.Content)).ToArray();
+            var messages = chat.Messages.Select(m => new GemmaChatMessage(GemmaChatMessage.ParseRole(m.Role), m.Content)).ToArray();
             Assert.That(ChatTemplate.EncodeToIds(gguf, messages), Is.EqualTo(chat.Ids));
         }
     }

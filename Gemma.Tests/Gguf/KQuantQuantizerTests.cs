@@ -41,12 +41,13 @@ public class KQuantQuantizerTests
     public void InputIsTheRecordedOne() =>
         Assert.That(Sha(MemoryMarshal.AsBytes(Input().AsSpan())), Is.EqualTo("ccaf75b1053d8602457552c2e14dbd432b71e9e4e017cc27d8b6630e1871d202"));
 
-    [TestCase(WeightType.Q4_0, "3c071df88b00afae0831130f29ed2cb8a7b8681352ae2bfee9605672e7106cea")]
-    [TestCase(WeightType.Q4_K, "1dbac7d982129b6def27866e26b93218d23d92ebffeab2474bd9c25f8c377b79")]
-    [TestCase(WeightType.Q5_K, "10783a1e394633da70c7081380b3e4e06ca22a9095f6b58f54796db60c9277e6")]
-    [TestCase(WeightType.Q6_K, "8f93440f0eba22c0dd5f2ed451cba1b18fbd9d0b79a8f7878ff555da1cdb2b5d")]
-    public void MatchesLlamaCppBitForBit(WeightType type, string expected)
+    [TestCase(nameof(WeightType.Q4_0), "3c071df88b00afae0831130f29ed2cb8a7b8681352ae2bfee9605672e7106cea")]
+    [TestCase(nameof(WeightType.Q4_K), "1dbac7d982129b6def27866e26b93218d23d92ebffeab2474bd9c25f8c377b79")]
+    [TestCase(nameof(WeightType.Q5_K), "10783a1e394633da70c7081380b3e4e06ca22a9095f6b58f54796db60c9277e6")]
+    [TestCase(nameof(WeightType.Q6_K), "8f93440f0eba22c0dd5f2ed451cba1b18fbd9d0b79a8f7878ff555da1cdb2b5d")]
+    public void MatchesLlamaCppBitForBit(string typeName, string expected)
     {
+        WeightType type = Enum.Parse<WeightType>(typeName);
         float[] x = Input();
         var bytes = new byte[WeightMatrix.RowBytesOf(type, Cols) * Rows];
         Quantize(type, x, bytes);
@@ -65,12 +66,13 @@ public class KQuantQuantizerTests
         }
     }
 
-    [TestCase(WeightType.Q4_0, 0.12)]
-    [TestCase(WeightType.Q4_K, 0.10)]
-    [TestCase(WeightType.Q5_K, 0.05)]
-    [TestCase(WeightType.Q6_K, 0.025)]
-    public void RoundTripErrorIsSmall(WeightType type, double maxRelativeRms)
+    [TestCase(nameof(WeightType.Q4_0), 0.12)]
+    [TestCase(nameof(WeightType.Q4_K), 0.10)]
+    [TestCase(nameof(WeightType.Q5_K), 0.05)]
+    [TestCase(nameof(WeightType.Q6_K), 0.025)]
+    public void RoundTripErrorIsSmall(string typeName, double maxRelativeRms)
     {
+        WeightType type = Enum.Parse<WeightType>(typeName);
         // Gaussian-like weights (sum of uniforms): relative RMS error of quantize → ggml dequantize, per row.
         var rng = new Random(7);
         const int cols = 2304;

@@ -13,7 +13,8 @@ namespace Gemma.Tests.Kernels;
 [Category("Kernels")]
 public unsafe class MatMulKQuantTests
 {
-    private static readonly WeightType[] Types = [WeightType.Q4_0, WeightType.Q4_K, WeightType.Q5_K, WeightType.Q6_K];
+    // Test parameters name the weight type as a string: NUnit test methods are public, WeightType is internal.
+    private static readonly string[] Types = [nameof(WeightType.Q4_0), nameof(WeightType.Q4_K), nameof(WeightType.Q5_K), nameof(WeightType.Q6_K)];
 
     /// <summary>Random valid blocks: every byte random except fp16 scales (small positive d, dmin; Q6_K int8 scales any).</summary>
     internal static GuardedBuffer<byte> RandomWeights(WeightType type, int rows, int cols, int seed, out WeightMatrix w)
@@ -151,8 +152,9 @@ public unsafe class MatMulKQuantTests
     }
 
     [Test]
-    public void EveryBlockCount([ValueSource(nameof(Types))] WeightType type)
+    public void EveryBlockCount([ValueSource(nameof(Types))] string typeName)
     {
+        WeightType type = Enum.Parse<WeightType>(typeName);
         int block = WeightMatrix.BlockSizeOf(type);
         int max = block == 32 ? 40 : 12;
         for (int blocks = 0; blocks <= max; blocks++)
@@ -163,12 +165,13 @@ public unsafe class MatMulKQuantTests
     }
 
     [Test]
-    public void RowAndTokenCounts([ValueSource(nameof(Types))] WeightType type, [Values(1, 2, 3, 5, 9)] int n) =>
-        Check(type, 17 + n, 512, n, n);
+    public void RowAndTokenCounts([ValueSource(nameof(Types))] string typeName, [Values(1, 2, 3, 5, 9)] int n) =>
+        Check(Enum.Parse<WeightType>(typeName), 17 + n, 512, n, n);
 
     [Test]
-    public void GemmaShapes([ValueSource(nameof(Types))] WeightType type, [Values(0, 1, 2)] int shape)
+    public void GemmaShapes([ValueSource(nameof(Types))] string typeName, [Values(0, 1, 2)] int shape)
     {
+        WeightType type = Enum.Parse<WeightType>(typeName);
         // Gemma 2 2B: q_proj [2048, 2304], o_proj [2304, 2048], down_proj [2304, 9216] (rows cut to keep the
         // double reference fast; the row count does not change the per-row kernel).
         (int rows, int cols) = shape switch { 0 => (2048, 2304), 1 => (256, 2048), _ => (96, 9216) };
@@ -176,15 +179,17 @@ public unsafe class MatMulKQuantTests
     }
 
     [Test]
-    public void WithPool([ValueSource(nameof(Types))] WeightType type)
+    public void WithPool([ValueSource(nameof(Types))] string typeName)
     {
+        WeightType type = Enum.Parse<WeightType>(typeName);
         using var pool = new WorkerPool(2);
         Check(type, 1001, 2304, 3, 5, pool);
     }
 
     [Test]
-    public void RowDecoderMatchesDequantizer([ValueSource(nameof(Types))] WeightType type)
+    public void RowDecoderMatchesDequantizer([ValueSource(nameof(Types))] string typeName)
     {
+        WeightType type = Enum.Parse<WeightType>(typeName);
         using GuardedBuffer<byte> wb = RandomWeights(type, 5, 512, 9, out WeightMatrix w);
         var expected = new float[512];
         var actual = new float[512];
