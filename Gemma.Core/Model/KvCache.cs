@@ -70,6 +70,41 @@ public sealed unsafe class KvCache : IDisposable
         return new Span<float>((float*)buffer.Pointer + (long)kvHead * slab, slab);
     }
 
+    /// <summary>Bytes of one cached key or value element.</summary>
+    public int BytesPerElement => sizeof(float);
+
+    /// <summary>Bytes of keys and values that <paramref name="positions"/> positions occupy (what a context of that length touches).</summary>
+    public long BytesFor(int positions)
+    {
+        long total = 0;
+        for (int l = 0; l < _capacity.Length; l++) total += 2L * KvHeads * Math.Min(positions, _capacity[l]) * _headDim * sizeof(float);
+        return total;
+    }
+
+    /// <summary>
+    /// Benchmarks only: makes the cache hold <paramref name="length"/> positions of pseudo-random keys and values
+    /// (every slot written, so the pages are real), as if that many tokens had been processed. Attention's cost does
+    /// not depend on the values, so decode at a long position can be timed without prefilling thousands of tokens.
+    /// </summary>
+    internal void FillForBenchmark(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, ContextLength);
+        uint state = 12345;
+        for (int l = 0; l < _capacity.Length; l++)
+            for (int kh = 0; kh < KvHeads; kh++)
+            {
+                int used = Math.Min(length, _capacity[l]) * _headDim;
+                Span<float> k = Keys(l, kh).Slice(0, used), v = Values(l, kh).Slice(0, used);
+                for (int i = 0; i < used; i++)
+                {
+                    state = state * 1664525 + 1013904223;
+                    k[i] = (int)state * (1f / int.MaxValue);
+                    v[i] = (int)(state * 2654435761u) * (1f / int.MaxValue);
+                }
+            }
+        Length = length;
+    }
+
     /// <summary>Forgets every position (memory stays reserved).</summary>
     public void Clear() => Length = 0;
 
