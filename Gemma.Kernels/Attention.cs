@@ -11,7 +11,7 @@ namespace Gemma.Kernels;
 /// <see cref="AccumulateWeightedValues(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/> per segment. Each call is single-threaded; parallelize over heads
 /// with <see cref="WorkerPool.For{T}"/>.
 /// </summary>
-public static unsafe class Attention
+internal static unsafe class Attention
 {
     /// <summary>
     /// <c>scores[j] = cap · tanh((q · keys[j]) · scale / cap)</c> for j &lt; count, or without the tanh when

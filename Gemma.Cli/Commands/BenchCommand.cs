@@ -5,6 +5,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using Gemma.Cli.Bench;
 using Gemma.Core;
+using System.Numerics.Tensors;
 using Gemma.Kernels;
 
 namespace Gemma.Cli.Commands;
@@ -226,10 +227,10 @@ internal static class BenchCommand
             ctx.Reset();
             var clock = Stopwatch.StartNew();
             ReadOnlySpan<float> logits = ctx.Prefill(tokens);
-            int next = Activations.ArgMax(logits);
+            int next = TensorPrimitives.IndexOfMax(logits);
             double prefill = clock.Elapsed.TotalSeconds;
             clock.Restart();
-            for (int i = 0; i < nGen; i++) next = Activations.ArgMax(ctx.Decode(next));
+            for (int i = 0; i < nGen; i++) next = TensorPrimitives.IndexOfMax(ctx.Decode(next));
             double decode = clock.Elapsed.TotalSeconds;
             if (rep < 0) continue;
             speeds.Pp.Add(nPrompt / prefill); speeds.Tg.Add(nGen / decode); speeds.Ttft.Add(prefill * 1000);
@@ -254,7 +255,7 @@ internal static class BenchCommand
                 else ctx.Cache.FillForBenchmark(at);
                 int next = token;
                 long t0 = Stopwatch.GetTimestamp();
-                for (int i = 0; i < steps; i++) next = Activations.ArgMax(ctx.Decode(next));
+                for (int i = 0; i < steps; i++) next = TensorPrimitives.IndexOfMax(ctx.Decode(next));
                 double tps = steps / Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 if (rep >= 0) best = Math.Max(best, tps);
             }
