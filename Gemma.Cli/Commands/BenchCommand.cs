@@ -48,7 +48,11 @@ internal static class BenchCommand
                 clock.Restart();
                 for (int i = 0; i < nGen; i++) next = Activations.ArgMax(ctx.Decode(next));
                 double decode = clock.Elapsed.TotalSeconds;
-                if (rep < 0) continue;
+                if (rep < 0)
+                {
+                    if (!parse.GetValue(json)) Console.Error.WriteLine($"warm-up: pp {nPrompt / prefill:F1} tok/s, tg {nGen / decode:F2} tok/s (not counted)");
+                    continue;
+                }
                 pp.Add(nPrompt / prefill); tg.Add(nGen / decode); ttft.Add(prefill * 1000);
                 if (!parse.GetValue(json)) Console.Error.WriteLine($"rep {rep + 1}/{nReps}: pp {nPrompt / prefill:F1} tok/s, tg {nGen / decode:F2} tok/s");
             }
