@@ -27,6 +27,7 @@ internal static class Program
         BenchCommand.Create(),
         QuantizeCommand.Create(),
         TokenizeCommand.Create(),
+        BundleCommand.Create(),
     };
 
     /// <summary>Parse errors: one short line each and a pointer to the help on stderr (not the whole help on stdout).</summary>

@@ -24,7 +24,7 @@ public sealed class ChatSession : IDisposable
     private readonly GemmaModel _model;
     private readonly ChatSessionOptions _options;
     private readonly TextGenerator _generator;
-    private readonly List<ChatMessage> _history = new();
+    private readonly List<GemmaChatMessage> _history = new();
 
     internal ChatSession(GemmaModel model, ChatSessionOptions options)
     {
@@ -34,7 +34,7 @@ public sealed class ChatSession : IDisposable
     }
 
     /// <summary>The conversation so far (user and model turns, without the system prompt).</summary>
-    public IReadOnlyList<ChatMessage> History => _history;
+    public IReadOnlyList<GemmaChatMessage> History => _history;
 
     /// <summary>Statistics of the last reply.</summary>
     public GenerationStats? LastStats => _generator.LastStats;
@@ -54,9 +54,9 @@ public sealed class ChatSession : IDisposable
         ArgumentNullException.ThrowIfNull(message);
         SamplingOptions sampling = options ?? _options.Sampling;
         sampling.Validate(_model.Config.VocabSize);
-        ChatMessage user = ChatMessage.User(message);
+        GemmaChatMessage user = GemmaChatMessage.User(message);
         (int[] prompt, int dropped) = FitToContext(user, sampling.MaxTokens); // throws before the history changes
-        List<ChatMessage> before = [.. _history];
+        List<GemmaChatMessage> before = [.. _history];
         _history.RemoveRange(0, dropped);
         DroppedTurns += dropped / 2;
         _history.Add(user);
@@ -94,7 +94,7 @@ public sealed class ChatSession : IDisposable
             else
             {
                 // Whatever was generated (even if cancelled) is part of the conversation, so the cache and history agree.
-                _history.Add(ChatMessage.Assistant(reply.ToString()));
+                _history.Add(GemmaChatMessage.Assistant(reply.ToString()));
             }
         }
     }
@@ -112,7 +112,7 @@ public sealed class ChatSession : IDisposable
     /// user/model exchanges) must be dropped so that it leaves room for the reply (<see cref="ConversationFit"/>).
     /// Changes nothing.
     /// </summary>
-    private (int[] Prompt, int Dropped) FitToContext(ChatMessage user, int replyBudget)
+    private (int[] Prompt, int Dropped) FitToContext(GemmaChatMessage user, int replyBudget)
     {
         GemmaTokenizer tokenizer = _model.RequireTokenizer();
         int limit = _generator.Context.ContextLength;
@@ -129,10 +129,10 @@ public sealed class ChatSession : IDisposable
         return (f.Prompt, 2 * f.Dropped);
     }
 
-    private List<ChatMessage> Conversation(int dropped, ChatMessage user)
+    private List<GemmaChatMessage> Conversation(int dropped, GemmaChatMessage user)
     {
-        var all = new List<ChatMessage>(_history.Count - dropped + 2);
-        if (!string.IsNullOrWhiteSpace(_options.SystemPrompt)) all.Add(ChatMessage.System(_options.SystemPrompt));
+        var all = new List<GemmaChatMessage>(_history.Count - dropped + 2);
+        if (!string.IsNullOrWhiteSpace(_options.SystemPrompt)) all.Add(GemmaChatMessage.System(_options.SystemPrompt));
         all.AddRange(_history.Skip(dropped));
         all.Add(user);
         return all;

@@ -52,17 +52,19 @@ internal static class TokenizeCommand
     /// Loads the tokenizer, reusing the previous one when the same file (same path, size and time) is asked for
     /// again: free for a one-shot process, and it lets a host (or the test suite) run the command many times.
     /// </summary>
-    private static GemmaTokenizer LoadCached(string? model, string? tokenizerPath)
+    private static GemmaTokenizer LoadCached(ModelLocation? model, string? tokenizerPath)
     {
-        bool folder = model != null && !File.Exists(model);
-        string key = folder ? "dir:" + FileKey(Path.Combine(model!, "tokenizer.json")) + FileKey(Path.Combine(model!, "tokenizer.model"))
-                   : model != null ? "gguf:" + FileKey(model) : "file:" + FileKey(tokenizerPath!);
+        bool folder = model?.Path is string dir && Directory.Exists(dir);
+        string key = folder ? "dir:" + FileKey(Path.Combine(model!.Path!, "tokenizer.json")) + FileKey(Path.Combine(model.Path!, "tokenizer.model"))
+                   : model != null ? $"model:{model}|" + (model.Path is string file ? FileKey(file) : "")
+                   : "file:" + FileKey(tokenizerPath!);
         if (_last is { } last && last.Key == key) return last.Tokenizer;
         GemmaTokenizer tokenizer;
-        if (folder) tokenizer = GemmaTokenizer.FromModelDirectory(model!);
+        if (folder) tokenizer = GemmaTokenizer.FromModelDirectory(model!.Path!);
         else if (model != null)
         {
-            using GemmaModel gguf = GemmaModel.Load(model, new GemmaModelOptions { Threads = 1 }); // the vocabulary lives in the GGUF metadata
+            // A GGUF file, a bundle or the embedded demo model: the vocabulary lives in the GGUF metadata.
+            using GemmaModel gguf = GemmaModel.Load(model, new GemmaModelOptions { Threads = 1 });
             tokenizer = gguf.RequireTokenizer();
         }
         else tokenizer = tokenizerPath!.EndsWith(".model", StringComparison.OrdinalIgnoreCase) ? GemmaTokenizer.FromSentencePieceModel(tokenizerPath)

@@ -4,7 +4,6 @@ using Gemma.Core.Generation;
 using Gemma.Core.Tokenization;
 using AIChatRole = Microsoft.Extensions.AI.ChatRole;
 using Microsoft.Extensions.AI;
-using GemmaMessage = Gemma.Core.Tokenization.ChatMessage;
 
 namespace Gemma.Core.Chat;
 
@@ -120,7 +119,7 @@ public sealed class GemmaChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         SamplingOptions sampling = ChatOptionsMapping.ToSamplingOptions(options, _options.DefaultSampling, _model.Config.VocabSize);
-        List<GemmaMessage> conversation = ChatOptionsMapping.ToGemmaMessages(messages, options?.Instructions);
+        List<GemmaChatMessage> conversation = ChatOptionsMapping.ToGemmaMessages(messages, options?.Instructions);
         int[] prompt = FitToContext(conversation, sampling.MaxTokens);
         string? conversationId = options?.ConversationId;
         string responseId = Guid.NewGuid().ToString("N");
@@ -167,12 +166,12 @@ public sealed class GemmaChatClient : IChatClient
     /// without as few of its oldest user/assistant exchanges as leave room for the reply (<see cref="ConversationFit"/>).
     /// </summary>
     /// <exception cref="ContextLengthExceededException">The prompt leaves no room for a single token.</exception>
-    private int[] FitToContext(List<GemmaMessage> conversation, int maxTokens)
+    private int[] FitToContext(List<GemmaChatMessage> conversation, int maxTokens)
     {
         int[] prompt;
         if (_options.DropOldestMessages)
         {
-            int first = conversation[0].Role == Tokenization.ChatRole.System ? 1 : 0;
+            int first = conversation[0].Role == GemmaChatRole.System ? 1 : 0;
             int exchanges = (conversation.Count - first - 1) / 2; // user, assistant, ..., user: the last user turn stays
             int[] Encode(int dropped) => ChatTemplate.EncodeToIds(_tokenizer, [.. conversation.Take(first), .. conversation.Skip(first + 2 * dropped)]);
             var fit = ConversationFit.DropOldest(Encode, exchanges, ConversationFit.ReplyRoom(maxTokens, _contextLength), _contextLength);

@@ -6,7 +6,7 @@ using Microsoft.Extensions.AI;
 using NUnit.Framework;
 using static Gemma.Tests.Chat.ChatClientTestHelpers;
 using AIMessage = Microsoft.Extensions.AI.ChatMessage;
-using GemmaMessage = Gemma.Core.Tokenization.ChatMessage;
+using GemmaMessage = Gemma.Core.Tokenization.GemmaChatMessage;
 
 namespace Gemma.Tests.Chat;
 

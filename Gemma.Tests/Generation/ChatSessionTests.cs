@@ -24,7 +24,7 @@ public class ChatSessionTests
         Reply(session, "インストール", o);
         GemmaTokenizer t = Model.RequireTokenizer();
         int[] whole = ChatTemplate.EncodeToIds(t, session.History.Take(3).ToList());
-        int[] before = ChatTemplate.EncodeToIds(t, [ChatMessage.User("パッケージ"), ChatMessage.Assistant(first)], addGenerationPrompt: false);
+        int[] before = ChatTemplate.EncodeToIds(t, [GemmaChatMessage.User("パッケージ"), GemmaChatMessage.Assistant(first)], addGenerationPrompt: false);
         Assert.That(session.LastStats!.PromptTokens, Is.EqualTo(whole.Length));
         // Reused: everything of turn one that is still in the cache (the reply up to its last token); prefilled: the rest.
         Assert.That(session.LastStats.PrefilledTokens, Is.LessThan(whole.Length - before.Length + 4));
@@ -42,7 +42,7 @@ public class ChatSessionTests
         // A fresh generator on the full rendered conversation gives the same second reply.
         using var generator = new TextGenerator(Model);
         int[] ids = ChatTemplate.EncodeToIds(Model.RequireTokenizer(),
-            [ChatMessage.User("ファイルシステム"), ChatMessage.Assistant(r1), ChatMessage.User("ディレクトリ")]);
+            [GemmaChatMessage.User("ファイルシステム"), GemmaChatMessage.Assistant(r1), GemmaChatMessage.User("ディレクトリ")]);
         Assert.That(string.Concat(generator.Generate(ids, o)), Is.EqualTo(r2));
     }
 
@@ -75,7 +75,7 @@ public class ChatSessionTests
         using ChatSession session = Model.CreateChatSession(new ChatSessionOptions { ContextLength = 64 });
         var o = SamplingOptions.Greedy with { MaxTokens = 4 };
         string first = Reply(session, "設定", o);
-        ChatMessage[] before = [.. session.History];
+        GemmaChatMessage[] before = [.. session.History];
         Assert.That(before, Has.Length.EqualTo(2));
 
         string huge = string.Concat(Enumerable.Repeat("パッケージ管理 ", 100));
@@ -114,12 +114,12 @@ public class ChatSessionTests
             Assert.That(stats.GeneratedTokens, Is.GreaterThan(0), message);
             totalPositions += stats.PrefilledTokens + stats.GeneratedTokens;
 
-            List<ChatMessage> sent = [ChatMessage.System("簡潔に答えてください。"), .. session.History.SkipLast(1)];
+            List<GemmaChatMessage> sent = [GemmaChatMessage.System("簡潔に答えてください。"), .. session.History.SkipLast(1)];
             int[] prompt = ChatTemplate.EncodeToIds(model.RequireTokenizer(), sent);
             Assert.That(stats.PromptTokens, Is.EqualTo(prompt.Length), message);
             using var fresh = new TextGenerator(model, context);
             Assert.That(reply, Is.EqualTo(string.Concat(fresh.Generate(prompt, o))), message);
-            Assert.That(session.History[^1], Is.EqualTo(ChatMessage.Assistant(reply)));
+            Assert.That(session.History[^1], Is.EqualTo(GemmaChatMessage.Assistant(reply)));
         }
         Assert.That(session.DroppedTurns, Is.GreaterThan(0), "the context overflowed");
         Assert.That(totalPositions, Is.GreaterThan(4 * window));

@@ -175,7 +175,7 @@ public class KvCacheReuseTests
         int window = model.Config.SlidingWindow!.Value;
         string[] words = ["パッケージ", "インストール", "設定ファイル", "カーネル", "ディレクトリ", "ネットワーク", "ユーザー", "権限"];
         var rng = new Random(42);
-        var conversation = new List<ChatMessage>();
+        var conversation = new List<GemmaChatMessage>();
         using var generator = new TextGenerator(model);
         int kept = 0, restarted = 0, maxPosition = 0;
         int replyTokens = Math.Max(24, window / 2), requests = window > 64 ? 10 : 14;
@@ -183,9 +183,9 @@ public class KvCacheReuseTests
         {
             int action = request < 6 ? 0 : rng.Next(4);
             if (action == 1 && conversation.Count >= 2) conversation.RemoveRange(conversation.Count - 2, 2); // regenerate the last reply
-            else if (action == 2 && conversation.Count >= 4) conversation[1] = ChatMessage.Assistant("はい。"); // edit an old turn
+            else if (action == 2 && conversation.Count >= 4) conversation[1] = GemmaChatMessage.Assistant("はい。"); // edit an old turn
             else if (action == 3) conversation.Clear(); // a new, unrelated conversation
-            conversation.Add(ChatMessage.User(words[rng.Next(words.Length)] + "について"));
+            conversation.Add(GemmaChatMessage.User(words[rng.Next(words.Length)] + "について"));
             int[] prompt = ChatTemplate.EncodeToIds(tokenizer, conversation);
             if (prompt.Length + replyTokens >= generator.Context.ContextLength)
             {
@@ -199,7 +199,7 @@ public class KvCacheReuseTests
             if (stats.PrefilledTokens == stats.PromptTokens) restarted++;
             else kept++;
             maxPosition = Math.Max(maxPosition, generator.Context.Position);
-            conversation.Add(ChatMessage.Assistant(reply));
+            conversation.Add(GemmaChatMessage.Assistant(reply));
         }
         Assert.That(maxPosition, Is.GreaterThan(3 * window), "the conversation ran several windows long");
         Assert.That(kept, Is.GreaterThan(0), "some requests reused the cache");
