@@ -395,9 +395,11 @@ internal sealed class JsonSchemaCompiler
                 values.Add(Schema(p.Value, $"{path}/properties/{p.Name}", depth + 1));
             }
         }
+        bool closed = s.TryGetProperty("additionalProperties", out JsonElement ap) && ap.ValueKind == JsonValueKind.False;
         foreach (string r in required)
         {
             if (names.Contains(r)) continue;
+            if (closed) throw Error(path, $"required property '{r}' is not in 'properties' and 'additionalProperties' is false, so no value is valid");
             names.Add(r); // required but not described: any value
             values.Add(Expr.Ref("value"));
         }
@@ -725,8 +727,16 @@ internal sealed class JsonSchemaCompiler
                         parts.AddRange(p.Value.EnumerateArray());
                         break;
                     case "$ref":
-                        parts.Add(Resolve(p.Value.GetString() ?? "", path));
+                        if (p.Value.ValueKind != JsonValueKind.String) throw Error(path, "'$ref' must be a string");
+                        parts.Add(Resolve(p.Value.GetString()!, path));
                         break;
+                    case "properties" when p.Value.ValueKind != JsonValueKind.Object:
+                        throw Error(path, "'properties' must be an object");
+                    case "required" when p.Value.ValueKind != JsonValueKind.Array || p.Value.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.String):
+                        throw Error(path, "'required' must be an array of strings");
+                    case "type":
+                        Types(part, path); // validates
+                        goto case "type!";
                     case "properties":
                         var props = merged["properties"] as JsonObject ?? new JsonObject();
                         merged["properties"] = props;
@@ -742,7 +752,7 @@ internal sealed class JsonSchemaCompiler
                         foreach (JsonElement r in p.Value.EnumerateArray())
                             if (!req.Any(x => x?.GetValue<string>() == r.GetString())) req.Add((JsonNode?)JsonValue.Create(r.GetString()));
                         break;
-                    case "type":
+                    case "type!":
                         string[] types = p.Value.ValueKind == JsonValueKind.Array ? [.. p.Value.EnumerateArray().Select(x => x.GetString() ?? "")] : [p.Value.GetString() ?? ""];
                         if (merged["type"] is JsonArray have)
                         {
@@ -760,6 +770,20 @@ internal sealed class JsonSchemaCompiler
                         merged[p.Name] = value;
                         break;
                 }
+            }
+        }
+        // additionalProperties sees only its own part's properties: a part that restricts them must know them all.
+        if (merged["properties"] is JsonObject all)
+        {
+            foreach (JsonElement part in parts)
+            {
+                if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("additionalProperties", out JsonElement ap) || ap.ValueKind == JsonValueKind.True)
+                    continue;
+                var own = part.TryGetProperty("properties", out JsonElement p) && p.ValueKind == JsonValueKind.Object
+                    ? p.EnumerateObject().Select(x => x.Name).ToHashSet(StringComparer.Ordinal) : [];
+                string? foreign = all.Select(kv => kv.Key).FirstOrDefault(k => !own.Contains(k));
+                if (foreign is not null)
+                    throw Error(path, $"'allOf': property '{foreign}' is declared in one part but another part's 'additionalProperties' rejects it");
             }
         }
         return ToElement(merged);

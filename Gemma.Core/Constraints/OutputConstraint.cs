@@ -55,7 +55,20 @@ public sealed class OutputConstraint
     /// <summary>A JSON value valid under the JSON Schema <paramref name="schema"/>.</summary>
     /// <exception cref="GemmaException">The schema uses an unsupported keyword or value.</exception>
     public static OutputConstraint FromJsonSchema(JsonElement schema) =>
-        new("JSON schema", JsonSchemaCompiler.Compile(schema));
+        WithLargeStack(() =>
+        {
+            GrammarDefinition definition;
+            try
+            {
+                definition = JsonSchemaCompiler.Compile(schema);
+            }
+            catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or KeyNotFoundException)
+            {
+                // A safety net for malformed schemas the checks above missed: still an error naming the problem.
+                throw new GemmaException($"JSON schema: malformed schema ({e.Message}).", e);
+            }
+            return new OutputConstraint("JSON schema", definition);
+        });
 
     /// <summary>Text matching a GBNF grammar (llama.cpp's format; the start rule is <c>root</c>).</summary>
     /// <exception cref="GemmaException">A syntax error (with line and column), an undefined rule, left recursion or a
@@ -63,7 +76,7 @@ public sealed class OutputConstraint
     public static OutputConstraint FromGbnf(string grammar)
     {
         ArgumentNullException.ThrowIfNull(grammar);
-        return new("GBNF grammar", GbnfParser.Parse(grammar));
+        return WithLargeStack(() => new OutputConstraint("GBNF grammar", GbnfParser.Parse(grammar)));
     }
 
     /// <summary>Text that matches <paramref name="pattern"/> as a whole (a regular-expression subset: literals,
@@ -72,9 +85,37 @@ public sealed class OutputConstraint
     public static OutputConstraint FromRegex(string pattern)
     {
         ArgumentNullException.ThrowIfNull(pattern);
-        var def = new GrammarDefinition("root");
-        def.Add("root", RegexParser.Parse(pattern, RegexParser.Mode.Anchored));
-        return new("regular expression", def);
+        return WithLargeStack(() =>
+        {
+            var def = new GrammarDefinition("root");
+            def.Add("root", RegexParser.Parse(pattern, RegexParser.Mode.Anchored));
+            return new OutputConstraint("regular expression", def);
+        });
+    }
+
+    /// <summary>
+    /// Compiling recurses along the nesting of the schema or grammar; a dedicated thread with a 64 MiB stack makes
+    /// deep (hostile) inputs an ordinary error instead of a stack overflow, whatever thread the caller is on.
+    /// </summary>
+    private static OutputConstraint WithLargeStack(Func<OutputConstraint> compile)
+    {
+        OutputConstraint? result = null;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? error = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                result = compile();
+            }
+            catch (Exception e)
+            {
+                error = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+        }, maxStackSize: 64 << 20);
+        thread.Start();
+        thread.Join();
+        error?.Throw();
+        return result!;
     }
 
     internal TokenMaskCache CacheFor(TokenVocabulary vocabulary) =>
