@@ -1,7 +1,7 @@
 namespace Gemma.Kernels;
 
 /// <summary>Decoding single rows of a <see cref="WeightMatrix"/> to float32 (embedding look-ups).</summary>
-public static unsafe class WeightRows
+internal static unsafe class WeightRows
 {
     /// <summary>Writes row <paramref name="row"/> of <paramref name="w"/> as float32 into <paramref name="destination"/>.</summary>
     public static void ToSingle(in WeightMatrix w, int row, Span<float> destination)
@@ -24,6 +24,18 @@ public static unsafe class WeightRows
                     float d = (float)BitConverter.UInt16BitsToHalf(*(ushort*)block);
                     for (int j = 0; j < Q8_0.BlockSize; j++) destination[b * Q8_0.BlockSize + j] = d * ((sbyte*)(block + 2))[j];
                 }
+                break;
+            case WeightType.Q4_0:
+                Dequantizer.DequantizeQ4_0(new ReadOnlySpan<byte>(p, (int)w.RowBytes), destination[..w.Cols]);
+                break;
+            case WeightType.Q4_K:
+                Dequantizer.DequantizeQ4_K(new ReadOnlySpan<byte>(p, (int)w.RowBytes), destination[..w.Cols]);
+                break;
+            case WeightType.Q5_K:
+                Dequantizer.DequantizeQ5_K(new ReadOnlySpan<byte>(p, (int)w.RowBytes), destination[..w.Cols]);
+                break;
+            case WeightType.Q6_K:
+                Dequantizer.DequantizeQ6_K(new ReadOnlySpan<byte>(p, (int)w.RowBytes), destination[..w.Cols]);
                 break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(w));

@@ -8,7 +8,7 @@ namespace Gemma.Core.Model;
 /// embed × √d → N × (norm → attention → [post-norm] → +residual → norm → GeGLU MLP → [post-norm] → +residual)
 /// → final norm → tied head → [soft-cap]. Stateless: weights are shared, state and cache belong to a sequence.
 /// </summary>
-public sealed partial class Transformer
+internal sealed partial class Transformer
 {
     private readonly GemmaConfig _config;
     private readonly GemmaWeights _weights;
@@ -106,8 +106,7 @@ public sealed partial class Transformer
         int f = _config.IntermediateSize;
         Span<float> gate = s.Gate.AsSpan(0, n * f);
         Span<float> up = s.Up.AsSpan(0, n * f);
-        MatMul.Linear(w.GateProj, normed, gate, n, pool);
-        MatMul.Linear(w.UpProj, normed, up, n, pool);
+        MatMul.Linear2(w.GateProj, gate, w.UpProj, up, normed, n, pool);
         Activations.GeluTanhMul(gate, up, gate);
         MatMul.Linear(w.DownProj, gate, delta, n, pool);
         if (w.PostFeedforwardNorm != null) RmsNorm.Apply(delta, w.PostFeedforwardNorm, eps, delta);

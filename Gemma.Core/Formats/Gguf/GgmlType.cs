@@ -7,7 +7,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// llama.cpp <c>ggml/include/ggml.h</c>). Ids 4, 5, 31–33 and 36–38 were removed from the format and
 /// are rejected like any other unknown id.
 /// </summary>
-public enum GgmlType : uint
+internal enum GgmlType : uint
 {
     /// <summary>IEEE float32.</summary>
     F32 = 0,
@@ -80,7 +80,7 @@ public enum GgmlType : uint
 /// <c>ne[0] / BlockSize</c> blocks of <c>BlockBytes</c> bytes each. Sizes from llama.cpp
 /// <c>gguf-py/gguf/constants.py</c> (<c>GGML_QUANT_SIZES</c>) and <c>ggml/src/ggml-common.h</c>.
 /// </summary>
-public static class GgmlTypeInfo
+internal static class GgmlTypeInfo
 {
     private const int QK_K = 256;
 
@@ -141,7 +141,7 @@ public static class GgmlTypeInfo
     public static bool IsQuantized(GgmlType type) => BlockSize(type) > 1;
 
     /// <summary>
-    /// The kernel encoding that reads this type in place (F32, BF16, Q8_0), or false if tensors of this
+    /// The kernel encoding that reads this type in place (F32, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), or false if tensors of this
     /// type must be converted (dequantized) at load time.
     /// </summary>
     public static bool TryGetWeightType(GgmlType type, out WeightType weightType)
@@ -151,6 +151,10 @@ public static class GgmlTypeInfo
             case GgmlType.F32: weightType = WeightType.F32; return true;
             case GgmlType.BF16: weightType = WeightType.BF16; return true;
             case GgmlType.Q8_0: weightType = WeightType.Q8_0; return true;
+            case GgmlType.Q4_0: weightType = WeightType.Q4_0; return true;
+            case GgmlType.Q4_K: weightType = WeightType.Q4_K; return true;
+            case GgmlType.Q5_K: weightType = WeightType.Q5_K; return true;
+            case GgmlType.Q6_K: weightType = WeightType.Q6_K; return true;
             default: weightType = default; return false;
         }
     }
