@@ -19,7 +19,7 @@ public sealed class ChatSession : IDisposable
     private readonly GemmaModel _model;
     private readonly ChatSessionOptions _options;
     private readonly TextGenerator _generator;
-    private readonly List<ChatMessage> _history = new();
+    private readonly List<GemmaChatMessage> _history = new();
 
     internal ChatSession(GemmaModel model, ChatSessionOptions options)
     {
@@ -29,7 +29,7 @@ public sealed class ChatSession : IDisposable
     }
 
     /// <summary>The conversation so far (user and model turns, without the system prompt).</summary>
-    public IReadOnlyList<ChatMessage> History => _history;
+    public IReadOnlyList<GemmaChatMessage> History => _history;
 
     /// <summary>Statistics of the last reply.</summary>
     public GenerationStats? LastStats => _generator.LastStats;
@@ -44,7 +44,7 @@ public sealed class ChatSession : IDisposable
         ArgumentNullException.ThrowIfNull(message);
         SamplingOptions sampling = options ?? _options.Sampling;
         sampling.Validate(_model.Config.VocabSize);
-        _history.Add(ChatMessage.User(message));
+        _history.Add(GemmaChatMessage.User(message));
         int[] prompt;
         try
         {
@@ -67,7 +67,7 @@ public sealed class ChatSession : IDisposable
         finally
         {
             // Whatever was generated (even if cancelled) is part of the conversation, so the cache and history agree.
-            _history.Add(ChatMessage.Assistant(reply.ToString()));
+            _history.Add(GemmaChatMessage.Assistant(reply.ToString()));
         }
     }
 
@@ -94,10 +94,10 @@ public sealed class ChatSession : IDisposable
         }
     }
 
-    private List<ChatMessage> WithSystem()
+    private List<GemmaChatMessage> WithSystem()
     {
-        var all = new List<ChatMessage>(_history.Count + 1);
-        if (!string.IsNullOrWhiteSpace(_options.SystemPrompt)) all.Add(ChatMessage.System(_options.SystemPrompt));
+        var all = new List<GemmaChatMessage>(_history.Count + 1);
+        if (!string.IsNullOrWhiteSpace(_options.SystemPrompt)) all.Add(GemmaChatMessage.System(_options.SystemPrompt));
         all.AddRange(_history);
         return all;
     }

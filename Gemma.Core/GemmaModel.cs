@@ -31,7 +31,7 @@ public sealed class GemmaModel : IDisposable
     public GemmaTokenizer? Tokenizer { get; }
 
     /// <summary>The weights.</summary>
-    public GemmaWeights Weights { get; }
+    internal GemmaWeights Weights { get; }
 
     /// <summary>Options the model was loaded with.</summary>
     public GemmaModelOptions Options { get; }

@@ -36,7 +36,7 @@ public sealed class InferenceContext : IDisposable
     public int VocabSize => _model.Config.VocabSize;
 
     /// <summary>The KV cache (for inspection).</summary>
-    public KvCache Cache => _cache;
+    internal KvCache Cache => _cache;
 
     /// <summary>
     /// Appends <paramref name="tokens"/> (processed in chunks, matrix × matrix) and returns the logits of the last one.

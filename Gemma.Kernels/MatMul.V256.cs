@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 
 namespace Gemma.Kernels;
 
-public static unsafe partial class MatMul
+internal static unsafe partial class MatMul
 {
     /// <summary>
     /// F32/BF16 kernels on Vector256&lt;float&gt; (8 lanes). Register tile: 4 weight rows × 2 tokens (8 accumulators,

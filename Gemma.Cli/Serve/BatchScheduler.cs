@@ -4,7 +4,6 @@ using Gemma.Core;
 using Gemma.Core.Generation;
 using Gemma.Core.Model;
 using Gemma.Core.Tokenization;
-using Gemma.Kernels;
 
 namespace Gemma.Cli.Serve;
 
@@ -43,7 +42,6 @@ internal sealed class BatchScheduler : IDisposable
     private readonly Channel<GenerationRequest> _queue;
     private readonly PrefixCache _caches;
     private readonly BatchRows _batch;
-    private readonly WorkerPool? _pool;
     private readonly HashSet<int> _endIds;
     private readonly List<Sequence> _active = [];
     private readonly int _chunk;
@@ -67,9 +65,7 @@ internal sealed class BatchScheduler : IDisposable
         _chunk = Math.Min(options.PrefillChunk, ContextLength);
         _queue = Channel.CreateBounded<GenerationRequest>(new BoundedChannelOptions(options.QueueLength) { SingleReader = true });
         _caches = new PrefixCache(model, options.Parallel + options.ExtraCaches, ContextLength, _chunk, options.ReuseSlack);
-        _batch = new BatchRows(model.Config, options.Parallel + _chunk);
-        int threads = options.Threads ?? model.Options.Threads;
-        _pool = threads > 1 ? new WorkerPool(threads) : null;
+        _batch = new BatchRows(model.Config, options.Parallel + _chunk, options.Threads ?? model.Options.Threads);
         _endIds = [.. model.Config.EosTokenIds, _tokenizer.EosId];
         if (_tokenizer.EndOfTurnId >= 0) _endIds.Add(_tokenizer.EndOfTurnId);
         _thread = new Thread(Loop) { IsBackground = true, Name = "Gemma scheduler" };
@@ -187,7 +183,7 @@ internal sealed class BatchScheduler : IDisposable
         try
         {
             _model.Transformer.ForwardBatch(CollectionsMarshal.AsSpan(_tokens), CollectionsMarshal.AsSpan(_rowCaches),
-                CollectionsMarshal.AsSpan(_logitRows), _batch, _pool);
+                CollectionsMarshal.AsSpan(_logitRows), _batch);
         }
         catch (Exception e) when (e is GemmaException or ArgumentException)
         {
@@ -223,7 +219,7 @@ internal sealed class BatchScheduler : IDisposable
         _queue.Writer.TryComplete();
         _thread.Join();
         _caches.Dispose();
-        _pool?.Dispose();
+        _batch.Dispose();
         _stop.Dispose();
     }
 

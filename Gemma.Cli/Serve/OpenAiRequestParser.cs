@@ -24,7 +24,7 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         if (!root.TryGetProperty("messages", out JsonElement messages) || messages.ValueKind != JsonValueKind.Array)
             throw ApiException.BadParam("messages", "'messages' is required and must be an array of messages.");
         if (messages.GetArrayLength() == 0) throw ApiException.BadParam("messages", "'messages' must not be empty.");
-        var list = new List<ChatMessage>();
+        var list = new List<GemmaChatMessage>();
         int index = 0;
         foreach (JsonElement m in messages.EnumerateArray())
         {
@@ -87,23 +87,23 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         }
     }
 
-    private ChatMessage ReadMessage(JsonElement m, string where)
+    private GemmaChatMessage ReadMessage(JsonElement m, string where)
     {
         if (m.ValueKind != JsonValueKind.Object) throw ApiException.BadParam(where, $"{where} must be an object with 'role' and 'content'.");
         string role = m.TryGetProperty("role", out JsonElement r) && r.ValueKind == JsonValueKind.String ? r.GetString()!
             : throw ApiException.BadParam($"{where}.role", $"{where}.role must be a string.");
         if (m.TryGetProperty("tool_calls", out JsonElement calls) && calls.ValueKind == JsonValueKind.Array && calls.GetArrayLength() > 0)
             throw ApiException.BadParam($"{where}.tool_calls", "Tool calls are not supported yet.");
-        ChatRole parsed = role switch
+        GemmaChatRole parsed = role switch
         {
-            "system" or "developer" => ChatRole.System,
-            "user" => ChatRole.User,
-            "assistant" => ChatRole.Assistant,
+            "system" or "developer" => GemmaChatRole.System,
+            "user" => GemmaChatRole.User,
+            "assistant" => GemmaChatRole.Assistant,
             "tool" or "function" => throw ApiException.BadParam($"{where}.role", "Tool messages are not supported yet."),
             _ => throw ApiException.BadParam($"{where}.role", $"Unknown role '{role}': expected system, developer, user or assistant."),
         };
         if (!m.TryGetProperty("content", out JsonElement content)) throw ApiException.BadParam($"{where}.content", $"{where}.content is required.");
-        return new ChatMessage(parsed, ReadContent(content, $"{where}.content"));
+        return new GemmaChatMessage(parsed, ReadContent(content, $"{where}.content"));
     }
 
     /// <summary>Message content: a string, or an array of <c>{"type":"text","text":…}</c> parts (concatenated).</summary>

@@ -4,7 +4,6 @@ using Gemma.Core.Generation;
 using Gemma.Core.Tokenization;
 using AIChatRole = Microsoft.Extensions.AI.ChatRole;
 using Microsoft.Extensions.AI;
-using GemmaMessage = Gemma.Core.Tokenization.ChatMessage;
 
 namespace Gemma.Core.Chat;
 
@@ -112,7 +111,7 @@ public sealed class GemmaChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         SamplingOptions sampling = ChatOptionsMapping.ToSamplingOptions(options, _options.DefaultSampling, _model.Config.VocabSize);
-        List<GemmaMessage> conversation = ChatOptionsMapping.ToGemmaMessages(messages, options?.Instructions);
+        List<GemmaChatMessage> conversation = ChatOptionsMapping.ToGemmaMessages(messages, options?.Instructions);
         int[] prompt = ChatTemplate.EncodeToIds(_tokenizer, conversation);
         string? conversationId = options?.ConversationId;
         string responseId = Guid.NewGuid().ToString("N");

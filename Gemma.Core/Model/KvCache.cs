@@ -11,7 +11,7 @@ namespace Gemma.Core.Model;
 /// position still visible to a query of that chunk is overwritten (query p sees keys p − window + 1 … p).
 /// Memory is reserved up front but pages are only touched as positions fill.
 /// </summary>
-public sealed unsafe class KvCache : IDisposable
+internal sealed unsafe class KvCache : IDisposable
 {
     private readonly NativeBuffer[] _keys;
     private readonly NativeBuffer[] _values;

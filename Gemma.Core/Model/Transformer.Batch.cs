@@ -5,14 +5,16 @@ namespace Gemma.Core.Model;
 
 /// <summary>
 /// Buffers of a batched forward pass over up to <see cref="MaxRows"/> rows that may belong to different sequences
-/// (continuous batching). Allocated once per scheduler; one pass at a time.
+/// (continuous batching), and the worker threads that run it. Allocated once per scheduler; one pass at a time.
 /// </summary>
-internal sealed class BatchRows
+internal sealed class BatchRows : IDisposable
 {
-    public BatchRows(GemmaConfig config, int maxRows)
+    public BatchRows(GemmaConfig config, int maxRows, int threads = 1)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
         MaxRows = maxRows;
+        Pool = threads > 1 ? new WorkerPool(threads) : null;
         State = new InferenceState(config, maxRows);
         Caches = new KvCache[maxRows];
         Positions = new int[maxRows];
@@ -33,9 +35,14 @@ internal sealed class BatchRows
 
     /// <summary><c>[logit rows, vocab]</c> logits of the rows asked for, in the order asked.</summary>
     public float[] Logits { get; }
+
+    /// <summary>Worker threads of the pass (null: the calling thread alone).</summary>
+    public WorkerPool? Pool { get; }
+
+    public void Dispose() => Pool?.Dispose();
 }
 
-public sealed partial class Transformer
+internal sealed partial class Transformer
 {
     /// <summary>
     /// One forward pass over rows from several sequences: row i is <paramref name="tokens"/>[i] appended to
@@ -45,9 +52,9 @@ public sealed partial class Transformer
     /// Logits of the rows in <paramref name="logitRows"/> (ascending) go to <see cref="BatchRows.Logits"/>, row j of
     /// it for <c>logitRows[j]</c>.
     /// </summary>
-    internal void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<KvCache> caches, ReadOnlySpan<int> logitRows,
-        BatchRows batch, WorkerPool? pool)
+    internal void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<KvCache> caches, ReadOnlySpan<int> logitRows, BatchRows batch)
     {
+        WorkerPool? pool = batch.Pool;
         int n = tokens.Length;
         if (n == 0) return;
         if (caches.Length != n) throw new ArgumentException($"{n} tokens but {caches.Length} caches.", nameof(caches));

@@ -24,7 +24,7 @@ public class ChatSessionTests
         Reply(session, "インストール", o);
         GemmaTokenizer t = Model.RequireTokenizer();
         int[] whole = ChatTemplate.EncodeToIds(t, session.History.Take(3).ToList());
-        int[] before = ChatTemplate.EncodeToIds(t, [ChatMessage.User("パッケージ"), ChatMessage.Assistant(first)], addGenerationPrompt: false);
+        int[] before = ChatTemplate.EncodeToIds(t, [GemmaChatMessage.User("パッケージ"), GemmaChatMessage.Assistant(first)], addGenerationPrompt: false);
         Assert.That(session.LastStats!.PromptTokens, Is.EqualTo(whole.Length));
         // Reused: everything of turn one that is still in the cache (the reply up to its last token); prefilled: the rest.
         Assert.That(session.LastStats.PrefilledTokens, Is.LessThan(whole.Length - before.Length + 4));
@@ -42,7 +42,7 @@ public class ChatSessionTests
         // A fresh generator on the full rendered conversation gives the same second reply.
         using var generator = new TextGenerator(Model);
         int[] ids = ChatTemplate.EncodeToIds(Model.RequireTokenizer(),
-            [ChatMessage.User("ファイルシステム"), ChatMessage.Assistant(r1), ChatMessage.User("ディレクトリ")]);
+            [GemmaChatMessage.User("ファイルシステム"), GemmaChatMessage.Assistant(r1), GemmaChatMessage.User("ディレクトリ")]);
         Assert.That(string.Concat(generator.Generate(ids, o)), Is.EqualTo(r2));
     }
 

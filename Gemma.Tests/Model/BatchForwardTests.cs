@@ -34,20 +34,20 @@ public class BatchForwardTests
     /// <summary>Greedy decode of one sequence through the batched path alone; logits of every step.</summary>
     private static List<float[]> AloneBatched(int[] prompt, int steps, int chunk)
     {
-        var batch = new BatchRows(Model.Config, chunk);
+        using var batch = new BatchRows(Model.Config, chunk);
         using var cache = new KvCache(Model.Config, 1024, chunk);
         var logits = new List<float[]>();
         int vocab = Model.Config.VocabSize;
         for (int start = 0; start < prompt.Length; start += chunk)
         {
             int n = Math.Min(chunk, prompt.Length - start);
-            Model.Transformer.ForwardBatch(prompt.AsSpan(start, n), Enumerable.Repeat(cache, n).ToArray(), [n - 1], batch, null);
+            Model.Transformer.ForwardBatch(prompt.AsSpan(start, n), Enumerable.Repeat(cache, n).ToArray(), [n - 1], batch);
         }
         for (int step = 0; step < steps; step++)
         {
             float[] row = batch.Logits.AsSpan(0, vocab).ToArray();
             logits.Add(row);
-            Model.Transformer.ForwardBatch([ArgMax(row)], [cache], [0], batch, null);
+            Model.Transformer.ForwardBatch([ArgMax(row)], [cache], [0], batch);
         }
         return logits;
     }
@@ -81,7 +81,7 @@ public class BatchForwardTests
         int[][] prompts = Enumerable.Range(0, Rows).Select(i => Prompt(100 + i, 20 + 17 * i)).ToArray();
         List<float[]>[] alone = prompts.Select(p => AloneBatched(p, Steps, Chunk)).ToArray();
 
-        var batch = new BatchRows(Model.Config, Rows + Chunk);
+        using var batch = new BatchRows(Model.Config, Rows + Chunk);
         var caches = prompts.Select(_ => new KvCache(Model.Config, 1024, Chunk)).ToArray();
         try
         {
@@ -92,14 +92,14 @@ public class BatchForwardTests
                 for (int start = 0; start < prompts[r].Length; start += Chunk)
                 {
                     int n = Math.Min(Chunk, prompts[r].Length - start);
-                    Model.Transformer.ForwardBatch(prompts[r].AsSpan(start, n), Enumerable.Repeat(caches[r], n).ToArray(), [n - 1], batch, null);
+                    Model.Transformer.ForwardBatch(prompts[r].AsSpan(start, n), Enumerable.Repeat(caches[r], n).ToArray(), [n - 1], batch);
                 }
                 next[r] = ArgMax(alone[r][0]);
             }
             int[] rows = Enumerable.Range(0, Rows).ToArray();
             for (int step = 1; step < Steps; step++)
             {
-                Model.Transformer.ForwardBatch(next, caches, rows, batch, null);
+                Model.Transformer.ForwardBatch(next, caches, rows, batch);
                 for (int r = 0; r < Rows; r++)
                 {
                     float[] row = batch.Logits.AsSpan(r * vocab, vocab).ToArray();
@@ -120,19 +120,19 @@ public class BatchForwardTests
     [Test]
     public void RejectsMoreRowsOfOneCacheThanItsChunk()
     {
-        var batch = new BatchRows(Model.Config, 16);
+        using var batch = new BatchRows(Model.Config, 16);
         using var cache = new KvCache(Model.Config, 64, 4);
-        Assert.Throws<ArgumentException>(() => Model.Transformer.ForwardBatch(new int[5], Enumerable.Repeat(cache, 5).ToArray(), [], batch, null));
+        Assert.Throws<ArgumentException>(() => Model.Transformer.ForwardBatch(new int[5], Enumerable.Repeat(cache, 5).ToArray(), [], batch));
         Assert.That(cache.Length, Is.Zero);
     }
 
     [Test]
     public void RejectsAPositionPastTheContext()
     {
-        var batch = new BatchRows(Model.Config, 4);
+        using var batch = new BatchRows(Model.Config, 4);
         using var cache = new KvCache(Model.Config, 2, 4);
-        Model.Transformer.ForwardBatch([2, 10], [cache, cache], [1], batch, null);
-        Assert.Throws<GemmaException>(() => Model.Transformer.ForwardBatch([10], [cache], [0], batch, null));
+        Model.Transformer.ForwardBatch([2, 10], [cache, cache], [1], batch);
+        Assert.Throws<GemmaException>(() => Model.Transformer.ForwardBatch([10], [cache], [0], batch));
         Assert.That(cache.Length, Is.EqualTo(2));
     }
 }

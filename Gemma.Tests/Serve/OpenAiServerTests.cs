@@ -6,7 +6,7 @@ using Microsoft.Extensions.AI;
 using NUnit.Framework;
 using OpenAI;
 using OpenAI.Chat;
-using GemmaMessage = Gemma.Core.Tokenization.ChatMessage;
+using GemmaMessage = Gemma.Core.Tokenization.GemmaChatMessage;
 using ChatCompletion = OpenAI.Chat.ChatCompletion;
 using ChatFinishReason = OpenAI.Chat.ChatFinishReason;
 using ChatRole = Microsoft.Extensions.AI.ChatRole;

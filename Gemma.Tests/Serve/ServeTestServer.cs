@@ -81,7 +81,7 @@ internal sealed class ServeTestServer : IAsyncDisposable
 
     public static GemmaModel Model => DemoModel.Instance;
 
-    public static int[] ChatIds(params Gemma.Core.Tokenization.ChatMessage[] messages) => ChatTemplate.EncodeToIds(Model.RequireTokenizer(), messages);
+    public static int[] ChatIds(params Gemma.Core.Tokenization.GemmaChatMessage[] messages) => ChatTemplate.EncodeToIds(Model.RequireTokenizer(), messages);
 
     /// <summary>Greedy text of a fresh <see cref="TextGenerator"/> for these prompt ids.</summary>
     public static string Greedy(int[] prompt, int maxTokens, IReadOnlyDictionary<int, float>? bias = null)

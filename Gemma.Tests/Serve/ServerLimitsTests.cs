@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Gemma.Cli.Serve;
 using NUnit.Framework;
-using GemmaMessage = Gemma.Core.Tokenization.ChatMessage;
+using GemmaMessage = Gemma.Core.Tokenization.GemmaChatMessage;
 
 namespace Gemma.Tests.Serve;
 

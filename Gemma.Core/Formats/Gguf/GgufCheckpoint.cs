@@ -10,7 +10,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// load and re-encoded as Q8_0 in memory (rows that are not a multiple of 32 become F32), so they run on the int8
 /// kernels and occupy about as much memory as a Q8_0 file.
 /// </summary>
-public sealed unsafe class GgufCheckpoint : ITensorSource
+internal sealed unsafe class GgufCheckpoint : ITensorSource
 {
     private readonly GgufFile _file;
     private readonly List<NativeBuffer> _converted = new();

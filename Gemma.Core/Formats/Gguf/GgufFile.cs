@@ -15,7 +15,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// reading tensor data can still fault; nothing at this level can prevent that.)
 /// </para>
 /// </summary>
-public sealed unsafe class GgufFile : IDisposable
+internal sealed unsafe class GgufFile : IDisposable
 {
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
