@@ -21,6 +21,7 @@ internal static class Program
             QuantizeCommand.Create(),
             TokenizeCommand.Create(),
             ServeCommand.Create(),
+            ServeBenchCommand.Create(),
         };
         ParseResult parse = root.Parse(args);
         return parse.Invoke();

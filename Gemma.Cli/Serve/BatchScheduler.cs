@@ -14,7 +14,14 @@ internal enum StopKind { Stop, Length, Cancelled, Timeout, Error }
 internal readonly record struct GenerationEvent(string? Text, GenerationResult? Result);
 
 /// <summary>Final counts of one request.</summary>
-internal sealed record GenerationResult(StopKind Stop, int PromptTokens, int CachedTokens, int CompletionTokens, string? Error = null);
+internal sealed record GenerationResult(StopKind Stop, int PromptTokens, int CachedTokens, int CompletionTokens, string? Error = null)
+{
+    /// <summary>From queueing to the first sampled token (null when none was).</summary>
+    public TimeSpan? TimeToFirstToken { get; init; }
+
+    /// <summary>From queueing to the end.</summary>
+    public TimeSpan Elapsed { get; init; }
+}
 
 /// <summary>A prompt waiting for (or in) a slot. Events arrive on <see cref="Events"/> in order, the result last.</summary>
 internal sealed class GenerationRequest(int[] prompt, SamplingOptions options, CancellationToken cancellation, TimeSpan timeout)
@@ -23,6 +30,7 @@ internal sealed class GenerationRequest(int[] prompt, SamplingOptions options, C
     public SamplingOptions Options { get; } = options;
     public CancellationToken Cancellation { get; } = cancellation;
     public DateTime Deadline { get; } = DateTime.UtcNow + timeout;
+    public long QueuedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
     public Channel<GenerationEvent> Events { get; } = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
 }
 
@@ -233,6 +241,7 @@ internal sealed class BatchScheduler : IDisposable
         private readonly List<int> _history;
         private readonly int _reused;
         private int _generated;
+        private TimeSpan? _firstToken;
 
         public Sequence(BatchScheduler owner, GenerationRequest request, CacheEntry entry, int reused)
         {
@@ -267,7 +276,7 @@ internal sealed class BatchScheduler : IDisposable
                 Finish(StopKind.Error, _owner._caches, e.Message);
                 return true;
             }
-            _generated++;
+            if (_generated++ == 0) _firstToken = System.Diagnostics.Stopwatch.GetElapsedTime(Request.QueuedAt);
             _owner._metrics.CompletionTokens.Add(1);
             if (_owner._endIds.Contains(next)) return Finish(StopKind.Stop, _owner._caches, null);
             _history.Add(next);
@@ -291,7 +300,10 @@ internal sealed class BatchScheduler : IDisposable
             if (stop is StopKind.Stop or StopKind.Length && !_stops.Stopped)
                 Emit(_stops.Push(_detokenizer.Flush()) + _stops.Flush());
             caches.Release(Entry);
-            var result = new GenerationResult(stop, Request.Prompt.Length, _reused, _generated, error);
+            var result = new GenerationResult(stop, Request.Prompt.Length, _reused, _generated, error)
+            {
+                TimeToFirstToken = _firstToken, Elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(Request.QueuedAt),
+            };
             Request.Events.Writer.TryWrite(new GenerationEvent(null, result));
             Request.Events.Writer.TryComplete();
             return true;

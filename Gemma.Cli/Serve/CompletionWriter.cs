@@ -36,7 +36,7 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
                 Id = _id, Created = _created, Model = model, SystemFingerprint = Fingerprint,
                 Choices = [new ChatChoice { Index = 0, Message = new ChatMessageBody { Role = "assistant", Content = text.ToString() }, FinishReason = Reason(r) }],
                 Usage = UsageOf(r),
-            }, ServeJson.Default.ChatCompletion);
+            }, ServeJson.Api.ChatCompletion);
         }
         else
         {
@@ -45,7 +45,7 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
                 Id = _id, Created = _created, Model = model, SystemFingerprint = Fingerprint,
                 Choices = [new TextChoice { Index = 0, Text = text.ToString(), FinishReason = Reason(r) }],
                 Usage = UsageOf(r),
-            }, ServeJson.Default.TextCompletion);
+            }, ServeJson.Api.TextCompletion);
         }
     }
 
@@ -72,7 +72,7 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
         {
             // Headers are sent: the error goes in-band, as OpenAI streams it.
             try { ThrowIfFailed(r); }
-            catch (ApiException error) { await WriteEvent(JsonSerializer.SerializeToUtf8Bytes(error.Body, ServeJson.Default.ErrorBody)); }
+            catch (ApiException error) { await WriteEvent(JsonSerializer.SerializeToUtf8Bytes(error.Body, ServeJson.Api.ErrorBody)); }
         }
         await response.Body.WriteAsync("data: [DONE]\n\n"u8.ToArray(), context.RequestAborted);
         await response.Body.FlushAsync(context.RequestAborted);
@@ -85,12 +85,12 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
             {
                 Id = _id, Object = "chat.completion.chunk", Created = _created, Model = model, SystemFingerprint = Fingerprint,
                 Choices = [new ChatChoice { Index = 0, Delta = delta, FinishReason = finishReason }],
-            }, ServeJson.Default.ChatCompletion)
+            }, ServeJson.Api.ChatCompletion)
             : JsonSerializer.SerializeToUtf8Bytes(new TextCompletion
             {
                 Id = _id, Created = _created, Model = model, SystemFingerprint = Fingerprint,
                 Choices = [new TextChoice { Index = 0, Text = text, FinishReason = finishReason }],
-            }, ServeJson.Default.TextCompletion);
+            }, ServeJson.Api.TextCompletion);
         return WriteEvent(json);
     }
 
@@ -101,11 +101,11 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
             {
                 Id = _id, Object = "chat.completion.chunk", Created = _created, Model = model, SystemFingerprint = Fingerprint,
                 Choices = [], Usage = UsageOf(r),
-            }, ServeJson.Default.ChatCompletion)
+            }, ServeJson.Api.ChatCompletion)
             : JsonSerializer.SerializeToUtf8Bytes(new TextCompletion
             {
                 Id = _id, Created = _created, Model = model, SystemFingerprint = Fingerprint, Choices = [], Usage = UsageOf(r),
-            }, ServeJson.Default.TextCompletion);
+            }, ServeJson.Api.TextCompletion);
         return WriteEvent(json);
     }
 

@@ -172,7 +172,7 @@ internal sealed class GemmaServer : IAsyncDisposable
         context.Response.StatusCode = error.Status;
         if (error.Status == 401) context.Response.Headers.WWWAuthenticate = "Bearer";
         if (error.Status == 429) context.Response.Headers.RetryAfter = "1";
-        await WriteJson(context, error.Body, ServeJson.Default.ErrorBody);
+        await WriteJson(context, error.Body, ServeJson.Api.ErrorBody);
     }
 
     /// <summary>Bearer token check; hashes both sides so the comparison is constant-time and length-blind.</summary>
@@ -194,7 +194,7 @@ internal sealed class GemmaServer : IAsyncDisposable
         bool ready = _state != null;
         context.Response.StatusCode = ready ? 200 : 503;
         string status = ready ? "ok" : _loadError != null ? "error: " + _loadError : "loading";
-        return WriteJson(context, new HealthStatus { Status = status }, ServeJson.Default.HealthStatus);
+        return WriteJson(context, new HealthStatus { Status = status }, ServeJson.Api.HealthStatus);
     }
 
     private Task Metrics_(HttpContext context)
@@ -207,7 +207,7 @@ internal sealed class GemmaServer : IAsyncDisposable
     {
         ServerState s = Ready();
         var list = new ModelList { Data = [new ModelCard { Id = s.ModelName, Created = _created, ContextLength = s.Scheduler.ContextLength }] };
-        return WriteJson(context, list, ServeJson.Default.ModelList);
+        return WriteJson(context, list, ServeJson.Api.ModelList);
     }
 
     private async Task Tokenize(HttpContext context)
@@ -228,7 +228,7 @@ internal sealed class GemmaServer : IAsyncDisposable
             bool special = root.TryGetProperty("add_special", out JsonElement a) && a.ValueKind == JsonValueKind.True;
             ids = s.Model.RequireTokenizer().EncodeToIds(text.GetString()!, addBos: special);
         }
-        await WriteJson(context, new TokenizeResult { Tokens = ids, Count = ids.Length, MaxModelLength = s.Scheduler.ContextLength }, ServeJson.Default.TokenizeResult);
+        await WriteJson(context, new TokenizeResult { Tokens = ids, Count = ids.Length, MaxModelLength = s.Scheduler.ContextLength }, ServeJson.Api.TokenizeResult);
     }
 
     private async Task Detokenize(HttpContext context)
@@ -245,7 +245,7 @@ internal sealed class GemmaServer : IAsyncDisposable
                 throw ApiException.BadParam("tokens", $"tokens[{i}] is not a token id in [0, {s.Model.Config.VocabSize}).");
             ids[i++] = id;
         }
-        await WriteJson(context, new DetokenizeResult { Content = s.Model.RequireTokenizer().Decode(ids) }, ServeJson.Default.DetokenizeResult);
+        await WriteJson(context, new DetokenizeResult { Content = s.Model.RequireTokenizer().Decode(ids) }, ServeJson.Api.DetokenizeResult);
     }
 
     private async Task Completions(HttpContext context, bool chat)

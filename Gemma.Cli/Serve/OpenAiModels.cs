@@ -117,7 +117,18 @@ internal sealed class HealthStatus
 [JsonSerializable(typeof(TokenizeResult))]
 [JsonSerializable(typeof(DetokenizeResult))]
 [JsonSerializable(typeof(HealthStatus))]
-internal sealed partial class ServeJson : JsonSerializerContext;
+internal sealed partial class ServeJson : JsonSerializerContext
+{
+    /// <summary>
+    /// The context the server writes with: non-ASCII text (Japanese replies) as UTF-8 rather than \uXXXX escapes.
+    /// Safe here because the bodies are served as JSON / event streams, never embedded in HTML.
+    /// </summary>
+    public static ServeJson Api { get; } = new(new System.Text.Json.JsonSerializerOptions
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    });
+}
 
 /// <summary>An API error: HTTP status and the OpenAI error object.</summary>
 internal sealed class ApiException(int status, string message, string type = "invalid_request_error", string? param = null, string? code = null)
