@@ -136,10 +136,7 @@ internal sealed partial class Transformer
             Rope.ApplyRotateHalf(k.Slice(i * kvDim, kvDim), hd, cos, sin);
             int slot = batch.Positions[i] % cache.Capacity(l);
             for (int kh = 0; kh < c.NumKvHeads; kh++)
-            {
-                k.Slice(i * kvDim + kh * hd, hd).CopyTo(cache.Keys(l, kh).Slice(slot * hd, hd));
-                v.Slice(i * kvDim + kh * hd, hd).CopyTo(cache.Values(l, kh).Slice(slot * hd, hd));
-            }
+                cache.Write(l, kh, slot, k.Slice(i * kvDim + kh * hd, hd), v.Slice(i * kvDim + kh * hd, hd));
         }
 
         var work = new BatchAttentionWork
@@ -182,8 +179,12 @@ internal sealed partial class Transformer
             int needed = p - first + 1;
             if (t_scores == null || t_scores.Length < needed) t_scores = new float[Math.Max(Math.Max(cache.ContextLength, needed), 256)];
             int offset = (i * heads + head) * hd;
-            Model.AttendOne(Q.Slice(offset, hd), cache.Keys(Layer, kh), cache.Values(Layer, kh), first, p, cache.Capacity(Layer),
-                SoftCap, t_scores, Output.Slice(offset, hd));
+            if (cache.Type == KvCacheType.Float16)
+                Model.AttendOne<Half>(Q.Slice(offset, hd), cache.Keys<Half>(Layer, kh), cache.Values<Half>(Layer, kh), first, p,
+                    cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
+            else
+                Model.AttendOne<float>(Q.Slice(offset, hd), cache.Keys<float>(Layer, kh), cache.Values<float>(Layer, kh), first, p,
+                    cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
         }
     }
 }
