@@ -19,30 +19,25 @@ internal readonly unsafe struct WeightMatrix
     /// <summary>Element encoding.</summary>
     public readonly WeightType Type;
 
-    /// <summary>Creates a view; <paramref name="cols"/> must be a multiple of 32 for <see cref="WeightType.Q8_0"/>.</summary>
+    /// <summary>Bytes per row in this encoding.</summary>
+    public readonly long RowBytes;
+
+    /// <summary>Creates a view; <paramref name="cols"/> must fill whole blocks of the type (32 for <see cref="WeightType.Q8_0"/>).</summary>
     public WeightMatrix(byte* data, int rows, int cols, WeightType type)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
-        if (type == WeightType.Q8_0 && cols % Q8_0.BlockSize != 0)
-            throw new ArgumentException($"Q8_0 rows must be a multiple of {Q8_0.BlockSize} elements, got {cols}.", nameof(cols));
-        Data = data; Rows = rows; Cols = cols; Type = type;
+        ElementTraits traits = ElementTypes.Of(type);
+        if (cols % traits.BlockSize != 0)
+            throw new ArgumentException($"{traits.Name} rows must be a multiple of {traits.BlockSize} elements, got {cols}.", nameof(cols));
+        Data = data; Rows = rows; Cols = cols; Type = type; RowBytes = traits.ByteSize(cols);
     }
-
-    /// <summary>Bytes per row in this encoding.</summary>
-    public long RowBytes => RowBytesOf(Type, Cols);
 
     /// <summary>Total bytes of the matrix.</summary>
     public long ByteLength => RowBytes * Rows;
 
     /// <summary>Bytes used by <paramref name="cols"/> elements of <paramref name="type"/>.</summary>
-    public static long RowBytesOf(WeightType type, long cols) => type switch
-    {
-        WeightType.F32 => cols * 4,
-        WeightType.BF16 => cols * 2,
-        WeightType.Q8_0 => cols / Q8_0.BlockSize * Q8_0.BlockBytes,
-        _ => throw new ArgumentOutOfRangeException(nameof(type)),
-    };
+    public static long RowBytesOf(WeightType type, long cols) => ElementTypes.Of(type).ByteSize(cols);
 
     /// <summary>Pointer to the first byte of row <paramref name="row"/>.</summary>
     public byte* Row(int row) => Data + row * RowBytes;

@@ -1,3 +1,4 @@
+using Gemma.Kernels;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;

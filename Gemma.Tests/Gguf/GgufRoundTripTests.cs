@@ -182,7 +182,7 @@ public class GgufRoundTripTests
             Assert.That(d.RowByteSize, Is.EqualTo(68));
             Assert.That(d.GetData().ToArray(), Is.EqualTo(q8));
             Assert.That(d.GetData(68, 68).ToArray(), Is.EqualTo(q8.AsSpan(68, 68).ToArray()));
-            Assert.That(GgmlTypeInfo.TryGetWeightType(d.Type, out WeightType wt) && wt == WeightType.Q8_0);
+            Assert.That(ElementTypes.Of(d.Type).InPlace == WeightType.Q8_0);
             Assert.That(f.Architecture, Is.EqualTo("gemma2"));
             Assert.That(() => f.GetTensor("nope"), Throws.TypeOf<GemmaException>().With.Message.Contains("'nope' is missing"));
         });
@@ -232,7 +232,7 @@ public class GgufRoundTripTests
         Assert.That(() => f.GetTensor("q4_0").DequantizeRows(1, both), Throws.InstanceOf<ArgumentOutOfRangeException>());
         Assert.That(() => f.GetTensor("iq4_xs").DequantizeRows(0, new float[256]),
             Throws.TypeOf<GemmaException>().With.Message.EqualTo(
-                "deq.gguf: tensor 'iq4_xs' has type IQ4_XS, which cannot be loaded (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"));
+                "deq.gguf: tensor 'iq4_xs' has type IQ4_XS, which cannot be loaded (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, BF16)"));
     }
 
     [Test]

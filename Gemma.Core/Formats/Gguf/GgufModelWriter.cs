@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Gemma.Core.Config;
 using Gemma.Core.Model;
@@ -38,7 +37,10 @@ internal static class GgufModelWriter
         using GemmaModel model = GemmaModel.Load(source, new GemmaModelOptions { Threads = 1 });
         GemmaConfig c = model.Config;
         GemmaTokenizer? tokenizer = model.Tokenizer; // a folder without one gives a weights-only file (tests, `gemma logits`)
-        string arch = c.Family switch { GemmaFamily.Gemma1 => "gemma", GemmaFamily.Gemma2 => "gemma2", _ => "gemma3" };
+        GemmaFamilyRules rules = c.Rules;
+        string arch = rules.GgufArchitecture;
+        if (!c.LayerTypes.SequenceEqual(rules.LayerTypes(c.NumLayers)))
+            throw new GemmaException($"{source}: GGUF cannot express this model's layer_types (only the {c.Family} pattern).");
         var writer = new GgufWriter();
         writer.AddMetadata("general.architecture", GgufValue.FromString(arch));
         writer.AddMetadata("general.name", GgufValue.FromString(Path.GetFileName(Path.GetFullPath(source).TrimEnd(Path.DirectorySeparatorChar))));
@@ -49,7 +51,7 @@ internal static class GgufModelWriter
 
         var sources = model.Weights.Source.Tensors;
         TensorNaming hf = TensorNaming.HuggingFace, gguf = TensorNaming.Gguf;
-        double llamaScalar = c.NumLayers == 46 && c.Family != GemmaFamily.Gemma1 ? (double)c.HiddenSize / c.NumHeads : c.HeadDim;
+        double llamaScalar = rules.GgufQueryPreAttnScalar(c.NumLayers, c.HiddenSize, c.NumHeads, c.HeadDim);
         float qFold = (float)Math.Sqrt(llamaScalar / c.QueryPreAttnScalar);
         long total = 0, done = 0;
         void Add(TensorRole role, int layer)
@@ -59,7 +61,7 @@ internal static class GgufModelWriter
             float scale = role == TensorRole.QProj ? qFold : 1f;
             GgmlType outType = norm || (scale != 1f && type != GgufOutputType.Q8_0) ? GgmlType.F32 : type switch
             {
-                GgufOutputType.Q8_0 => t.Shape[^1] % Q8_0.BlockSize == 0 ? GgmlType.Q8_0 : GgmlType.F32,
+                GgufOutputType.Q8_0 => t.Shape[^1] % ElementTypes.Q8_0.BlockSize == 0 ? GgmlType.Q8_0 : GgmlType.F32,
                 GgufOutputType.BF16 => GgmlType.BF16,
                 GgufOutputType.F16 => GgmlType.F16,
                 _ => GgmlType.F32,
@@ -95,7 +97,7 @@ internal static class GgufModelWriter
         writer.Write(target, cancellationToken);
     }
 
-    private static void AddHyperParameters(GgufWriter w, string arch, GemmaConfig c)
+    internal static void AddHyperParameters(GgufWriter w, string arch, GemmaConfig c)
     {
         void U(string key, int value) => w.AddMetadata($"{arch}.{key}", GgufValue.FromUInt32((uint)value));
         void F(string key, double value) => w.AddMetadata($"{arch}.{key}", GgufValue.FromSingle((float)value));
@@ -109,6 +111,7 @@ internal static class GgufModelWriter
         U("attention.value_length", c.HeadDim);
         F("attention.layer_norm_rms_epsilon", c.RmsNormEps);
         F("rope.freq_base", c.RopeTheta);
+        if (c.Rules.LocalRopeBase) F("rope.freq_base_swa", c.RopeLocalTheta);
         if (c.AttnLogitSoftcapping is double attnCap) F("attn_logit_softcapping", attnCap);
         if (c.FinalLogitSoftcapping is double finalCap) F("final_logit_softcapping", finalCap);
         if (c.SlidingWindow is int window) U("attention.sliding_window", window);
@@ -117,24 +120,15 @@ internal static class GgufModelWriter
     /// <summary>Decodes each source row to float32, applies <c>row · scale + offset</c>, encodes it as <paramref name="type"/>.</summary>
     private static void WriteRows(TensorView t, long rows, long cols, GgmlType type, float offset, float scale, Stream stream, CancellationToken ct)
     {
+        ElementTraits to = ElementTypes.Of(type);
         var row = new float[cols];
-        var bytes = new byte[type switch { GgmlType.Q8_0 => cols / Q8_0.BlockSize * Q8_0.BlockBytes, GgmlType.F32 => cols * 4, _ => cols * 2 }];
+        var bytes = new byte[to.ByteSize(cols)];
         for (long r = 0; r < rows; r++)
         {
             ct.ThrowIfCancellationRequested();
             t.ReadRow(r, row);
             for (int i = 0; i < cols; i++) row[i] = row[i] * scale + offset;
-            switch (type)
-            {
-                case GgmlType.Q8_0: Quantizer.QuantizeQ8_0(row, bytes); break;
-                case GgmlType.F32: MemoryMarshal.AsBytes(row.AsSpan()).CopyTo(bytes); break;
-                case GgmlType.BF16:
-                    for (int i = 0; i < cols; i++) MemoryMarshal.Write(bytes.AsSpan(i * 2), BFloat16.FromSingle(row[i]));
-                    break;
-                case GgmlType.F16:
-                    for (int i = 0; i < cols; i++) MemoryMarshal.Write(bytes.AsSpan(i * 2), (Half)row[i]);
-                    break;
-            }
+            to.Encode!(row, bytes);
             stream.Write(bytes);
         }
     }
