@@ -19,9 +19,7 @@ internal sealed partial class Transformer
         Span<float> q = s.Q.AsSpan(0, n * qDim);
         Span<float> k = s.K.AsSpan(0, n * kvDim);
         Span<float> v = s.V.AsSpan(0, n * kvDim);
-        MatMul.Linear(w.QProj, normed, q, n, pool);
-        MatMul.Linear(w.KProj, normed, k, n, pool);
-        MatMul.Linear(w.VProj, normed, v, n, pool);
+        MatMul.Linear3(w.QProj, q, w.KProj, k, w.VProj, v, normed, n, pool); // one pool round-trip for q, k, v
         if (w.QNorm != null) RmsNorm.Apply(q, w.QNorm, (float)c.RmsNormEps, q);
         if (w.KNorm != null) RmsNorm.Apply(k, w.KNorm, (float)c.RmsNormEps, k);
 
