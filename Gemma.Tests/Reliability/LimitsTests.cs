@@ -20,7 +20,7 @@ public class LimitsTests
 
     private static GemmaException Fails(TestDelegate action)
     {
-        var e = Assert.Throws<GemmaException>(action)!;
+        var e = Assert.Catch<GemmaException>(action)!; // or a subclass (ContextLengthExceededException)
         Assert.That(e.Message, Is.Not.Empty);
         return e;
     }
@@ -70,6 +70,9 @@ public class LimitsTests
         using var generator = new TextGenerator(Model, 32);
         foreach ((SamplingOptions bad, string name) in BadSampling)
             Assert.That(Fails(() => generator.Generate(prompt, bad).ToList()).Message, Does.Contain(name));
+        // Bad prompts are refused before any work too: empty, or an id outside the vocabulary.
+        Fails(() => generator.Generate([], SamplingOptions.Greedy));
+        Fails(() => generator.Generate([2, 999_999], SamplingOptions.Greedy));
     }
 
     private static readonly (SamplingOptions Options, string Property)[] BadSampling =
@@ -104,6 +107,7 @@ public class LimitsTests
     {
         AssertCli(CliProcess.Run("generate", "-m", Demo, "--prompt", LongText, "--context", "64", "-n", "4"), 1, "--context", "64");
         AssertCli(CliProcess.Run("generate", "-m", Demo, "--prompt", "a", "-n", "5000"), 1, "--max-tokens", "1024");
+        AssertCli(CliProcess.Run("generate", "-m", Demo, "--prompt", "パッケージ", "--context", "8", "-n", "64"), 1, "exceed the context length 8");
         AssertCli(CliProcess.Run("logits", "-m", Demo, "--tokens", "2,3,4,5", "--context", "2", "--out", Path.Combine(Path.GetTempPath(), "never.f32")), 1, "--context");
     }
 

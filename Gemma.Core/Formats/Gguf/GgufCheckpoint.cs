@@ -1,11 +1,10 @@
-using Gemma.Core.Model;
 using Gemma.Kernels;
 
 namespace Gemma.Core.Formats.Gguf;
 
 /// <summary>
 /// The tensors of a GGUF file as an <see cref="ITensorSource"/> with PyTorch-order shapes, every one a zero-copy
-/// view of the mapping. Which of them the kernels read in place and which <see cref="Model.WeightsLoader"/> converts
+/// view of the mapping. Which of them the kernels read in place and which the weights loader converts
 /// at load (Q4_K, Q6_K, … → Q8_0) is the element-type table's decision (<see cref="ElementTraits"/>); a type the
 /// engine cannot decode at all is refused here, at open.
 /// </summary>

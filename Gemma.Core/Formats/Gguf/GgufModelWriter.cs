@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Gemma.Core.Config;
-using Gemma.Core.Model;
 using Gemma.Core.Tokenization;
 using Gemma.Kernels;
 
