@@ -138,16 +138,4 @@ internal static class Attention
             output[i] = o;
         }
     }
-
-    /// <summary>Scalar reference of <see cref="AccumulateWeightedValues"/>.</summary>
-    internal static void AccumulateWeightedValuesScalar(ReadOnlySpan<float> weights, ReadOnlySpan<float> values, Span<float> output)
-    {
-        int d = output.Length;
-        for (int j = 0; j < weights.Length; j++)
-        {
-            float w = weights[j];
-            ReadOnlySpan<float> v = values.Slice(j * d, d);
-            for (int i = 0; i < d; i++) output[i] += w * v[i];
-        }
-    }
 }

@@ -12,7 +12,7 @@ internal enum QueryScaleRule
 /// <summary>
 /// The rules and defaults of one Gemma generation, as data — gemma.cpp's <c>ConfigBaseGemmaV2</c> idea: the features
 /// the forward pass switches on, the names each file format uses, and the value a reader takes when a key is absent.
-/// <see cref="GemmaConfigReader"/> (Hugging Face <c>config.json</c>), <see cref="Formats.Gguf.GgufGemmaConfig"/>
+/// <see cref="GemmaConfigReader"/> (Hugging Face <c>config.json</c>), <c>GgufGemmaConfig</c>
 /// (GGUF metadata), the writers and <see cref="GemmaPresets"/> read this table; nothing else knows a family's defaults.
 /// Defaults are those of the reference configuration classes (transformers' <c>GemmaConfig</c>, <c>Gemma2Config</c>,
 /// <c>Gemma3TextConfig</c>) and, for GGUF, of llama.cpp's loader.
