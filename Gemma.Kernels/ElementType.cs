@@ -166,16 +166,17 @@ internal static class ElementTypes
             Decode = Dequantizer.DequantizeQ8_0,
             Encode = Quantizer.QuantizeQ8_0,
         });
+        // 4- to 6-bit formats with kernels of their own (MatMul.Q4*.cs): read in place.
+        Add(new(GgmlType.Q4_0, Dequantizer.Q4_0BlockSize, Dequantizer.Q4_0BlockBytes) { InPlace = WeightType.Q4_0, Decode = Dequantizer.DequantizeQ4_0, Encode = Quantizer.QuantizeQ4_0 });
+        Add(new(GgmlType.Q4_K, QK_K, Dequantizer.Q4_KBlockBytes) { InPlace = WeightType.Q4_K, Decode = Dequantizer.DequantizeQ4_K, Encode = Quantizer.QuantizeQ4_K });
+        Add(new(GgmlType.Q5_K, QK_K, Dequantizer.Q5_KBlockBytes) { InPlace = WeightType.Q5_K, Decode = Dequantizer.DequantizeQ5_K, Encode = Quantizer.QuantizeQ5_K });
+        Add(new(GgmlType.Q6_K, QK_K, Dequantizer.Q6_KBlockBytes) { InPlace = WeightType.Q6_K, Decode = Dequantizer.DequantizeQ6_K, Encode = Quantizer.QuantizeQ6_K });
         // Decoded at load (scalar reference dequantizers) and re-encoded as Q8_0, until they get kernels of their own.
-        Add(new(GgmlType.Q4_0, Dequantizer.Q4_0BlockSize, Dequantizer.Q4_0BlockBytes) { LoadAs = q8, Decode = Dequantizer.DequantizeQ4_0 });
         Add(new(GgmlType.Q4_1, Dequantizer.Q4_1BlockSize, Dequantizer.Q4_1BlockBytes) { LoadAs = q8, Decode = Dequantizer.DequantizeQ4_1 });
         Add(new(GgmlType.Q5_0, Dequantizer.Q4_1BlockSize, Dequantizer.Q5_0BlockBytes) { LoadAs = q8, Decode = Dequantizer.DequantizeQ5_0 });
         Add(new(GgmlType.Q5_1, Dequantizer.Q4_1BlockSize, Dequantizer.Q5_1BlockBytes) { LoadAs = q8, Decode = Dequantizer.DequantizeQ5_1 });
         Add(new(GgmlType.Q2_K, QK_K, Dequantizer.Q2_KBlockBytes) { LoadAs = q8, Decode = Dequantizer.DequantizeQ2_K });
         Add(new(GgmlType.Q3_K, QK_K, Dequantizer.Q3_KBlockBytes) { LoadAs = q8, Decode = Dequantizer.DequantizeQ3_K });
-        Add(new(GgmlType.Q4_K, QK_K, Dequantizer.Q4_KBlockBytes) { LoadAs = q8, Decode = Dequantizer.DequantizeQ4_K });
-        Add(new(GgmlType.Q5_K, QK_K, Dequantizer.Q5_KBlockBytes) { LoadAs = q8, Decode = Dequantizer.DequantizeQ5_K });
-        Add(new(GgmlType.Q6_K, QK_K, Dequantizer.Q6_KBlockBytes) { LoadAs = q8, Decode = Dequantizer.DequantizeQ6_K });
 
         // Geometry only: the engine cannot decode these.
         Add(new(GgmlType.Q8_1, 32, 4 + 4 + 32));                             // two floats (d, s), 32 int8

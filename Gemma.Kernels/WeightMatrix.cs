@@ -36,6 +36,9 @@ internal readonly unsafe struct WeightMatrix
     /// <summary>Total bytes of the matrix.</summary>
     public long ByteLength => RowBytes * Rows;
 
+    /// <summary>Elements per block of <paramref name="type"/> (1 for the float types), from the element-type table.</summary>
+    public static int BlockSizeOf(WeightType type) => ElementTypes.Of(type).BlockSize;
+
     /// <summary>Bytes used by <paramref name="cols"/> elements of <paramref name="type"/>.</summary>
     public static long RowBytesOf(WeightType type, long cols) => ElementTypes.Of(type).ByteSize(cols);
 

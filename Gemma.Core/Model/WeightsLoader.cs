@@ -72,7 +72,13 @@ internal static unsafe class WeightsLoader
         {
             TensorView t = Find(role, layer, rows, cols);
             ElementTraits traits = t.Traits;
-            if (traits.InPlace is WeightType inPlace) return new WeightMatrix(t.Data, rows, cols, inPlace);
+            if (traits.InPlace is WeightType inPlace)
+            {
+                // In place (zero-copy from the mapping).
+                if (cols % traits.BlockSize != 0)
+                    throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' is {t.Type} with rows of {cols}, not a multiple of its block ({traits.BlockSize}).");
+                return new WeightMatrix(t.Data, rows, cols, inPlace);
+            }
             if (traits.LoadAs is not WeightType target || traits.Decode is null)
                 throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' has type {t.Type}, which this engine cannot load (supported: {ElementTypes.Decodable}).");
             return Convert(t, rows, cols, target);

@@ -27,7 +27,7 @@ public unsafe class BatchInvarianceTests
     [TestCase(nameof(WeightType.Q8_0), 11, 96)]   // odd block count
     public void RowsAreBitIdenticalAloneAndInBatches(string typeName, int rows, int cols)
     {
-        WeightType type = Enum.Parse<WeightType>(typeName); // NUnit parameters are public: the internal enum by name
+        WeightType type = Enum.Parse<WeightType>(typeName); // NUnit methods are public, WeightType is internal
         const int MaxN = 128;
         using GuardedBuffer<byte> wb = Weights(type, rows, cols, rows * 7 + cols, out WeightMatrix w);
         float[] x = Random(MaxN * cols, cols + 3);
@@ -69,7 +69,7 @@ public unsafe class FusedLinearTests
     public void FusedCallsEqualSeparateCalls([Values(nameof(WeightType.F32), nameof(WeightType.BF16), nameof(WeightType.Q8_0))] string typeName,
                                              [Values(1, 3, 8)] int n, [Values(false, true)] bool usePool)
     {
-        WeightType type = Enum.Parse<WeightType>(typeName);
+        WeightType type = Enum.Parse<WeightType>(typeName); // NUnit methods are public, WeightType is internal
         const int Cols = 320;
         using GuardedBuffer<byte> b0 = Weights(type, 67, Cols, 1, out WeightMatrix w0);
         using GuardedBuffer<byte> b1 = Weights(type, 32, Cols, 2, out WeightMatrix w1);

@@ -31,7 +31,9 @@ public class LimitsTests
         int[] prompt = Model.RequireTokenizer().EncodeToIds(LongText, addBos: true);
         Assert.That(prompt, Has.Length.GreaterThan(64), "fixture sanity");
         using var generator = new TextGenerator(Model, contextLength: 64);
-        Assert.That(Fails(() => generator.Generate(prompt, SamplingOptions.Greedy).ToList()).Message, Does.Contain("context length is 64"));
+        var tooLong = Assert.Throws<ContextLengthExceededException>(() => generator.Generate(prompt, SamplingOptions.Greedy).ToList())!;
+        Assert.That(tooLong.Message, Does.Contain("context length is 64"));
+        Assert.That((tooLong.PromptTokens, tooLong.ContextLength), Is.EqualTo((prompt.Length, 64)));
         using var ctx = Model.CreateContext(64);
         Assert.That(Fails(() => ctx.Prefill(prompt)).Message, Does.Contain("64"));
         using var chat = Model.CreateChatSession(new ChatSessionOptions { ContextLength = 64 });
