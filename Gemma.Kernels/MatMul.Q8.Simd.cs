@@ -18,7 +18,7 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Quantize(float* x, int blocks, sbyte* q, float* scales)
         {
-            for (int b = 0; b < blocks; b++, x += 32, q += 32)
+            for (int b = 0; b < blocks; b++, x += Q8_0.BlockSize, q += Q8_0.BlockSize)
             {
                 Vector512<float> v0 = Vector512.Load(x), v1 = Vector512.Load(x + 16);
                 Vector512<float> m = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
@@ -129,7 +129,7 @@ internal static unsafe partial class MatMul
                 for (int p = 0; p < 8; p++)
                 {
                     byte* b0 = group + 2 * p * Q8_0.BlockBytes;
-                    var xv = Vector512.Load(xq + (b + 2 * p) * 32);
+                    var xv = Vector512.Load(xq + (b + 2 * p) * Q8_0.BlockSize);
                     Vector512<sbyte> wq = Vector512.Create(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b0 + Q8_0.BlockBytes + 2));
                     Vector512<sbyte> sx = Vector512.ConditionalSelect(Vector512.LessThan(wq, Vector512<sbyte>.Zero), -xv, xv);
                     Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(Vector512.Abs(wq).AsByte(), sx);
@@ -140,7 +140,7 @@ internal static unsafe partial class MatMul
             }
             for (; b + 2 <= blocks; b += 2)
             {
-                var xv = Vector512.Load(xq + b * 32);
+                var xv = Vector512.Load(xq + b * Q8_0.BlockSize);
                 acc = Accumulate(new WeightPair(row + b * Q8_0.BlockBytes), xv, -xv, XScales(xs, b), acc);
             }
             return Vector512.Sum(acc) + LastBlock(row, xq, xs, blocks);
@@ -169,8 +169,8 @@ internal static unsafe partial class MatMul
             Vector512<float> a01 = default, a11 = default, a21 = default, a31 = default;
             for (int b = 0; b + 2 <= blocks; b += 2)
             {
-                var x0 = Vector512.Load(xq + b * 32);
-                var x1 = Vector512.Load(xq1 + b * 32);
+                var x0 = Vector512.Load(xq + b * Q8_0.BlockSize);
+                var x1 = Vector512.Load(xq1 + b * Q8_0.BlockSize);
                 var n0 = -x0;
                 var n1 = -x1;
                 var s0 = XScales(xs, b);
@@ -208,7 +208,7 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Quantize(float* x, int blocks, sbyte* q, float* scales)
         {
-            for (int b = 0; b < blocks; b++, x += 32, q += 32)
+            for (int b = 0; b < blocks; b++, x += Q8_0.BlockSize, q += Q8_0.BlockSize)
             {
                 Vector256<float> v0 = Vector256.Load(x), v1 = Vector256.Load(x + 8), v2 = Vector256.Load(x + 16), v3 = Vector256.Load(x + 24);
                 Vector256<float> m8 = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
@@ -242,7 +242,7 @@ internal static unsafe partial class MatMul
             {
                 byte* block = row + b * Q8_0.BlockBytes;
                 Vector256<sbyte> wq = Vector256.Load((sbyte*)block + 2);
-                Vector256<sbyte> sx = Avx2.Sign(Vector256.Load(xq + b * 32), wq);
+                Vector256<sbyte> sx = Avx2.Sign(Vector256.Load(xq + b * Q8_0.BlockSize), wq);
                 Vector256<byte> aw = Avx2.Abs(wq);
                 Vector256<int> p32 = AvxVnni.IsSupported
                     ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, aw, sx)

@@ -45,6 +45,9 @@ public sealed class GemmaChatClient : IChatClient
     private readonly GemmaTokenizer _tokenizer;
     private readonly GemmaChatClientOptions _options;
     private readonly GeneratorPool _pool;
+
+    /// <summary>The client's generators (tests).</summary>
+    internal GeneratorPool Pool => _pool;
     private readonly int _contextLength;
     private readonly ChatClientMetadata _metadata;
 

@@ -91,7 +91,7 @@ public class ChatSessionTests
         using ChatSession fresh = Model.CreateChatSession(new ChatSessionOptions { ContextLength = 64 });
         Reply(fresh, "設定", o);
         Assert.That(second, Is.EqualTo(Reply(fresh, "方法", o)));
-        Assert.That(first, Is.Not.Null);
+        Assert.That(session.History.Select(m => m.Content), Is.EqualTo(new[] { "設定", first, "方法", second }));
     }
 
     [TestCase("demo")]
@@ -155,8 +155,10 @@ public class ChatSessionTests
                 if (++n == 2) cts.Cancel();
         });
         Assert.That(session.History, Has.Count.EqualTo(2), "the partial reply joins the history");
-        Assert.That(Reply(session, "設定", SamplingOptions.Greedy with { MaxTokens = 5 }), Is.Not.Null);
+        string reply = Reply(session, "設定", SamplingOptions.Greedy with { MaxTokens = 5 });
+        Assert.That(reply, Is.Not.Empty);
         Assert.That(session.History, Has.Count.EqualTo(4));
+        Assert.That((session.History[2].Content, session.History[3].Content), Is.EqualTo(("設定", reply)));
     }
 
     [Test]
