@@ -45,6 +45,13 @@ public class RoughEdgeTests
     }
 
     [Test]
+    public void ThreadsAboveTheCoresAreCappedInTheLibraryToo()
+    {
+        using var model = Gemma.Core.GemmaModel.Load(Fixtures.DemoModel, new Gemma.Core.GemmaModelOptions { Threads = 1000 });
+        Assert.That(model.Options.Threads, Is.EqualTo(Environment.ProcessorCount));
+    }
+
+    [Test]
     public void BenchWarmsUpBeforeTheTimedReps()
     {
         var r = CliProcess.Run("bench", "-p", "8", "-g", "4", "-r", "2", "-t", "1");
