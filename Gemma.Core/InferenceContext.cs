@@ -23,7 +23,7 @@ public sealed class InferenceContext : IDisposable
         int chunk = Math.Min(model.Options.PrefillChunk, contextLength);
         _pool = model.Options.Threads > 1 ? new WorkerPool(model.Options.Threads) : null;
         _state = new InferenceState(model.Config, chunk);
-        _cache = new KvCache(model.Config, contextLength, chunk);
+        _cache = new KvCache(model.Config, contextLength, chunk, model.Options.KvCache);
     }
 
     /// <summary>Positions processed so far; the next token goes to this position.</summary>
