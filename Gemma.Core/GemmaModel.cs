@@ -80,14 +80,10 @@ public sealed class GemmaModel : IDisposable
     /// <c>$GEMMA_MODEL</c>, the Hugging Face cache copy of google/gemma-2-2b-jpn-it, else the embedded demo model —
     /// so a program works out of the box and picks up the real model once it is downloaded.
     /// </summary>
-    public static GemmaModel LoadDefault(GemmaModelOptions? options = null) => Load(ModelLocation.Resolve(), options);
+    public static GemmaModel LoadDefault(GemmaModelOptions? options = null) => ModelLocation.Resolve().Load(options);
 
-    /// <summary>
-    /// Loads the model at <paramref name="location"/>: a folder or GGUF file (<see cref="Load(string, GemmaModelOptions?)"/>),
-    /// the GGUF region of a bundled executable (mapped read-only in place), or the embedded demo model (read in place
-    /// from this assembly's image: no copy, no file).
-    /// </summary>
-    public static GemmaModel Load(ModelLocation location, GemmaModelOptions? options = null)
+    /// <summary>Loads <paramref name="location"/> (<see cref="ModelLocation.Load"/>).</summary>
+    internal static GemmaModel Load(ModelLocation location, GemmaModelOptions? options)
     {
         ArgumentNullException.ThrowIfNull(location);
         options ??= new GemmaModelOptions();

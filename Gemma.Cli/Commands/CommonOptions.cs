@@ -43,6 +43,6 @@ internal sealed class CommonOptions
             int max = Core.Config.GemmaConfigReader.ReadDirectory(path).MaxPositionEmbeddings;
             if (context > max) throw new UsageException($"--context {context} exceeds the model's max_position_embeddings {max}.");
         }
-        return GemmaModel.Load(location, new GemmaModelOptions { Threads = parse.GetValue(Threads), ContextLength = parse.GetValue(Context) });
+        return location.Load(new GemmaModelOptions { Threads = parse.GetValue(Threads), ContextLength = parse.GetValue(Context) });
     }
 }
