@@ -25,5 +25,5 @@ internal static class ModelLocator
     }
 
     /// <summary>Resolves and loads.</summary>
-    public static GemmaModel Load(string? option, GemmaModelOptions options) => Resolve(option).Load(options);
+    public static GemmaModel Load(string? option, GemmaModelOptions options) => GemmaModel.Load(Resolve(option), options);
 }

@@ -80,10 +80,14 @@ public sealed class GemmaModel : IDisposable
     /// <c>$GEMMA_MODEL</c>, the Hugging Face cache copy of google/gemma-2-2b-jpn-it, else the embedded demo model —
     /// so a program works out of the box and picks up the real model once it is downloaded.
     /// </summary>
-    public static GemmaModel LoadDefault(GemmaModelOptions? options = null) => ModelLocation.Resolve().Load(options);
+    public static GemmaModel LoadDefault(GemmaModelOptions? options = null) => Load(ModelLocation.Resolve(), options);
 
-    /// <summary>Loads <paramref name="location"/> (<see cref="ModelLocation.Load"/>).</summary>
-    internal static GemmaModel Load(ModelLocation location, GemmaModelOptions? options)
+    /// <summary>
+    /// Loads the model at <paramref name="location"/>: a folder or GGUF file (<see cref="Load(string, GemmaModelOptions?)"/>),
+    /// the GGUF region of a bundled executable (mapped read-only in place), or the embedded demo model (read in place
+    /// from this assembly's image: no copy, no file).
+    /// </summary>
+    public static GemmaModel Load(ModelLocation location, GemmaModelOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(location);
         options ??= new GemmaModelOptions();
@@ -188,11 +192,17 @@ public sealed class GemmaModel : IDisposable
     /// <summary>Creates a new, empty inference context (KV cache + buffers) for one sequence.</summary>
     public InferenceContext CreateContext(int? contextLength = null)
     {
+        return new InferenceContext(this, ResolveContextLength(contextLength));
+    }
+
+    /// <summary>The context length a new context gets for <paramref name="contextLength"/> (null: the default), validated.</summary>
+    internal int ResolveContextLength(int? contextLength)
+    {
         int length = contextLength ?? Options.ContextLength ?? Math.Min(Config.MaxPositionEmbeddings, 8192);
         if (length < 1) throw new GemmaException($"Context length must be at least 1, got {length}.");
         if (length > Config.MaxPositionEmbeddings)
             throw new GemmaException($"Context length {length} exceeds the model's max_position_embeddings {Config.MaxPositionEmbeddings}.");
-        return new InferenceContext(this, length);
+        return length;
     }
 
     /// <inheritdoc />

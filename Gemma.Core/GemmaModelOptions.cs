@@ -12,8 +12,15 @@ public sealed record GemmaModelOptions
     /// <summary>Tokens per prefill chunk (matrix × matrix batch); longer prompts are processed in several chunks.</summary>
     public int PrefillChunk { get; init; } = 128;
 
+    /// <summary>
+    /// How inference contexts store keys and values: <see cref="KvCacheType.Float32"/> (default, exact) or
+    /// <see cref="KvCacheType.Float16"/> (half the memory and attention traffic, small logit error — see the enum).
+    /// </summary>
+    public KvCacheType KvCache { get; init; } = KvCacheType.Float32;
+
     internal void Validate()
     {
+        if (!Enum.IsDefined(KvCache)) throw new GemmaException($"Unknown KV cache type {KvCache}.");
         if (Threads < 1) throw new GemmaException($"Threads must be at least 1, got {Threads}.");
         if (ContextLength is < 1) throw new GemmaException($"Context length must be at least 1, got {ContextLength}.");
         if (PrefillChunk is < 1 or > 4096) throw new GemmaException($"Prefill chunk must be in [1, 4096], got {PrefillChunk}.");

@@ -23,7 +23,7 @@ public sealed class InferenceContext : IDisposable
         int chunk = Math.Min(model.Options.PrefillChunk, contextLength);
         _pool = model.Options.Threads > 1 ? new WorkerPool(model.Options.Threads) : null;
         _state = new InferenceState(model.Config, chunk);
-        _cache = new KvCache(model.Config, contextLength, chunk);
+        _cache = new KvCache(model.Config, contextLength, chunk, model.Options.KvCache);
     }
 
     /// <summary>Positions processed so far; the next token goes to this position.</summary>
@@ -76,7 +76,12 @@ public sealed class InferenceContext : IDisposable
     /// <summary>Forgets all positions.</summary>
     public void Reset() => _cache.Clear();
 
-    /// <summary>Forgets positions from <paramref name="length"/> on, keeping the prefix.</summary>
+    /// <summary>
+    /// Forgets positions from <paramref name="length"/> on, keeping the prefix (0 forgets everything). Check
+    /// <see cref="KvCache.CanTruncateTo"/> first: once a sliding layer's ring has wrapped, only the last positions can
+    /// be forgotten.
+    /// </summary>
+    /// <exception cref="GemmaException">The prefix is no longer intact (see <see cref="KvCache.CanTruncateTo"/>).</exception>
     public void Truncate(int length) => _cache.Truncate(length);
 
     /// <inheritdoc />

@@ -21,7 +21,7 @@ public enum ModelSource
 /// Finds the model to use the way the <c>gemma</c> command does: an explicit path, then a model bundled into the
 /// running executable, then <c>$GEMMA_MODEL</c>, then the Hugging Face cache copy of google/gemma-2-2b-jpn-it
 /// (<c>$HF_HUB_CACHE</c>, <c>$HF_HOME/hub</c>, <c>~/.cache/huggingface/hub</c>), then the demo model embedded in
-/// this library. <c>ModelLocation.Resolve().Load()</c> is <see cref="GemmaModel.LoadDefault"/>.
+/// this library. Load the result with <see cref="GemmaModel.Load(ModelLocation, GemmaModelOptions?)"/>.
 /// </summary>
 public sealed class ModelLocation
 {
@@ -56,7 +56,7 @@ public sealed class ModelLocation
     public static ModelLocation Demo { get; } = new(ModelSource.Demo, null);
 
     /// <summary>
-    /// Resolves <paramref name="path"/> when it is given (not checked here: <see cref="Load"/>
+    /// Resolves <paramref name="path"/> when it is given (not checked here: <see cref="GemmaModel.Load(ModelLocation, GemmaModelOptions?)"/>
     /// reports a bad one), otherwise the first of: a bundle in the running executable, <c>$GEMMA_MODEL</c>, the Hugging
     /// Face cache, the demo model. A bundle trailer that is present but corrupt is a <see cref="GemmaException"/>.
     /// </summary>
@@ -106,13 +106,6 @@ public sealed class ModelLocation
             return null; // an unreadable cache is no cache
         }
     }
-
-    /// <summary>
-    /// Loads the model: a folder or GGUF file (<see cref="GemmaModel.Load(string, GemmaModelOptions?)"/>), the GGUF
-    /// region of a bundled executable (mapped read-only in place), or the embedded demo model (read in place from this
-    /// assembly's image: no copy, no file).
-    /// </summary>
-    public GemmaModel Load(GemmaModelOptions? options = null) => GemmaModel.Load(this, options);
 
     /// <summary>A short description for messages, e.g. <c>gemma2-ja-demo (embedded demo model)</c>.</summary>
     public override string ToString() => Source switch

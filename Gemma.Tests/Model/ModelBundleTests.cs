@@ -50,7 +50,7 @@ public class ModelBundleTests
         // The bundle outranks $GEMMA_MODEL: the executable's own model is the point of bundling it.
         ModelLocation location = ModelLocation.Resolve(null, key => key == "GEMMA_MODEL" ? "/env/model" : null, bundled);
         Assert.That((location.Source, location.Path), Is.EqualTo((ModelSource.Bundle, bundled)));
-        using var model = location.Load(new GemmaModelOptions { Threads = 1 });
+        using var model = GemmaModel.Load(location, new GemmaModelOptions { Threads = 1 });
         GoldenCase g = GoldenCase.Demo(0);
         using var generator = new TextGenerator(model);
         string text = string.Concat(generator.Generate(g.PromptIds, SamplingOptions.Greedy with { MaxTokens = 12 }));
@@ -147,7 +147,7 @@ public class ModelBundleTests
         ModelBundle.Write(FakeHost(dir), DemoGguf(dir), bundled);
         using (var f = new FileStream(bundled, FileMode.Open)) { f.Position = 16_384; f.Write("XXXX"u8); }
         ModelLocation location = ModelLocation.Resolve(null, NoEnvironment(dir), bundled);
-        var e = Assert.Throws<GemmaException>(() => location.Load().Dispose())!;
+        var e = Assert.Throws<GemmaException>(() => GemmaModel.Load(location).Dispose())!;
         Assert.That(e.Message, Does.Contain("bundled").And.Contain("not a GGUF file"));
     }
 

@@ -76,7 +76,7 @@ public class ModelLocationTests
     {
         // The embedded GGUF is a conversion (norm weights stored as f32 with the +1 folded in): it must still be the
         // demo model to the goldens' 1e-3.
-        using var model = ModelLocation.Demo.Load(new GemmaModelOptions { Threads = 2 });
+        using var model = GemmaModel.Load(ModelLocation.Demo, new GemmaModelOptions { Threads = 2 });
         Assert.That(model.Location, Does.Contain("embedded demo model"));
         for (int i = 0; i < 3; i++)
         {
@@ -102,7 +102,7 @@ public class ModelLocationTests
         Assert.That(resource, Is.InstanceOf<UnmanagedMemoryStream>());
         var image = (UnmanagedMemoryStream)resource;
         byte* start = image.PositionPointer, end = start + image.Length;
-        using var model = ModelLocation.Demo.Load();
+        using var model = GemmaModel.Load(ModelLocation.Demo);
         int inPlace = 0;
         foreach (var t in model.Weights.Source.Tensors.Values)
         {
