@@ -20,6 +20,7 @@ internal static class Program
             BenchCommand.Create(),
             QuantizeCommand.Create(),
             TokenizeCommand.Create(),
+            BundleCommand.Create(),
         };
         ParseResult parse = root.Parse(args);
         return parse.Invoke();

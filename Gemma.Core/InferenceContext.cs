@@ -36,7 +36,7 @@ public sealed class InferenceContext : IDisposable
     public int VocabSize => _model.Config.VocabSize;
 
     /// <summary>The KV cache (for inspection).</summary>
-    public KvCache Cache => _cache;
+    internal KvCache Cache => _cache;
 
     /// <summary>
     /// Appends <paramref name="tokens"/> (processed in chunks, matrix × matrix) and returns the logits of the last one.
@@ -76,7 +76,12 @@ public sealed class InferenceContext : IDisposable
     /// <summary>Forgets all positions.</summary>
     public void Reset() => _cache.Clear();
 
-    /// <summary>Forgets positions from <paramref name="length"/> on, keeping the prefix.</summary>
+    /// <summary>
+    /// Forgets positions from <paramref name="length"/> on, keeping the prefix (0 forgets everything). Check
+    /// <see cref="KvCache.CanTruncateTo"/> first: once a sliding layer's ring has wrapped, only the last positions can
+    /// be forgotten.
+    /// </summary>
+    /// <exception cref="GemmaException">The prefix is no longer intact (see <see cref="KvCache.CanTruncateTo"/>).</exception>
     public void Truncate(int length) => _cache.Truncate(length);
 
     /// <inheritdoc />

@@ -8,7 +8,7 @@ namespace Gemma.Kernels;
 /// tanh comes from <see cref="TensorPrimitives.Tanh{T}(ReadOnlySpan{T}, Span{T})"/> (vectorized, about 1 ulp), applied to
 /// chunks in a stack buffer, so the SIMD paths keep float32 accuracy; no fast approximations.
 /// </remarks>
-public static class Activations
+internal static class Activations
 {
     // sqrt(2/π), the constant of the tanh approximation of GELU.
     private const float SqrtTwoOverPi = 0.7978845608028654f;

@@ -10,7 +10,7 @@ namespace Gemma.Kernels;
 /// <see cref="AccumulateWeightedValues"/> per segment. Each call is single-threaded; parallelize over heads
 /// with <see cref="WorkerPool.For{T}"/>.
 /// </summary>
-public static class Attention
+internal static class Attention
 {
     /// <summary>
     /// <c>scores[j] = cap · tanh((q · keys[j]) · scale / cap)</c> for j &lt; count, or without the tanh when

@@ -6,7 +6,7 @@ namespace Gemma.Kernels;
 /// bfloat16 stored as <see cref="ushort"/>: the top 16 bits of an IEEE float32.
 /// .NET 10 has no BFloat16 type and no AVX512-BF16 intrinsics, so widening is a shift left by 16.
 /// </summary>
-public static class BFloat16
+internal static class BFloat16
 {
     /// <summary>Exact widening: bf16 bits become the high half of a float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

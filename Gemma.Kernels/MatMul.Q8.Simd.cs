@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Gemma.Kernels;
 
-public static unsafe partial class MatMul
+internal static unsafe partial class MatMul
 {
     /// <summary>
     /// Q8_0 on 512 bits (AVX-512BW): two 32-byte blocks per vector. u8×s8 products via the sign trick — vpmaddubsw

@@ -12,7 +12,7 @@ namespace Gemma.Kernels;
 /// the activation rounding error (≤ dx/2 per element, about 0.4 % of the block's largest value), the same error
 /// llama.cpp makes; in exchange the inner loop reads 34 bytes per 32 weights and multiplies bytes.
 /// </summary>
-public static unsafe partial class MatMul
+internal static unsafe partial class MatMul
 {
     /// <summary>Quantizes <paramref name="n"/> rows of <paramref name="cols"/> floats (cols a multiple of 32).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

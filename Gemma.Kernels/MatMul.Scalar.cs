@@ -1,6 +1,6 @@
 namespace Gemma.Kernels;
 
-public static unsafe partial class MatMul
+internal static unsafe partial class MatMul
 {
     /// <summary>Plain scalar reference for output rows [<paramref name="rowStart"/>, <paramref name="rowEnd"/>).</summary>
     internal static void LinearScalar(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int n, int rowStart, int rowEnd)

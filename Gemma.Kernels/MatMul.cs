@@ -19,7 +19,7 @@ namespace Gemma.Kernels;
 /// Files: <c>MatMul.cs</c> dispatch and threading, <c>MatMul.Scalar.cs</c> references,
 /// <c>MatMul.Float.cs</c> float kernels (decode and packed GEMM, over <c>VectorOps.cs</c>), <c>MatMul.Q8*.cs</c> the int8 path.
 /// </remarks>
-public static unsafe partial class MatMul
+internal static unsafe partial class MatMul
 {
     // Below this many multiply-adds a call is not worth waking the workers for (~10-20 µs).
     private const long ParallelThreshold = 1 << 17;

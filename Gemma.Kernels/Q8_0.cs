@@ -1,7 +1,7 @@
 namespace Gemma.Kernels;
 
 /// <summary>ggml's Q8_0 block format constants: <c>struct { fp16 d; int8 qs[32]; }</c>, value = d * q.</summary>
-public static class Q8_0
+internal static class Q8_0
 {
     /// <summary>Elements per block.</summary>
     public const int BlockSize = 32;

@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 namespace Gemma.Kernels;
 
 /// <summary>Root-mean-square normalisation: <c>y = x / sqrt(mean(x²) + eps) · scale</c>, per row.</summary>
-public static class RmsNorm
+internal static class RmsNorm
 {
     /// <summary>
     /// Normalises each of the <c>x.Length / scale.Length</c> rows of <paramref name="x"/> into <paramref name="y"/>

@@ -6,7 +6,7 @@ namespace Gemma.Kernels;
 /// Rotary position embedding in the "rotate half" pairing used by Hugging Face Llama/Gemma:
 /// element i is rotated together with element i + d/2 (not with its neighbour i + 1 as in the GPT-J/GGML-"normal" layout).
 /// </summary>
-public static class Rope
+internal static class Rope
 {
     /// <summary>
     /// Inverse frequencies <c>1 / theta^(2i/d)</c> for i &lt; d/2, computed in float32 as the reference does

@@ -8,7 +8,7 @@ namespace Gemma.Kernels;
 /// Layout: row r starts at <c>Data + r * RowBytes</c>; a Linear layer <c>y = x·Wᵀ</c> stores W as
 /// <c>[out_features, in_features]</c>, exactly PyTorch's <c>nn.Linear.weight</c>.
 /// </summary>
-public readonly unsafe struct WeightMatrix
+internal readonly unsafe struct WeightMatrix
 {
     /// <summary>First byte of row 0.</summary>
     public readonly byte* Data;

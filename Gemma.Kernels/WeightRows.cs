@@ -1,7 +1,7 @@
 namespace Gemma.Kernels;
 
 /// <summary>Decoding single rows of a <see cref="WeightMatrix"/> to float32 (embedding look-ups).</summary>
-public static unsafe class WeightRows
+internal static unsafe class WeightRows
 {
     /// <summary>Writes row <paramref name="row"/> of <paramref name="w"/> as float32 into <paramref name="destination"/>.</summary>
     public static void ToSingle(in WeightMatrix w, int row, Span<float> destination)

@@ -1,7 +1,7 @@
 namespace Gemma.Kernels;
 
 /// <summary>Element encodings that the matrix kernels read directly from (memory-mapped) storage.</summary>
-public enum WeightType
+internal enum WeightType
 {
     /// <summary>IEEE float32, 4 bytes per element.</summary>
     F32,

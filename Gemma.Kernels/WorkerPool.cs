@@ -4,7 +4,7 @@ using System.Runtime.ExceptionServices;
 namespace Gemma.Kernels;
 
 /// <summary>One unit of parallel work: <see cref="Execute"/> is called once for every index of a <see cref="WorkerPool.For{T}"/> call.</summary>
-public interface IParallelWork
+internal interface IParallelWork
 {
     /// <summary>Does work item <paramref name="index"/>; items may run on any thread in any order, at most once each.</summary>
     void Execute(int index);
@@ -36,7 +36,7 @@ public interface IParallelWork
 /// pool.For(heads, ref work);
 /// </code>
 /// </example>
-public sealed unsafe class WorkerPool : IDisposable
+internal sealed unsafe class WorkerPool : IDisposable
 {
     // Spin iterations a parked worker polls for the next call before blocking (a few tens of µs):
     // decode issues hundreds of small calls per token, and waking a blocked thread costs ~10 µs.

@@ -37,8 +37,11 @@ public abstract unsafe class LinearBenchmarkBase
     /// <summary>"rows×cols" (out × in).</summary>
     public abstract string Shape { get; set; }
 
-    [Params(WeightType.BF16, WeightType.Q8_0)]
-    public WeightType Type { get; set; }
+    /// <summary>A <see cref="WeightType"/> name (a string: BenchmarkDotNet's generated code sees only public types).</summary>
+    [Params(nameof(WeightType.BF16), nameof(WeightType.Q8_0))]
+    public string Type { get; set; } = nameof(WeightType.BF16);
+
+    private WeightType ElementType => Enum.Parse<WeightType>(Type);
 
     /// <summary>Tokens: 1 = decode, 64/128 = prefill.</summary>
     public abstract int N { get; set; }
@@ -52,7 +55,7 @@ public abstract unsafe class LinearBenchmarkBase
     [GlobalSetup]
     public void Setup()
     {
-        long bytes = WeightMatrix.RowBytesOf(Type, Cols) * Rows;
+        long bytes = WeightMatrix.RowBytesOf(ElementType, Cols) * Rows;
         _weights = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
         var rng = new Random(1);
         // Plausible values: small bf16 / Q8_0 blocks with a sane fp16 scale (content does not change the speed).
@@ -62,11 +65,11 @@ public abstract unsafe class LinearBenchmarkBase
             span = new Span<byte>(_weights + off, (int)Math.Min(bytes - off, int.MaxValue));
             rng.NextBytes(span);
         }
-        if (Type == WeightType.BF16)
+        if (ElementType == WeightType.BF16)
             for (long i = 0; i < bytes / 2; i++) ((ushort*)_weights)[i] &= 0xBFFF; // exponent ≤ 2⁰: no inf/NaN
         else
             for (long b = 0; b < bytes / Q8_0.BlockBytes; b++) *(ushort*)(_weights + b * Q8_0.BlockBytes) = 0x2000; // fp16 2⁻¹⁵... scale
-        _w = new WeightMatrix(_weights, Rows, Cols, Type);
+        _w = new WeightMatrix(_weights, Rows, Cols, ElementType);
         _x = new float[N * Cols];
         for (int i = 0; i < _x.Length; i++) _x[i] = (float)(rng.NextDouble() - 0.5);
         _y = new float[N * Rows];

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Text.Json;
 using Gemma.Core;
-using Gemma.Kernels;
+using System.Numerics.Tensors;
 
 namespace Gemma.Cli.Commands;
 
@@ -43,10 +43,10 @@ internal static class BenchCommand
                 ctx.Reset();
                 var clock = Stopwatch.StartNew();
                 ReadOnlySpan<float> logits = ctx.Prefill(tokens);
-                int next = Activations.ArgMax(logits);
+                int next = TensorPrimitives.IndexOfMax(logits);
                 double prefill = clock.Elapsed.TotalSeconds;
                 clock.Restart();
-                for (int i = 0; i < nGen; i++) next = Activations.ArgMax(ctx.Decode(next));
+                for (int i = 0; i < nGen; i++) next = TensorPrimitives.IndexOfMax(ctx.Decode(next));
                 double decode = clock.Elapsed.TotalSeconds;
                 if (rep < 0) continue;
                 pp.Add(nPrompt / prefill); tg.Add(nGen / decode); ttft.Add(prefill * 1000);

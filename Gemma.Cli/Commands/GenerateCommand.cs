@@ -52,11 +52,11 @@ internal static class GenerateCommand
         return command;
     }
 
-    private static List<ChatMessage> Messages(string prompt, string? system)
+    private static List<GemmaChatMessage> Messages(string prompt, string? system)
     {
-        var list = new List<ChatMessage>();
-        if (!string.IsNullOrWhiteSpace(system)) list.Add(ChatMessage.System(system));
-        list.Add(ChatMessage.User(prompt));
+        var list = new List<GemmaChatMessage>();
+        if (!string.IsNullOrWhiteSpace(system)) list.Add(GemmaChatMessage.System(system));
+        list.Add(GemmaChatMessage.User(prompt));
         return list;
     }
 }

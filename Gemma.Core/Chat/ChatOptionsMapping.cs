@@ -1,8 +1,7 @@
 using System.Text;
 using Gemma.Core.Generation;
+using Gemma.Core.Tokenization;
 using Microsoft.Extensions.AI;
-using GemmaMessage = Gemma.Core.Tokenization.ChatMessage;
-using GemmaRole = Gemma.Core.Tokenization.ChatRole;
 
 namespace Gemma.Core.Chat;
 
@@ -11,7 +10,7 @@ namespace Gemma.Core.Chat;
 /// <see cref="SamplingOptions"/>, <see cref="Microsoft.Extensions.AI.ChatMessage"/> → Gemma chat messages,
 /// <see cref="FinishReason"/> → <see cref="ChatFinishReason"/>. The table is in <c>docs/api.md</c>.
 /// </summary>
-public static class ChatOptionsMapping
+internal static class ChatOptionsMapping
 {
     /// <summary>
     /// The sampling options for one call: each option <paramref name="options"/> sets replaces the one in
@@ -54,19 +53,19 @@ public static class ChatOptionsMapping
     /// </summary>
     /// <exception cref="NotSupportedException">Non-text content or a role other than system/user/assistant.</exception>
     /// <exception cref="GemmaException">No user message to answer, or the roles are out of order.</exception>
-    public static List<GemmaMessage> ToGemmaMessages(IEnumerable<Microsoft.Extensions.AI.ChatMessage> messages, string? instructions = null)
+    public static List<GemmaChatMessage> ToGemmaMessages(IEnumerable<Microsoft.Extensions.AI.ChatMessage> messages, string? instructions = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var result = new List<GemmaMessage>();
+        var result = new List<GemmaChatMessage>();
         var system = new StringBuilder();
         int index = 0;
         foreach (Microsoft.Extensions.AI.ChatMessage m in messages)
         {
             if (m is null) throw new GemmaException($"Chat message {index} is null.");
-            GemmaRole role = ToGemmaRole(m.Role, index);
+            GemmaChatRole role = ToGemmaRole(m.Role, index);
             string text = TextOf(m, index);
             index++;
-            if (role == GemmaRole.System && result.Count == 0)
+            if (role == GemmaChatRole.System && result.Count == 0)
             {
                 AppendParagraph(system, text);
                 continue;
@@ -74,12 +73,12 @@ public static class ChatOptionsMapping
             if (result.Count > 0 && result[^1].Role == role)
                 result[^1] = result[^1] with { Content = result[^1].Content + "\n\n" + text };
             else
-                result.Add(new GemmaMessage(role, text));
+                result.Add(new GemmaChatMessage(role, text));
         }
         if (!string.IsNullOrWhiteSpace(instructions)) AppendParagraph(system, instructions);
-        if (result.Count == 0 || result[^1].Role != GemmaRole.User)
+        if (result.Count == 0 || result[^1].Role != GemmaChatRole.User)
             throw new GemmaException("The conversation must end with a user message: the model answers the last user turn.");
-        if (system.Length > 0) result.Insert(0, GemmaMessage.System(system.ToString()));
+        if (system.Length > 0) result.Insert(0, GemmaChatMessage.System(system.ToString()));
         return result;
     }
 
@@ -95,11 +94,11 @@ public static class ChatOptionsMapping
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, "A cancelled generation has no finish reason: it throws."),
     };
 
-    private static GemmaRole ToGemmaRole(Microsoft.Extensions.AI.ChatRole role, int index)
+    private static GemmaChatRole ToGemmaRole(Microsoft.Extensions.AI.ChatRole role, int index)
     {
-        if (role == Microsoft.Extensions.AI.ChatRole.User) return GemmaRole.User;
-        if (role == Microsoft.Extensions.AI.ChatRole.Assistant) return GemmaRole.Assistant;
-        if (role == Microsoft.Extensions.AI.ChatRole.System) return GemmaRole.System;
+        if (role == Microsoft.Extensions.AI.ChatRole.User) return GemmaChatRole.User;
+        if (role == Microsoft.Extensions.AI.ChatRole.Assistant) return GemmaChatRole.Assistant;
+        if (role == Microsoft.Extensions.AI.ChatRole.System) return GemmaChatRole.System;
         throw new NotSupportedException($"Chat message {index} has the role '{role}': Gemma.NET supports only system, user and assistant (no tools).");
     }
 

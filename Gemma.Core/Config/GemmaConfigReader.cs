@@ -7,7 +7,7 @@ namespace Gemma.Core.Config;
 /// <see cref="GemmaConfig"/>. Keys absent from the file take the defaults of the reference configuration
 /// classes (<c>Gemma2Config</c> etc.); an explicit <c>null</c> soft-cap means "no soft-cap".
 /// </summary>
-public static class GemmaConfigReader
+internal static class GemmaConfigReader
 {
     /// <summary>Reads <c>config.json</c> (and <c>generation_config.json</c> if present) from a model folder.</summary>
     public static GemmaConfig ReadDirectory(string directory)

@@ -3,7 +3,7 @@ using System.Text.Json;
 namespace Gemma.Core.Config;
 
 /// <summary>Writes a <see cref="GemmaConfig"/> as a Hugging Face <c>config.json</c> that <see cref="GemmaConfigReader"/> (and transformers) read back.</summary>
-public static class GemmaConfigWriter
+internal static class GemmaConfigWriter
 {
     /// <summary>The JSON text of <paramref name="c"/>.</summary>
     public static string ToJson(GemmaConfig c)

@@ -1,7 +1,7 @@
 namespace Gemma.Core.Config;
 
 /// <summary>Known model shapes as data (for synthetic benchmark models and tests), after gemma.cpp's config factories.</summary>
-public static class GemmaPresets
+internal static class GemmaPresets
 {
     /// <summary>Gemma 2 2B (gemma-2-2b, gemma-2-2b-it, gemma-2-2b-jpn-it): 26 layers alternating sliding (4096) and global.</summary>
     public static GemmaConfig Gemma2_2B { get; } = new()

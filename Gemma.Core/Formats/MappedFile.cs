@@ -8,7 +8,7 @@ namespace Gemma.Core.Formats;
 /// <see cref="FileShare.Read"/>: model files are never written. Every pointer handed out is checked against
 /// <see cref="Length"/> here, once, so that parsers and kernels never read outside the mapping.
 /// </summary>
-public sealed unsafe class MappedFile : IDisposable
+internal sealed unsafe class MappedFile : IDisposable
 {
     private readonly MemoryMappedFile _map;
     private readonly MemoryMappedViewAccessor _view;

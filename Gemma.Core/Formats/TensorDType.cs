@@ -1,7 +1,7 @@
 namespace Gemma.Core.Formats;
 
 /// <summary>Element types of stored tensors, across safetensors and GGUF.</summary>
-public enum TensorDType
+internal enum TensorDType
 {
     /// <summary>IEEE float32.</summary>
     F32,
@@ -14,7 +14,7 @@ public enum TensorDType
 }
 
 /// <summary>Sizes of <see cref="TensorDType"/> elements.</summary>
-public static class TensorDTypes
+internal static class TensorDTypes
 {
     /// <summary>Bytes needed for <paramref name="elements"/> values, or -1 when the count does not fill whole blocks.</summary>
     public static long ByteSize(TensorDType type, long elements) => type switch

@@ -5,7 +5,7 @@ namespace Gemma.Core.Formats;
 /// pointer to its bytes. The range was checked against its file when the view was made; the pointer is valid while
 /// the <see cref="ITensorSource"/> that made the view is not disposed.
 /// </summary>
-public sealed unsafe class TensorView
+internal sealed unsafe class TensorView
 {
     private readonly byte* _data;
 

@@ -8,7 +8,7 @@ namespace Gemma.Core.Model;
 /// the few small float32 arrays (norm scales) and any tensors that had to be converted at load (F16).
 /// Disposing unmaps the files; kernels must not run after that.
 /// </summary>
-public sealed class GemmaWeights : IDisposable
+internal sealed class GemmaWeights : IDisposable
 {
     private readonly ITensorSource _source;
     private readonly List<NativeBuffer> _owned;

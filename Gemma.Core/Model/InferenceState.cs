@@ -6,7 +6,7 @@ namespace Gemma.Core.Model;
 /// Activation buffers for one forward pass over a chunk of up to <see cref="MaxChunk"/> tokens, allocated once.
 /// Row-major, one row per token of the chunk.
 /// </summary>
-public sealed class InferenceState
+internal sealed class InferenceState
 {
     /// <summary>Allocates buffers for chunks of up to <paramref name="maxChunk"/> tokens.</summary>
     public InferenceState(GemmaConfig c, int maxChunk)

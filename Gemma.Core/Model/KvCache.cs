@@ -11,7 +11,7 @@ namespace Gemma.Core.Model;
 /// position still visible to a query of that chunk is overwritten (query p sees keys p − window + 1 … p).
 /// Memory is reserved up front but pages are only touched as positions fill.
 /// </summary>
-public sealed unsafe class KvCache : IDisposable
+internal sealed unsafe class KvCache : IDisposable
 {
     private readonly NativeBuffer[] _keys;
     private readonly NativeBuffer[] _values;
@@ -76,11 +76,17 @@ public sealed unsafe class KvCache : IDisposable
     /// <summary>
     /// True when positions from <paramref name="length"/> on can be forgotten while keeping the prefix usable: on a
     /// sliding layer, the keys a query at <paramref name="length"/> will see (<c>length − window + 1 …</c>) must not
-    /// have been overwritten by later positions of the ring.
+    /// have been overwritten by later positions of the ring. A length of 0 (nothing kept) is always possible.
     /// </summary>
+    /// <remarks>
+    /// The lengths that can be kept are 0 and one unbroken range <c>[shortest, Length]</c>: the oldest visible
+    /// position <c>length − window + 1</c> grows with <paramref name="length"/>, so once it is intact every longer
+    /// prefix is too. With a ring of <c>window + maxChunk − 1</c> slots that range spans the last <c>maxChunk</c>
+    /// positions at least, so a cache can always be rewound by up to one prefill chunk.
+    /// </remarks>
     public bool CanTruncateTo(int length)
     {
-        if (length >= Length) return true;
+        if (length >= Length || length == 0) return true;
         if (length < 0) return false;
         for (int l = 0; l < _capacity.Length; l++)
         {
@@ -90,7 +96,22 @@ public sealed unsafe class KvCache : IDisposable
         return true;
     }
 
-    /// <summary>Forgets positions from <paramref name="length"/> on (keeps a shared prefix for reuse).</summary>
+    /// <summary>
+    /// The longest prefix of at most <paramref name="length"/> positions that <see cref="Truncate"/> can keep:
+    /// <paramref name="length"/> itself (capped at <see cref="Length"/>) when it is intact, else 0 (see the remarks of
+    /// <see cref="CanTruncateTo"/>: no shorter non-empty prefix is intact either).
+    /// </summary>
+    internal int LongestKeepablePrefix(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        length = Math.Min(length, Length);
+        return CanTruncateTo(length) ? length : 0;
+    }
+
+    /// <summary>
+    /// Forgets positions from <paramref name="length"/> on (keeps a shared prefix for reuse); 0 forgets everything,
+    /// like <see cref="Clear"/>. A length at or beyond <see cref="Length"/> changes nothing.
+    /// </summary>
     /// <exception cref="GemmaException">The prefix is no longer intact in a sliding layer (see <see cref="CanTruncateTo"/>).</exception>
     public void Truncate(int length)
     {

@@ -7,7 +7,7 @@ namespace Gemma.Core.Model;
 /// Matrices are <c>[out_features, in_features]</c> views into the mapped file. Norm scales are float32 arrays that
 /// already hold <c>1 + w</c> (Gemma's RMSNorm multiplies by one plus the stored weight).
 /// </summary>
-public sealed class LayerWeights
+internal sealed class LayerWeights
 {
     /// <summary><c>[heads·head_dim, hidden]</c></summary>
     public required WeightMatrix QProj { get; init; }

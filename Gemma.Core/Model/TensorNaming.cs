@@ -3,7 +3,7 @@ using Gemma.Core.Config;
 namespace Gemma.Core.Model;
 
 /// <summary>The parts of a decoder the loader looks for, independent of a file format's naming.</summary>
-public enum TensorRole
+internal enum TensorRole
 {
     /// <summary>Token embedding.</summary>
     Embedding,
@@ -40,7 +40,7 @@ public enum TensorRole
 }
 
 /// <summary>Maps tensor roles to the names a file format stores them under, and says how norms are stored.</summary>
-public abstract class TensorNaming
+internal abstract class TensorNaming
 {
     /// <summary>Stored name of <paramref name="role"/> (layer index ignored for model-level roles).</summary>
     public abstract string Name(TensorRole role, int layer, GemmaConfig config);

@@ -3,7 +3,7 @@ using Gemma.Kernels;
 
 namespace Gemma.Core.Model;
 
-public sealed partial class Transformer
+internal sealed partial class Transformer
 {
     /// <summary>
     /// Grouped-query self-attention for tokens at positions <c>cache.Length … + n − 1</c>:

@@ -8,7 +8,7 @@ namespace Gemma.Core.Model;
 /// embed × √d → N × (norm → attention → [post-norm] → +residual → norm → GeGLU MLP → [post-norm] → +residual)
 /// → final norm → tied head → [soft-cap]. Stateless: weights are shared, state and cache belong to a sequence.
 /// </summary>
-public sealed partial class Transformer
+internal sealed partial class Transformer
 {
     private readonly GemmaConfig _config;
     private readonly GemmaWeights _weights;

@@ -8,7 +8,7 @@ namespace Gemma.Core.Model;
 /// Turns a validated <see cref="ITensorSource"/> into <see cref="GemmaWeights"/>: checks that exactly the tensors the
 /// config implies are present, each with the expected shape and a supported dtype, before anything is used.
 /// </summary>
-public static unsafe class WeightsLoader
+internal static unsafe class WeightsLoader
 {
     /// <summary>Builds the weights; on failure the source is left for the caller to dispose.</summary>
     public static GemmaWeights Load(GemmaConfig config, ITensorSource source, TensorNaming naming)

@@ -13,7 +13,7 @@ namespace Gemma.Core.Synthetic;
 /// dimensions), sharded like the real checkpoint, so anyone can benchmark without the download.
 /// Speed does not depend on the values; they are scaled (±√(3/fan_in)) so activations stay in a sane range.
 /// </summary>
-public static class SyntheticCheckpoint
+internal static class SyntheticCheckpoint
 {
     /// <summary>Shards are cut before a tensor that would push one past this size.</summary>
     public const long ShardBytes = 2L << 30;

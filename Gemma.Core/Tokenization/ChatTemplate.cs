@@ -31,7 +31,7 @@ public static class ChatTemplate
     /// <param name="messages">The conversation.</param>
     /// <param name="addGenerationPrompt">End with <c>&lt;start_of_turn&gt;model\n</c> so the model writes the next turn.</param>
     /// <exception cref="GemmaException">Roles do not alternate, a system message is misplaced, or the vocabulary has no turn tokens.</exception>
-    public static int[] EncodeToIds(GemmaTokenizer tokenizer, IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
+    public static int[] EncodeToIds(GemmaTokenizer tokenizer, IReadOnlyList<GemmaChatMessage> messages, bool addGenerationPrompt = true)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
         if (tokenizer.StartOfTurnId < 0 || tokenizer.EndOfTurnId < 0)
@@ -53,7 +53,7 @@ public static class ChatTemplate
     }
 
     /// <summary>The prompt as text (what the official template renders), for display and logs.</summary>
-    public static string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
+    public static string Render(IReadOnlyList<GemmaChatMessage> messages, bool addGenerationPrompt = true)
     {
         var text = new StringBuilder("<bos>");
         foreach (var (role, content) in Turns(messages))
@@ -63,7 +63,7 @@ public static class ChatTemplate
     }
 
     /// <summary>Validates the conversation and yields (Gemma role, trimmed content) per turn, with the system text folded in.</summary>
-    private static List<(string Role, string Content)> Turns(IReadOnlyList<ChatMessage> messages)
+    private static List<(string Role, string Content)> Turns(IReadOnlyList<GemmaChatMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var turns = new List<(string, string)>(messages.Count);
@@ -72,16 +72,16 @@ public static class ChatTemplate
         {
             var m = messages[i] ?? throw new GemmaException($"Chat message {i} is null.");
             string content = Trim(m.Content ?? throw new GemmaException($"Chat message {i} has no content."));
-            if (m.Role == ChatRole.System)
+            if (m.Role == GemmaChatRole.System)
             {
                 if (i != 0) throw new GemmaException($"Chat message {i} is a system message; only the first message may be one.");
-                if (messages.Count < 2 || messages[1]?.Role != ChatRole.User)
+                if (messages.Count < 2 || messages[1]?.Role != GemmaChatRole.User)
                     throw new GemmaException("A system message must be followed by a user message (Gemma folds it into that turn).");
                 system = content;
                 continue;
             }
             bool userTurn = turns.Count % 2 == 0;
-            if ((m.Role == ChatRole.User) != userTurn)
+            if ((m.Role == GemmaChatRole.User) != userTurn)
                 throw new GemmaException($"Chat message {i} is from the {m.Role.ToString().ToLowerInvariant()}; roles must alternate user/assistant/user/... starting with user.");
             if (system is not null)
             {

@@ -1,7 +1,7 @@
 namespace Gemma.Kernels;
 
 // k-quants: super-blocks of QK_K = 256 elements (ggml-common.h block_q2_K … block_q6_K).
-public static partial class Dequantizer
+internal static partial class Dequantizer
 {
     /// <summary>
     /// The 6-bit scale and minimum of sub-block <paramref name="j"/> (0..7) from Q4_K/Q5_K's 12 packed bytes

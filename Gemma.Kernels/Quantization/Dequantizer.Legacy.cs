@@ -5,7 +5,7 @@ namespace Gemma.Kernels;
 // The other blocks of 32 (ggml-common.h block_q4_1, block_q5_0, block_q5_1): byte j of qs holds element j in
 // its low nibble and element j+16 in its high nibble; Q5 adds a fifth bit per element from the 32-bit qh
 // (bit j for element j, bit j+16 for element j+16).
-public static partial class Dequantizer
+internal static partial class Dequantizer
 {
     /// <summary>Q4_1 → float32 (<c>dequantize_row_q4_1</c>): value = q·d + m with 4-bit q.</summary>
     public static void DequantizeQ4_1(ReadOnlySpan<byte> source, Span<float> destination)

@@ -9,7 +9,7 @@ namespace Gemma.Kernels;
 /// expressions are evaluated in the same order as ggml's (no fused multiply-add), so results match it.
 /// All multi-byte fields are little-endian; fp16 is IEEE half precision.
 /// </summary>
-public static partial class Dequantizer
+internal static partial class Dequantizer
 {
     /// <summary>Elements per Q4_0 block.</summary>
     public const int Q4_0BlockSize = 32;

@@ -6,7 +6,6 @@ using Gemma.Tests.Generation;
 using Microsoft.Extensions.AI;
 using AIMessage = Microsoft.Extensions.AI.ChatMessage;
 using AIRole = Microsoft.Extensions.AI.ChatRole;
-using GemmaMessage = Gemma.Core.Tokenization.ChatMessage;
 
 namespace Gemma.Tests.Chat;
 
@@ -24,7 +23,7 @@ internal static class ChatClientTestHelpers
     public static GenerationStats Stats(ChatResponse r) => (GenerationStats)r.AdditionalProperties![GemmaChatClient.StatsKey]!;
 
     /// <summary>The prompt ids of a conversation, through the chat template directly.</summary>
-    public static int[] Encode(params GemmaMessage[] messages) => ChatTemplate.EncodeToIds(Demo.RequireTokenizer(), messages);
+    public static int[] Encode(params GemmaChatMessage[] messages) => ChatTemplate.EncodeToIds(Demo.RequireTokenizer(), messages);
 
     /// <summary>The greedy reply of a fresh <see cref="TextGenerator"/> (independent of the client and its pool).</summary>
     public static (string Text, GenerationStats Stats) GeneratorGreedy(int[] prompt, int maxTokens)

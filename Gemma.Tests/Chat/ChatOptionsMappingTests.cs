@@ -1,10 +1,10 @@
 using Gemma.Core;
 using Gemma.Core.Chat;
 using Gemma.Core.Generation;
+using Gemma.Core.Tokenization;
 using Microsoft.Extensions.AI;
 using NUnit.Framework;
 using static Gemma.Tests.Chat.ChatClientTestHelpers;
-using GemmaRole = Gemma.Core.Tokenization.ChatRole;
 
 namespace Gemma.Tests.Chat;
 
@@ -67,7 +67,7 @@ public class ChatOptionsMappingTests
             instructions: "追加");
         Assert.That(m.Select(x => (x.Role, x.Content)), Is.EqualTo(new[]
         {
-            (GemmaRole.System, "規則1\n\n規則2\n\n追加"), (GemmaRole.User, "質問\n\n続きです"), (GemmaRole.Assistant, "答え"), (GemmaRole.User, "次"),
+            (GemmaChatRole.System, "規則1\n\n規則2\n\n追加"), (GemmaChatRole.User, "質問\n\n続きです"), (GemmaChatRole.Assistant, "答え"), (GemmaChatRole.User, "次"),
         }));
     }
 

@@ -1,10 +1,10 @@
 using Gemma.Core;
 using Gemma.Core.Chat;
 using Gemma.Core.Generation;
+using Gemma.Core.Tokenization;
 using Microsoft.Extensions.AI;
 using NUnit.Framework;
 using static Gemma.Tests.Chat.ChatClientTestHelpers;
-using GemmaMessage = Gemma.Core.Tokenization.ChatMessage;
 
 namespace Gemma.Tests.Chat;
 
@@ -29,8 +29,8 @@ public class GemmaChatClientTests
     {
         // The client's defaults keep top-k/top-p/min-p on; with temperature 0 the choice must still be the argmax.
         using var client = new GemmaChatClient(Demo);
-        var (expected, expectedStats) = GeneratorGreedy(Encode(GemmaMessage.User("ファイルシステム"),
-            GemmaMessage.Assistant("ディスク"), GemmaMessage.User("マウント")), 24);
+        var (expected, expectedStats) = GeneratorGreedy(Encode(GemmaChatMessage.User("ファイルシステム"),
+            GemmaChatMessage.Assistant("ディスク"), GemmaChatMessage.User("マウント")), 24);
         ChatResponse r = await client.GetResponseAsync(
             [User("ファイルシステム"), Assistant("ディスク"), User("マウント")], Greedy(24));
         Assert.That(r.Text, Is.EqualTo(expected));
@@ -41,7 +41,7 @@ public class GemmaChatClientTests
     public async Task UsageCountsEqualTheTemplatedPromptAndTheGeneratedTokens()
     {
         using var client = new GemmaChatClient(Demo);
-        int expectedInput = Encode(GemmaMessage.User("設定ファイル"), GemmaMessage.Assistant("はい"), GemmaMessage.User("場所")).Length;
+        int expectedInput = Encode(GemmaChatMessage.User("設定ファイル"), GemmaChatMessage.Assistant("はい"), GemmaChatMessage.User("場所")).Length;
         ChatResponse r = await client.GetResponseAsync([User("設定ファイル"), Assistant("はい"), User("場所")], Greedy(7));
         Assert.That(r.Usage!.InputTokenCount, Is.EqualTo(expectedInput));
         Assert.That(r.Usage.OutputTokenCount, Is.EqualTo(Stats(r).GeneratedTokens));
@@ -76,7 +76,7 @@ public class GemmaChatClientTests
     public async Task StopSequenceEndsTheReplyBeforeItWithStop()
     {
         using var client = new GemmaChatClient(Demo);
-        var (full, _) = GeneratorGreedy(Encode(GemmaMessage.User("パッケージのインストール")), 40);
+        var (full, _) = GeneratorGreedy(Encode(GemmaChatMessage.User("パッケージのインストール")), 40);
         Assert.That(full.Length, Is.GreaterThan(6), "fixture sanity: a reply long enough to cut");
         string stop = full.Substring(full.Length / 2, 2);
         int at = full.IndexOf(stop, StringComparison.Ordinal);
@@ -92,7 +92,7 @@ public class GemmaChatClientTests
     public async Task SystemMessageAndInstructionsAreFoldedIntoTheFirstUserTurn()
     {
         using var client = new GemmaChatClient(Demo);
-        GemmaMessage[] expectedConversation = [GemmaMessage.System("日本語で答えてください。"), GemmaMessage.User("カーネル")];
+        GemmaChatMessage[] expectedConversation = [GemmaChatMessage.System("日本語で答えてください。"), GemmaChatMessage.User("カーネル")];
         var (expected, _) = GeneratorGreedy(Encode(expectedConversation), 16);
         int expectedInput = Encode(expectedConversation).Length;
 
@@ -123,9 +123,9 @@ public class GemmaChatClientTests
         await client.GetResponseAsync([User("まったく別の話題")], other);
 
         ChatResponse second = await client.GetResponseAsync([User("パッケージ"), Assistant(first.Text), User("インストール")], o);
-        int whole = Encode(GemmaMessage.User("パッケージ"), GemmaMessage.Assistant(first.Text), GemmaMessage.User("インストール")).Length;
+        int whole = Encode(GemmaChatMessage.User("パッケージ"), GemmaChatMessage.Assistant(first.Text), GemmaChatMessage.User("インストール")).Length;
         int before = Gemma.Core.Tokenization.ChatTemplate.EncodeToIds(Demo.RequireTokenizer(),
-            [GemmaMessage.User("パッケージ"), GemmaMessage.Assistant(first.Text)], addGenerationPrompt: false).Length;
+            [GemmaChatMessage.User("パッケージ"), GemmaChatMessage.Assistant(first.Text)], addGenerationPrompt: false).Length;
         Assert.That(Stats(second).PromptTokens, Is.EqualTo(whole));
         // Reused: turn one as far as it is in the cache (the reply up to its last token); prefilled: the rest.
         Assert.That(Stats(second).PrefilledTokens, Is.GreaterThanOrEqualTo(whole - before));
@@ -133,7 +133,7 @@ public class GemmaChatClientTests
         Assert.That(second.Usage!.CachedInputTokenCount, Is.EqualTo(whole - Stats(second).PrefilledTokens));
 
         // Reuse changes only the work: the reply equals a fresh generator's.
-        var (expected, _) = GeneratorGreedy(Encode(GemmaMessage.User("パッケージ"), GemmaMessage.Assistant(first.Text), GemmaMessage.User("インストール")), 12);
+        var (expected, _) = GeneratorGreedy(Encode(GemmaChatMessage.User("パッケージ"), GemmaChatMessage.Assistant(first.Text), GemmaChatMessage.User("インストール")), 12);
         Assert.That(second.Text, Is.EqualTo(expected));
     }
 
@@ -229,7 +229,7 @@ public class GemmaChatClientTests
 
         // The single generator was returned and is usable; its reply equals an independent one.
         ChatResponse r = await client.GetResponseAsync([User("設定")], Greedy(8));
-        Assert.That(r.Text, Is.EqualTo(GeneratorGreedy(Encode(GemmaMessage.User("設定")), 8).Text));
+        Assert.That(r.Text, Is.EqualTo(GeneratorGreedy(Encode(GemmaChatMessage.User("設定")), 8).Text));
     }
 
     [Test]
@@ -280,6 +280,6 @@ public class GemmaChatClientTests
         Assert.CatchAsync<ObjectDisposedException>(() => client.GetResponseAsync([User("a")], Greedy(2)));
         using var again = new GemmaChatClient(Demo);
         Assert.That((await again.GetResponseAsync([User("設定")], Greedy(8))).Text,
-            Is.EqualTo(GeneratorGreedy(Encode(GemmaMessage.User("設定")), 8).Text));
+            Is.EqualTo(GeneratorGreedy(Encode(GemmaChatMessage.User("設定")), 8).Text));
     }
 }

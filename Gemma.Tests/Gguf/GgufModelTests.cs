@@ -19,17 +19,17 @@ public class GgufModelTests
         return path;
     }
 
-    [TestCase("gemma2-micro", GgufOutputType.BF16)]
-    [TestCase("gemma2-small", GgufOutputType.BF16)]  // query_pre_attn_scalar 24 ≠ head_dim 32: folded into attn_q
-    [TestCase("gemma2-small", GgufOutputType.F32)]
-    [TestCase("gemma1-micro", GgufOutputType.BF16)]
-    [TestCase("gemma3-micro", GgufOutputType.BF16)]
-    public void LosslessGgufReproducesTheGoldenLogits(string name, GgufOutputType type)
+    [TestCase("gemma2-micro", nameof(GgufOutputType.BF16))]
+    [TestCase("gemma2-small", nameof(GgufOutputType.BF16))]  // query_pre_attn_scalar 24 ≠ head_dim 32: folded into attn_q
+    [TestCase("gemma2-small", nameof(GgufOutputType.F32))]
+    [TestCase("gemma1-micro", nameof(GgufOutputType.BF16))]
+    [TestCase("gemma3-micro", nameof(GgufOutputType.BF16))]
+    public void LosslessGgufReproducesTheGoldenLogits(string name, string type)
     {
         // bf16 → bf16 and bf16 → f32 are exact; norms are stored as float32 1 + w, exactly what the folder load computes.
         GoldenCase g = GoldenCase.Tiny(name);
         using var dir = new Fixtures.TempDir();
-        using var model = GemmaModel.Load(Convert(dir, g.ModelDir, type));
+        using var model = GemmaModel.Load(Convert(dir, g.ModelDir, Enum.Parse<GgufOutputType>(type)));
         using var ctx = model.CreateContext();
         var logits = new float[g.PromptIds.Length * g.Vocab];
         ctx.Prefill(g.PromptIds, logits);
@@ -95,7 +95,7 @@ public class GgufModelTests
         }
         foreach (var chat in TokenizerFixtures.DevChats())
         {
-            var messages = chat.Messages.Select(m => new ChatMessage(ChatMessage.ParseRole(m.Role), m.Content)).ToArray();
+            var messages = chat.Messages.Select(m => new GemmaChatMessage(GemmaChatMessage.ParseRole(m.Role), m.Content)).ToArray();
             Assert.That(ChatTemplate.EncodeToIds(gguf, messages), Is.EqualTo(chat.Ids));
         }
     }

@@ -33,7 +33,7 @@ public class SentencePieceRouteTests
     {
         foreach (var chat in TokenizerFixtures.DevChats())
         {
-            var messages = chat.Messages.Select(m => new ChatMessage(ChatMessage.ParseRole(m.Role), m.Content)).ToArray();
+            var messages = chat.Messages.Select(m => new GemmaChatMessage(GemmaChatMessage.ParseRole(m.Role), m.Content)).ToArray();
             Assert.That(ChatTemplate.EncodeToIds(FromModel.Value, messages), Is.EqualTo(chat.Ids));
         }
     }
@@ -71,7 +71,7 @@ public class SentencePieceRouteTests
         int[] types = [3, 3, 3, 2, 4, 4, 4, 1, 1, 1]; // turn markers typed USER_DEFINED (4)
         var t = GemmaTokenizer.FromVocabulary(pieces, new float[pieces.Length], types, bosId: 2, eosId: 1, unknownId: 3, padId: 0);
         Assert.That((t.GetTokenType(4), t.GetTokenType(5), t.GetTokenType(6)), Is.EqualTo((GemmaTokenType.Control, GemmaTokenType.Control, GemmaTokenType.UserDefined)));
-        int[] ids = ChatTemplate.EncodeToIds(t, [ChatMessage.User("<start_of_turn>ab")]);
+        int[] ids = ChatTemplate.EncodeToIds(t, [GemmaChatMessage.User("<start_of_turn>ab")]);
         Assert.That(ids.Count(id => id == 4), Is.EqualTo(2), "the template's user turn and generation prompt only");
         Assert.That(t.EncodeToIds("<start_of_turn>ab", addBos: false), Is.EqualTo(new[] { 4, 9 }), "parsed when asked");
     }

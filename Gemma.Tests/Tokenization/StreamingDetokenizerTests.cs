@@ -63,9 +63,9 @@ public class StreamingDetokenizerTests
     public void ControlTokensAreSkippedOrKept()
     {
         var t = TokenizerFixtures.Full;
-        int[] ids = ChatTemplate.EncodeToIds(t, [ChatMessage.User("こんにちは")]);
+        int[] ids = ChatTemplate.EncodeToIds(t, [GemmaChatMessage.User("こんにちは")]);
         Assert.That(Stream(t, ids, skipControl: true), Is.EqualTo("user\nこんにちは\nmodel\n"));
-        Assert.That(Stream(t, ids, skipControl: false), Is.EqualTo(ChatTemplate.Render([ChatMessage.User("こんにちは")])));
+        Assert.That(Stream(t, ids, skipControl: false), Is.EqualTo(ChatTemplate.Render([GemmaChatMessage.User("こんにちは")])));
     }
 
     /// <summary>

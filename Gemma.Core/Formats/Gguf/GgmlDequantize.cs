@@ -6,7 +6,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// Converts ggml-encoded bytes to float32 for the types the kernels cannot read in place, so that files with
 /// them (Q4_K_M: Q4_K + Q6_K + F32; Q5_K_M: Q5_K + Q6_K + F32; Q3_K_M, Q2_K, …) load by dequantizing at load time.
 /// </summary>
-public static class GgmlDequantize
+internal static class GgmlDequantize
 {
     /// <summary>True if <see cref="ToSingle"/> handles <paramref name="type"/>.</summary>
     public static bool IsSupported(GgmlType type) => type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16

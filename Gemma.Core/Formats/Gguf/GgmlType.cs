@@ -7,7 +7,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// llama.cpp <c>ggml/include/ggml.h</c>). Ids 4, 5, 31–33 and 36–38 were removed from the format and
 /// are rejected like any other unknown id.
 /// </summary>
-public enum GgmlType : uint
+internal enum GgmlType : uint
 {
     /// <summary>IEEE float32.</summary>
     F32 = 0,
@@ -80,7 +80,7 @@ public enum GgmlType : uint
 /// <c>ne[0] / BlockSize</c> blocks of <c>BlockBytes</c> bytes each. Sizes from llama.cpp
 /// <c>gguf-py/gguf/constants.py</c> (<c>GGML_QUANT_SIZES</c>) and <c>ggml/src/ggml-common.h</c>.
 /// </summary>
-public static class GgmlTypeInfo
+internal static class GgmlTypeInfo
 {
     private const int QK_K = 256;
 

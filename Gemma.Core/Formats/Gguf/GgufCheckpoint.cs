@@ -10,7 +10,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// load and re-encoded as Q8_0 in memory (rows that are not a multiple of 32 become F32), so they run on the int8
 /// kernels and occupy about as much memory as a Q8_0 file.
 /// </summary>
-public sealed unsafe class GgufCheckpoint : ITensorSource
+internal sealed unsafe class GgufCheckpoint : ITensorSource
 {
     private readonly GgufFile _file;
     private readonly List<NativeBuffer> _converted = new();
@@ -32,9 +32,11 @@ public sealed unsafe class GgufCheckpoint : ITensorSource
     public IReadOnlyDictionary<string, TensorView> Tensors => _tensors;
 
     /// <summary>Opens and validates <paramref name="path"/>.</summary>
-    public static GgufCheckpoint Open(string path)
+    public static GgufCheckpoint Open(string path) => Open(GgufFile.Open(path));
+
+    /// <summary>Wraps an opened <paramref name="file"/>, which the checkpoint then owns (disposed on failure too).</summary>
+    internal static GgufCheckpoint Open(GgufFile file)
     {
-        GgufFile file = GgufFile.Open(path);
         try
         {
             return new GgufCheckpoint(file);

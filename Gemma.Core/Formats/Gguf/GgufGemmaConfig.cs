@@ -11,7 +11,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// 46-layer Gemma 2 27B where it uses 1/√(hidden/heads); this reader follows the same rule so that a file means the
 /// same thing here and there. (<see cref="GgufModelWriter"/> folds any other scalar into the query weights.)
 /// </remarks>
-public static class GgufGemmaConfig
+internal static class GgufGemmaConfig
 {
     /// <summary>Builds the config; <paramref name="vocabSize"/> is the embedding's row count.</summary>
     public static GemmaConfig Read(GgufFile file, int vocabSize)

@@ -16,7 +16,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// the same); float getters accept float32 and float64 (and integers); bools are not integers.
 /// </para>
 /// </summary>
-public sealed class GgufMetadata : IReadOnlyDictionary<string, GgufValue>
+internal sealed class GgufMetadata : IReadOnlyDictionary<string, GgufValue>
 {
     private readonly Dictionary<string, GgufValue> _byKey;
     private readonly List<string> _order;

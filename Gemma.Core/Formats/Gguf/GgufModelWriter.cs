@@ -8,7 +8,7 @@ using Gemma.Kernels;
 namespace Gemma.Core.Formats.Gguf;
 
 /// <summary>The weight encodings <see cref="GgufModelWriter"/> can produce.</summary>
-public enum GgufOutputType
+internal enum GgufOutputType
 {
     /// <summary>Matrices as ggml Q8_0 (blocks of 32 int8 with an fp16 scale).</summary>
     Q8_0,
@@ -29,7 +29,7 @@ public enum GgufOutputType
 /// is then stored as float32 in bf16/f16 files so the fold costs no precision.
 /// The file is written to a temporary name and renamed only when complete.
 /// </summary>
-public static class GgufModelWriter
+internal static class GgufModelWriter
 {
     /// <summary>Converts the model folder <paramref name="source"/> to <paramref name="target"/>.</summary>
     public static void Convert(string source, string target, GgufOutputType type, IProgress<(long Done, long Total)>? progress = null,

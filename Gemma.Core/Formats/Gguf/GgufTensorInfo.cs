@@ -6,7 +6,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// matrix appears as <c>[in, out]</c>; <see cref="GetPyTorchShape"/> gives the reversed shape.
 /// The byte range was validated at open (inside the file, aligned, not overlapping another tensor).
 /// </summary>
-public sealed unsafe class GgufTensorInfo
+internal sealed unsafe class GgufTensorInfo
 {
     private readonly GgufFile? _file;
     private readonly long[] _dims;

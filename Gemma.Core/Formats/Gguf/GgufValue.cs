@@ -3,7 +3,7 @@ using System.Globalization;
 namespace Gemma.Core.Formats.Gguf;
 
 /// <summary>GGUF metadata value types (<c>enum gguf_metadata_value_type</c>, uint32 on disk).</summary>
-public enum GgufValueType : uint
+internal enum GgufValueType : uint
 {
     /// <summary>8-bit unsigned integer.</summary>
     UInt8 = 0,
@@ -39,7 +39,7 @@ public enum GgufValueType : uint
 /// <c>float[]</c>, <c>bool[]</c>, <c>string[]</c>, <c>ulong[]</c>, <c>long[]</c>, <c>double[]</c>, and
 /// <c>GgufValue[]</c> for arrays of arrays). Values are immutable: the array accessors return copies.
 /// </summary>
-public sealed class GgufValue
+internal sealed class GgufValue
 {
     private readonly object _value;
 

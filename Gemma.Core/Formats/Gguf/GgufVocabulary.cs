@@ -3,7 +3,7 @@ using Gemma.Core.Tokenization;
 namespace Gemma.Core.Formats.Gguf;
 
 /// <summary>The <c>tokenizer.ggml.*</c> keys of a GGUF file ↔ <see cref="GemmaTokenizer"/> (SentencePiece "llama" model).</summary>
-public static class GgufVocabulary
+internal static class GgufVocabulary
 {
     /// <summary>Builds the tokenizer stored in a GGUF file.</summary>
     public static GemmaTokenizer Read(GgufFile file)

@@ -8,7 +8,7 @@ namespace Gemma.Core.Formats.Gguf;
 /// Produces the bytes of one tensor while a <see cref="GgufWriter"/> writes the file: write exactly the tensor's
 /// byte size to <paramref name="destination"/> (more is refused, less is an error after the call returns).
 /// </summary>
-public delegate void GgufTensorDataSource(Stream destination, CancellationToken cancellationToken);
+internal delegate void GgufTensorDataSource(Stream destination, CancellationToken cancellationToken);
 
 /// <summary>
 /// Writes GGUF version 3 files: metadata, tensor infos, then each tensor's data at an aligned offset. Tensors
@@ -21,7 +21,7 @@ public delegate void GgufTensorDataSource(Stream destination, CancellationToken 
 /// the target is left untouched: an interrupted run never leaves a half-written file under the target name.
 /// </para>
 /// </summary>
-public sealed class GgufWriter
+internal sealed class GgufWriter
 {
     /// <summary>Longest tensor name llama.cpp accepts (GGML_MAX_NAME − 1 bytes).</summary>
     public const int MaxTensorNameBytes = 63;

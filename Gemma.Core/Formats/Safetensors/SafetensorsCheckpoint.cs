@@ -8,7 +8,7 @@ namespace Gemma.Core.Formats.Safetensors;
 /// The index is untrusted too: shard names must be plain file names inside the folder, every shard must exist,
 /// and every tensor must be in the shard the index names, exactly once.
 /// </summary>
-public sealed class SafetensorsCheckpoint : ITensorSource
+internal sealed class SafetensorsCheckpoint : ITensorSource
 {
     /// <summary>File name of a single-file checkpoint.</summary>
     public const string SingleFileName = "model.safetensors";

@@ -9,7 +9,7 @@ namespace Gemma.Core.Formats.Safetensors;
 /// The header is untrusted: every tensor's range must lie inside the data region, match its dtype × shape
 /// exactly and not overlap another tensor, or the file is rejected before any tensor is used.
 /// </summary>
-public sealed class SafetensorsFile : IDisposable
+internal sealed class SafetensorsFile : IDisposable
 {
     /// <summary>Headers larger than this are rejected (the real 2B shards have headers of a few tens of KiB).</summary>
     public const long MaxHeaderBytes = 100L << 20;

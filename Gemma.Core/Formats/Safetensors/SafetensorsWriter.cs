@@ -9,7 +9,7 @@ namespace Gemma.Core.Formats.Safetensors;
 /// <param name="Type">Element type (F32, F16 or BF16).</param>
 /// <param name="Shape">Shape, PyTorch order.</param>
 /// <param name="WriteData">Writes the tensor's bytes, row-major little-endian.</param>
-public sealed record SafetensorsTensor(string Name, TensorDType Type, long[] Shape, Action<Stream> WriteData)
+internal sealed record SafetensorsTensor(string Name, TensorDType Type, long[] Shape, Action<Stream> WriteData)
 {
     /// <summary>Bytes of data.</summary>
     public long ByteLength => TensorDTypes.ByteSize(Type, Shape.Aggregate(1L, (a, d) => checked(a * d)));
@@ -20,7 +20,7 @@ public sealed record SafetensorsTensor(string Name, TensorDType Type, long[] Sha
 /// tensors in header order), streaming data so a multi-gigabyte file never sits in memory. The file appears under
 /// its name only when complete: it is written to a temporary sibling and renamed.
 /// </summary>
-public static class SafetensorsWriter
+internal static class SafetensorsWriter
 {
     /// <summary>Writes <paramref name="tensors"/> (and optional string metadata) to <paramref name="path"/>.</summary>
     public static void Write(string path, IReadOnlyList<SafetensorsTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
