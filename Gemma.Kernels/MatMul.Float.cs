@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 
 namespace Gemma.Kernels;
 
-public static unsafe partial class MatMul
+internal static unsafe partial class MatMul
 {
     /// <summary>
     /// Float kernels (F32, BF16 and any <see cref="IRowFormat"/>), written once over <see cref="IVectorOps{TV}"/> and
