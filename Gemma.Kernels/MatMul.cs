@@ -106,7 +106,7 @@ internal static unsafe partial class MatMul
             count > 1 ? Prepare(w1, x, y1, n, threads) : default,
             count > 2 ? Prepare(w2, x, y2, n, threads) : default);
         if (work.Items == 0) return;
-        if (w0.Type == WeightType.Q8_0 || (count > 1 && w1.Type == WeightType.Q8_0) || (count > 2 && w2.Type == WeightType.Q8_0))
+        if (UsesInt8Activations(w0.Type) || (count > 1 && UsesInt8Activations(w1.Type)) || (count > 2 && UsesInt8Activations(w2.Type)))
         {
             // Quantize the activations once on the calling thread; the workers (and all layers) share them read-only.
             Q8Activations.Rent(n, w0.Cols, out sbyte* q, out float* scales);
@@ -165,8 +165,8 @@ internal static unsafe partial class MatMul
         public readonly int N;
         public readonly int ChunkRows;
         public readonly int Items;
-        public sbyte* QuantizedX;   // Q8_0 only: [n, cols] int8
-        public float* XScales;      // Q8_0 only: [n, cols / 32]
+        public sbyte* QuantizedX;   // int8-activation types only: [n, cols] int8
+        public float* XScales;      // int8-activation types only: [n, cols / 32]
 
         public LinearWork(in WeightMatrix w, float* x, float* y, int n, int threads)
         {
@@ -192,6 +192,10 @@ internal static unsafe partial class MatMul
                 case WeightType.F32: RunFloat<F32Row>(r0, r1); break;
                 case WeightType.BF16: RunFloat<Bf16Row>(r0, r1); break;
                 case WeightType.Q8_0: RunQ8(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q4_0: RunQuant<Q4_0Dot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q4_K: RunQuant<Q4_KDot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q5_K: RunQuant<Q5_KDot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q6_K: RunQuant<Q6_KDot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
                 default: throw new ArgumentOutOfRangeException(nameof(W), W.Type, "Unknown weight type.");
             }
         }

@@ -17,16 +17,17 @@ public unsafe class BatchInvarianceTests
     private static readonly int[] BatchSizes = [.. Enumerable.Range(1, 16), 17, 33, 64, 127, 128];
 
     // Shapes: odd row count (row tiles with remainders), several k-blocks at 2304 and 9216 columns, a column tail.
-    [TestCase(WeightType.F32, 37, 2304)]
-    [TestCase(WeightType.BF16, 37, 2304)]
-    [TestCase(WeightType.Q8_0, 37, 2304)]
-    [TestCase(WeightType.F32, 13, 301)]
-    [TestCase(WeightType.BF16, 13, 301)]
-    [TestCase(WeightType.BF16, 21, 9216)]
-    [TestCase(WeightType.Q8_0, 21, 9216)]
-    [TestCase(WeightType.Q8_0, 11, 96)]   // odd block count
-    public void RowsAreBitIdenticalAloneAndInBatches(WeightType type, int rows, int cols)
+    [TestCase(nameof(WeightType.F32), 37, 2304)]
+    [TestCase(nameof(WeightType.BF16), 37, 2304)]
+    [TestCase(nameof(WeightType.Q8_0), 37, 2304)]
+    [TestCase(nameof(WeightType.F32), 13, 301)]
+    [TestCase(nameof(WeightType.BF16), 13, 301)]
+    [TestCase(nameof(WeightType.BF16), 21, 9216)]
+    [TestCase(nameof(WeightType.Q8_0), 21, 9216)]
+    [TestCase(nameof(WeightType.Q8_0), 11, 96)]   // odd block count
+    public void RowsAreBitIdenticalAloneAndInBatches(string typeName, int rows, int cols)
     {
+        WeightType type = Enum.Parse<WeightType>(typeName); // NUnit methods are public, WeightType is internal
         const int MaxN = 128;
         using GuardedBuffer<byte> wb = Weights(type, rows, cols, rows * 7 + cols, out WeightMatrix w);
         float[] x = Random(MaxN * cols, cols + 3);
@@ -65,9 +66,10 @@ public unsafe class BatchInvarianceTests
 public unsafe class FusedLinearTests
 {
     [Test]
-    public void FusedCallsEqualSeparateCalls([Values(WeightType.F32, WeightType.BF16, WeightType.Q8_0)] WeightType type,
+    public void FusedCallsEqualSeparateCalls([Values(nameof(WeightType.F32), nameof(WeightType.BF16), nameof(WeightType.Q8_0))] string typeName,
                                              [Values(1, 3, 8)] int n, [Values(false, true)] bool usePool)
     {
+        WeightType type = Enum.Parse<WeightType>(typeName); // NUnit methods are public, WeightType is internal
         const int Cols = 320;
         using GuardedBuffer<byte> b0 = Weights(type, 67, Cols, 1, out WeightMatrix w0);
         using GuardedBuffer<byte> b1 = Weights(type, 32, Cols, 2, out WeightMatrix w1);
