@@ -289,8 +289,10 @@ internal static unsafe partial class MatMul
         public static float* Get(int floats)
         {
             float[]? buffer = t_buffer;
+            // One size (256 KB) covers every float panel (64 rows × k-block ≤ 1024) and Q8_0 panels up to 21 000
+            // columns, so a thread allocates once whatever mix of layers it meets.
             if (buffer is null || buffer.Length < floats + 16)
-                t_buffer = buffer = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
+                t_buffer = buffer = GC.AllocateUninitializedArray<float>(Math.Max(floats, FloatKernels.PanelRows * 1024) + 16, pinned: true);
             nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
             return (float*)((p + 63) & ~(nint)63);
         }
