@@ -45,7 +45,7 @@ internal static unsafe partial class MatMul
                 Gemm(w, xq, xs, y, n, r0, r1);
                 return;
             }
-            // Decode (and n < 4): one row after another, a single sequential stream for the prefetchers.
+            // Decode (n = 1): one row after another, a single sequential stream for the prefetchers.
             for (int t = 0; t < n; t++)
                 for (int r = r0; r < r1; r++)
                     y[(long)t * rows + r] = Dot(w.Data + r * rb, xq + (long)t * cols, xs + (long)t * blocks, blocks);
