@@ -13,7 +13,7 @@ internal sealed class CommonOptions
 
     public Option<int> Threads { get; } = new("--threads", "-t")
     {
-        Description = "Worker threads (default: the number of cores).",
+        Description = "Worker threads (default: the number of cores; more than that is capped to it, with a warning).",
         DefaultValueFactory = _ => Environment.ProcessorCount,
     };
 
@@ -22,8 +22,15 @@ internal sealed class CommonOptions
         Description = "Context length in tokens (default: min(max_position_embeddings, 8192)).",
     };
 
+    public Option<string> KvCache { get; } = new("--kv-cache")
+    {
+        Description = "KV cache element type: f32 (default, exact) or f16 (half the memory, small logit error).",
+        DefaultValueFactory = _ => "f32",
+    };
+
     public CommonOptions()
     {
+        KvCache.AcceptOnlyFromAmong("f32", "f16");
         Threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--threads must be at least 1."); });
         Context.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is < 1) r.AddError("--context must be at least 1."); });
     }
@@ -33,6 +40,7 @@ internal sealed class CommonOptions
         command.Add(Model);
         command.Add(Threads);
         command.Add(Context);
+        command.Add(KvCache);
     }
 
     public GemmaModel Load(ParseResult parse)
@@ -43,6 +51,17 @@ internal sealed class CommonOptions
             int max = Core.Config.GemmaConfigReader.ReadDirectory(path).MaxPositionEmbeddings;
             if (context > max) throw new UsageException($"--context {context} exceeds the model's max_position_embeddings {max}.");
         }
-        return GemmaModel.Load(location, new GemmaModelOptions { Threads = parse.GetValue(Threads), ContextLength = parse.GetValue(Context) });
+        int threads = parse.GetValue(Threads);
+        if (threads > Environment.ProcessorCount)
+        {
+            Console.Error.WriteLine($"gemma: warning: --threads {threads} is more than the {Environment.ProcessorCount} cores of this machine; using {Environment.ProcessorCount}.");
+            threads = Environment.ProcessorCount;
+        }
+        return GemmaModel.Load(location, new GemmaModelOptions
+        {
+            Threads = threads,
+            ContextLength = parse.GetValue(Context),
+            KvCache = parse.GetValue(KvCache) == "f16" ? KvCacheType.Float16 : KvCacheType.Float32,
+        });
     }
 }

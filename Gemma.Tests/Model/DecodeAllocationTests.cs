@@ -9,11 +9,12 @@ namespace Gemma.Tests.Model;
 [Category("Model")]
 public class DecodeAllocationTests
 {
-    [TestCase(1)]
-    [TestCase(2)]
-    public void ThirtyTwoDecodeStepsAllocateNothing(int threads)
+    [TestCase(1, KvCacheType.Float32)]
+    [TestCase(2, KvCacheType.Float32)]
+    [TestCase(2, KvCacheType.Float16)]
+    public void ThirtyTwoDecodeStepsAllocateNothing(int threads, KvCacheType kv)
     {
-        using var model = GemmaModel.Load(Fixtures.DemoModel, new GemmaModelOptions { Threads = threads, ContextLength = 512 });
+        using var model = GemmaModel.Load(Fixtures.DemoModel, new GemmaModelOptions { Threads = threads, ContextLength = 512, KvCache = kv });
         using var ctx = model.CreateContext();
         var sampler = new Sampler(new SamplingOptions { Seed = 5, RepetitionPenalty = 1.1f }, model.Config.VocabSize);
         int[] history = new int[512];
