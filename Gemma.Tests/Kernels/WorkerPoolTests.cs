@@ -194,6 +194,10 @@ public unsafe class WorkerPoolTests
         var y = new float[4 * 2048];
         using var pool = new WorkerPool(2);
         for (int i = 0; i < 5; i++) { MatMul.Linear(w, x.AsSpan(0, 2304), y, 1, pool); MatMul.Linear(w, x, y, 4, pool); } // warm up (JIT, tier-up, scratch)
+        // Per-thread GEMM panel scratch is allocated at a thread's first GEMM item; on a loaded machine a worker may
+        // not have claimed one above, so run a GEMM on every pool thread once (inline there, own output).
+        float[][] ys = [.. Enumerable.Range(0, pool.Threads).Select(_ => new float[4 * 2048])];
+        WorkerAllocationProbe.OnEveryThread(pool, i => MatMul.Linear(w, x, ys[i], 4));
 
         // The calling thread is measured directly; the workers through a probe work item that reads each thread's own
         // counter before and after (the probe itself allocates nothing).
