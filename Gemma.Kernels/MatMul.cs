@@ -44,8 +44,9 @@ internal static unsafe partial class MatMul
             if (UsesInt8Activations(w.Type))
             {
                 // Quantize the activations once on the calling thread; the workers share them read-only.
-                Q8Activations.Rent(n, w.Cols, out work.QuantizedX, out work.XScales);
+                Q8Activations.Rent(n, w.Cols, out work.QuantizedX, out work.XScales, out work.XSums);
                 QuantizeActivations(px, n, w.Cols, work.QuantizedX, work.XScales);
+                if (w.Type is WeightType.Q4_K or WeightType.Q5_K) BlockSums(work.QuantizedX, work.XScales, n * (w.Cols / Q8_0.BlockSize), work.XSums);
             }
             if (pool is null || pool.Threads == 1 || (long)w.Rows * w.Cols * n < ParallelThreshold)
             {
@@ -79,6 +80,7 @@ internal static unsafe partial class MatMul
         public readonly int Items;
         public sbyte* QuantizedX;   // int8-activation types only: [n, cols] int8
         public float* XScales;      // int8-activation types only: [n, cols / 32]
+        public float* XSums;        // Q4_K/Q5_K only: [n, cols / 32] dx · Σ qx per block (the minimums' factor)
 
         public LinearWork(in WeightMatrix w, float* x, float* y, int n, int threads)
         {
@@ -87,7 +89,7 @@ internal static unsafe partial class MatMul
             int chunk = (w.Rows / (threads * 8) + 15) & ~15;
             ChunkRows = Math.Clamp(chunk, 16, 512);
             Items = (w.Rows + ChunkRows - 1) / ChunkRows;
-            QuantizedX = null; XScales = null;
+            QuantizedX = null; XScales = null; XSums = null;
         }
 
         public readonly void Execute(int index)
@@ -104,10 +106,10 @@ internal static unsafe partial class MatMul
                 case WeightType.F32: RunFloat<F32Row>(r0, r1); break;
                 case WeightType.BF16: RunFloat<Bf16Row>(r0, r1); break;
                 case WeightType.Q8_0: RunQ8(W, QuantizedX, XScales, Y, N, r0, r1); break;
-                case WeightType.Q4_0: RunQuant<Q4_0Dot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
-                case WeightType.Q4_K: RunQuant<Q4_KDot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
-                case WeightType.Q5_K: RunQuant<Q5_KDot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
-                case WeightType.Q6_K: RunQuant<Q6_KDot>(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q4_0: RunQuant<Q4_0Dot>(W, QuantizedX, XScales, XSums, Y, N, r0, r1); break;
+                case WeightType.Q4_K: RunQuant<Q4_KDot>(W, QuantizedX, XScales, XSums, Y, N, r0, r1); break;
+                case WeightType.Q5_K: RunQuant<Q5_KDot>(W, QuantizedX, XScales, XSums, Y, N, r0, r1); break;
+                case WeightType.Q6_K: RunQuant<Q6_KDot>(W, QuantizedX, XScales, XSums, Y, N, r0, r1); break;
                 default: throw new ArgumentOutOfRangeException(nameof(W), W.Type, "Unknown weight type.");
             }
         }
