@@ -32,6 +32,7 @@ internal static class BenchCommand
             Description = "Also time decode at this position against decode at position 100 (the cache is filled with synthetic keys/values instead of a prefill); 0 = off.",
             DefaultValueFactory = _ => 0,
         };
+        var concurrent = new Option<int>("--concurrent") { Description = "Also decode --gen tokens in this many contexts at once (aggregate tok/s); 0 = off.", DefaultValueFactory = _ => 0 };
         var scaling = new Option<bool>("--scaling") { Description = "Also run prefill and decode with 1 thread (thread scaling)." };
         var bandwidthMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer for the read-bandwidth probe; make it several times the last-level cache.", DefaultValueFactory = _ => 2048 };
         var noLimits = new Option<bool>("--no-limits") { Description = "Skip measuring the read bandwidth and FMA peak." };
@@ -41,10 +42,11 @@ internal static class BenchCommand
         gen.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--gen must be at least 1."); });
         reps.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--reps must be at least 1."); });
         longContext.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or (> 0 and <= 100)) r.AddError("--long-context must be 0 (off) or above 100."); });
+        concurrent.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or > 64) r.AddError("--concurrent must be in [0, 64]."); });
         bandwidthMiB.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 4 or > 65536) r.AddError("--bandwidth-mib must be in [4, 65536]."); });
         var command = new Command("bench", "Measure prefill and decode speed (tokens/s), time to first token and peak memory against the machine's read bandwidth and FMA peak.")
         {
-            prompt, gen, reps, json, longContext, scaling, bandwidthMiB, noLimits, roofline, rooflineAdd,
+            prompt, gen, reps, json, longContext, concurrent, scaling, bandwidthMiB, noLimits, roofline, rooflineAdd,
         };
         common.AddTo(command);
         command.SetAction(parse => CliRunner.Run(() =>
@@ -70,6 +72,8 @@ internal static class BenchCommand
             double budgetMib = (bytes + kvBytes) / 1048576.0 + RssOverheadMiB;
 
             LongContext? lc = longPosition > 0 ? RunLongContext(model, tokens[1], longPosition, Math.Min(nGen, 32), nReps, asJson) : null;
+            int nConcurrent = parse.GetValue(concurrent);
+            double concurrentTps = nConcurrent > 0 ? RunConcurrent(model, tokens, nGen, nConcurrent, nReps, asJson) : 0;
             Speeds? single = null;
             if (parse.GetValue(scaling) && model.Options.Threads > 1)
             {
@@ -161,6 +165,11 @@ internal static class BenchCommand
                     if (limits != null)
                         w.WriteNumber("decode_long_roofline_fraction", Math.Round(Roofline.DecodeFraction(lc.LongTokensPerSecond, cost.DecodeBytesPerToken(lc.LongPosition), limits.ReadGBPerSecond), 4));
                 }
+                if (nConcurrent > 0)
+                {
+                    w.WriteNumber("concurrent_contexts", nConcurrent);
+                    w.WriteNumber("concurrent_decode_tokens_per_s", Math.Round(concurrentTps, 3));
+                }
                 if (single != null)
                 {
                     w.WriteNumber("prefill_tokens_per_s_1t", Math.Round(Mean(single.Pp), 3));
@@ -201,6 +210,8 @@ internal static class BenchCommand
                 o.WriteLine($"decode: {decodeBytes / 1e9:F3} GB read per token → {Roofline.DecodeFraction(Mean(main.Tg), decodeBytes, limits.ReadGBPerSecond):P1} of the read roofline");
                 o.WriteLine($"prefill: {prefillFlops / 1e9:F3} GFLOP per token → {Roofline.PrefillFraction(Mean(main.Pp), prefillFlops, limits.FmaGFlopPerSecond):P1} of the FMA peak");
             }
+            if (nConcurrent > 0)
+                o.WriteLine($"{nConcurrent} contexts decoding at once: {concurrentTps:F2} tok/s in total");
             if (lc != null)
                 o.WriteLine($"long context: decode {lc.ShortTokensPerSecond:F2} tok/s at position {LongContext.ShortPosition}, {lc.LongTokensPerSecond:F2} at {lc.LongPosition} ({lc.LongTokensPerSecond / lc.ShortTokensPerSecond:P0})");
             return ExitCodes.Success;
@@ -265,6 +276,43 @@ internal static class BenchCommand
         double shortTps = Time(LongContext.ShortPosition);
         double longTps = Time(position);
         return new LongContext(shortTps, position, longTps);
+    }
+
+    /// <summary>
+    /// Aggregate decode tokens/s of <paramref name="contexts"/> sequences decoding at the same time, each on its own
+    /// thread after a short prefill (what a server with several generators does); best of <paramref name="reps"/>.
+    /// </summary>
+    private static double RunConcurrent(GemmaModel model, int[] tokens, int nGen, int contexts, int reps, bool quiet)
+    {
+        int[] prompt = tokens[..Math.Min(tokens.Length, 16)];
+        var ctxs = Enumerable.Range(0, contexts).Select(_ => model.CreateContext(prompt.Length + nGen)).ToArray();
+        try
+        {
+            double best = 0;
+            for (int rep = -1; rep < reps; rep++)
+            {
+                foreach (InferenceContext c in ctxs) { c.Reset(); c.Prefill(prompt); }
+                using var start = new Barrier(contexts + 1);
+                var threads = ctxs.Select(c => new Thread(() =>
+                {
+                    int next = prompt[^1];
+                    start.SignalAndWait();
+                    for (int i = 0; i < nGen; i++) next = TensorPrimitives.IndexOfMax(c.Decode(next));
+                })).ToArray();
+                foreach (Thread t in threads) t.Start();
+                start.SignalAndWait();
+                long t0 = Stopwatch.GetTimestamp();
+                foreach (Thread t in threads) t.Join();
+                double tps = contexts * nGen / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                if (rep >= 0) best = Math.Max(best, tps);
+            }
+            Log(quiet, $"{contexts} concurrent contexts: {best:F2} tok/s in total (best of {reps})");
+            return best;
+        }
+        finally
+        {
+            foreach (InferenceContext c in ctxs) c.Dispose();
+        }
     }
 
     private static Limits MeasureLimits(int threads, long bandwidthBytes)
