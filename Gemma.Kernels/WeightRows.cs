@@ -25,6 +25,18 @@ internal static unsafe class WeightRows
                     for (int j = 0; j < Q8_0.BlockSize; j++) destination[b * Q8_0.BlockSize + j] = d * ((sbyte*)(block + 2))[j];
                 }
                 break;
+            case WeightType.Q4_0:
+                Dequantizer.DequantizeQ4_0(new ReadOnlySpan<byte>(p, (int)w.RowBytes), destination[..w.Cols]);
+                break;
+            case WeightType.Q4_K:
+                Dequantizer.DequantizeQ4_K(new ReadOnlySpan<byte>(p, (int)w.RowBytes), destination[..w.Cols]);
+                break;
+            case WeightType.Q5_K:
+                Dequantizer.DequantizeQ5_K(new ReadOnlySpan<byte>(p, (int)w.RowBytes), destination[..w.Cols]);
+                break;
+            case WeightType.Q6_K:
+                Dequantizer.DequantizeQ6_K(new ReadOnlySpan<byte>(p, (int)w.RowBytes), destination[..w.Cols]);
+                break;
             default:
                 throw new ArgumentOutOfRangeException(nameof(w));
         }

@@ -11,8 +11,8 @@ internal static class SynthCommand
     public static Command Create()
     {
         var preset = new Option<string>("--config") { Description = "Model shape preset (gemma2-2b).", DefaultValueFactory = _ => "gemma2-2b" };
-        var type = new Option<string>("--type") { Description = "bf16: a Hugging Face folder; q8_0 or bf16-gguf: one GGUF file.", DefaultValueFactory = _ => "bf16" };
-        type.AcceptOnlyFromAmong("bf16", "q8_0", "bf16-gguf");
+        var type = new Option<string>("--type") { Description = "bf16: a Hugging Face folder; q8_0, q4_k_m or bf16-gguf: one GGUF file.", DefaultValueFactory = _ => "bf16" };
+        type.AcceptOnlyFromAmong("bf16", "q8_0", "q4_k_m", "bf16-gguf");
         var output = new Option<string>("--out", "-o") { Description = "Output folder (bf16) or .gguf file.", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json to copy into the folder." };
         var seed = new Option<ulong>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 42 };
@@ -33,7 +33,12 @@ internal static class SynthCommand
                 if (kind != "bf16")
                 {
                     using var bar = new ProgressBar("convert");
-                    GgufModelWriter.Convert(dir, target, kind == "q8_0" ? GgufOutputType.Q8_0 : GgufOutputType.BF16, bar);
+                    GgufModelWriter.Convert(dir, target, kind switch
+                    {
+                        "q8_0" => GgufOutputType.Q8_0,
+                        "q4_k_m" => GgufOutputType.Q4_K_M,
+                        _ => GgufOutputType.BF16,
+                    }, bar);
                 }
             }
             finally

@@ -39,7 +39,7 @@ internal sealed unsafe class TensorView
 
     /// <summary>
     /// Decodes row <paramref name="row"/> (the last dimension; a 1-D tensor is one row) to float32: exact for F32,
-    /// BF16 and F16, <c>d · q</c> for Q8_0.
+    /// BF16 and F16, ggml's dequantization for the block types.
     /// </summary>
     public void ReadRow(long row, Span<float> destination)
     {
@@ -54,7 +54,9 @@ internal sealed unsafe class TensorView
             case TensorDType.F32: new ReadOnlySpan<float>(p, n).CopyTo(destination); break;
             case TensorDType.BF16: Kernels.BFloat16.ToSingle(new ReadOnlySpan<ushort>(p, n), destination); break;
             case TensorDType.F16: for (int i = 0; i < n; i++) destination[i] = (float)((Half*)p)[i]; break;
-            case TensorDType.Q8_0: Kernels.WeightRows.ToSingle(new Kernels.WeightMatrix(p, 1, n, Kernels.WeightType.Q8_0), 0, destination); break;
+            case TensorDType.Q8_0 or TensorDType.Q4_0 or TensorDType.Q4_K or TensorDType.Q5_K or TensorDType.Q6_K:
+                Kernels.WeightRows.ToSingle(new Kernels.WeightMatrix(p, 1, n, TensorDTypes.ToWeightType(Type)!.Value), 0, destination);
+                break;
             default: throw new GemmaException($"{FilePath}: tensor '{Name}' has unsupported type {Type}.");
         }
     }

@@ -29,6 +29,7 @@ internal sealed unsafe class KvCache : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxChunk, 1);
         ContextLength = contextLength;
+        MaxChunk = maxChunk;
         KvHeads = config.NumKvHeads;
         _headDim = config.HeadDim;
         int layers = config.NumLayers;
@@ -49,6 +50,9 @@ internal sealed unsafe class KvCache : IDisposable
 
     /// <summary>Most positions this cache can hold.</summary>
     public int ContextLength { get; }
+
+    /// <summary>Most positions one forward pass may append (the sliding layers' ring buffers are sized for it).</summary>
+    public int MaxChunk { get; }
 
     /// <summary>Key/value heads per layer.</summary>
     public int KvHeads { get; }
@@ -136,11 +140,17 @@ internal sealed unsafe class KvCache : IDisposable
     /// <summary>
     /// True when positions from <paramref name="length"/> on can be forgotten while keeping the prefix usable: on a
     /// sliding layer, the keys a query at <paramref name="length"/> will see (<c>length − window + 1 …</c>) must not
-    /// have been overwritten by later positions of the ring.
+    /// have been overwritten by later positions of the ring. A length of 0 (nothing kept) is always possible.
     /// </summary>
+    /// <remarks>
+    /// The lengths that can be kept are 0 and one unbroken range <c>[shortest, Length]</c>: the oldest visible
+    /// position <c>length − window + 1</c> grows with <paramref name="length"/>, so once it is intact every longer
+    /// prefix is too. With a ring of <c>window + maxChunk − 1</c> slots that range spans the last <c>maxChunk</c>
+    /// positions at least, so a cache can always be rewound by up to one prefill chunk.
+    /// </remarks>
     public bool CanTruncateTo(int length)
     {
-        if (length >= Length) return true;
+        if (length >= Length || length == 0) return true;
         if (length < 0) return false;
         for (int l = 0; l < _capacity.Length; l++)
         {
@@ -150,7 +160,22 @@ internal sealed unsafe class KvCache : IDisposable
         return true;
     }
 
-    /// <summary>Forgets positions from <paramref name="length"/> on (keeps a shared prefix for reuse).</summary>
+    /// <summary>
+    /// The longest prefix of at most <paramref name="length"/> positions that <see cref="Truncate"/> can keep:
+    /// <paramref name="length"/> itself (capped at <see cref="Length"/>) when it is intact, else 0 (see the remarks of
+    /// <see cref="CanTruncateTo"/>: no shorter non-empty prefix is intact either).
+    /// </summary>
+    internal int LongestKeepablePrefix(int length)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        length = Math.Min(length, Length);
+        return CanTruncateTo(length) ? length : 0;
+    }
+
+    /// <summary>
+    /// Forgets positions from <paramref name="length"/> on (keeps a shared prefix for reuse); 0 forgets everything,
+    /// like <see cref="Clear"/>. A length at or beyond <see cref="Length"/> changes nothing.
+    /// </summary>
     /// <exception cref="GemmaException">The prefix is no longer intact in a sliding layer (see <see cref="CanTruncateTo"/>).</exception>
     public void Truncate(int length)
     {

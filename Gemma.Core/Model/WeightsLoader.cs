@@ -71,11 +71,15 @@ internal static unsafe class WeightsLoader
         public WeightMatrix Matrix(TensorRole role, int layer, int rows, int cols)
         {
             TensorView t = Find(role, layer, rows, cols);
+            if (TensorDTypes.ToWeightType(t.Type) is WeightType type)
+            {
+                // In place (zero-copy): F32, BF16 and the ggml block types.
+                if (cols % WeightMatrix.BlockSizeOf(type) != 0)
+                    throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' is {t.Type} with rows of {cols}, not a multiple of its block ({WeightMatrix.BlockSizeOf(type)}).");
+                return new WeightMatrix(t.Data, rows, cols, type);
+            }
             switch (t.Type)
             {
-                case TensorDType.BF16: return new WeightMatrix(t.Data, rows, cols, WeightType.BF16);
-                case TensorDType.F32: return new WeightMatrix(t.Data, rows, cols, WeightType.F32);
-                case TensorDType.Q8_0: return new WeightMatrix(t.Data, rows, cols, WeightType.Q8_0);
                 case TensorDType.F16:
                     {
                         // No F16 kernels: widen once to float32 (exact), owned by the weights.

@@ -6,7 +6,7 @@ namespace Gemma.Kernels;
 /// Scalar reference quantizers producing ggml block formats byte-for-byte like llama.cpp's
 /// <c>quantize_row_*_ref</c> (<c>ggml/src/ggml-quants.c</c>). Offline code (model conversion), not a hot path.
 /// </summary>
-internal static class Quantizer
+internal static partial class Quantizer
 {
     /// <summary>
     /// float32 → Q8_0, exactly <c>quantize_row_q8_0_ref</c>: per block of 32,

@@ -141,7 +141,7 @@ internal static class GgmlTypeInfo
     public static bool IsQuantized(GgmlType type) => BlockSize(type) > 1;
 
     /// <summary>
-    /// The kernel encoding that reads this type in place (F32, BF16, Q8_0), or false if tensors of this
+    /// The kernel encoding that reads this type in place (F32, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), or false if tensors of this
     /// type must be converted (dequantized) at load time.
     /// </summary>
     public static bool TryGetWeightType(GgmlType type, out WeightType weightType)
@@ -151,6 +151,10 @@ internal static class GgmlTypeInfo
             case GgmlType.F32: weightType = WeightType.F32; return true;
             case GgmlType.BF16: weightType = WeightType.BF16; return true;
             case GgmlType.Q8_0: weightType = WeightType.Q8_0; return true;
+            case GgmlType.Q4_0: weightType = WeightType.Q4_0; return true;
+            case GgmlType.Q4_K: weightType = WeightType.Q4_K; return true;
+            case GgmlType.Q5_K: weightType = WeightType.Q5_K; return true;
+            case GgmlType.Q6_K: weightType = WeightType.Q6_K; return true;
             default: weightType = default; return false;
         }
     }

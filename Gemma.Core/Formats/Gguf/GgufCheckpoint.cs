@@ -5,10 +5,10 @@ namespace Gemma.Core.Formats.Gguf;
 
 /// <summary>
 /// The tensors of a GGUF file as an <see cref="ITensorSource"/> with PyTorch-order shapes.
-/// F32, F16, BF16 and Q8_0 tensors are used in place (zero-copy from the mapping). Other ggml types that
-/// <see cref="GgmlDequantize"/> can decode (Q4_0, Q4_K, Q6_K, … — what Q4_K_M files contain) are decoded once at
-/// load and re-encoded as Q8_0 in memory (rows that are not a multiple of 32 become F32), so they run on the int8
-/// kernels and occupy about as much memory as a Q8_0 file.
+/// F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K tensors are used in place (zero-copy from the mapping) — all a
+/// Q4_K_M, Q5_K_M, Q6_K, Q4_0 or Q8_0 file of Gemma contains. The other ggml types that <see cref="GgmlDequantize"/>
+/// can decode (Q4_1, Q5_0, Q5_1, Q2_K, Q3_K) are decoded once at load and re-encoded as Q8_0 in memory (rows that are
+/// not a multiple of 32 become F32), so they run on the int8 kernels.
 /// </summary>
 internal sealed unsafe class GgufCheckpoint : ITensorSource
 {
@@ -32,9 +32,11 @@ internal sealed unsafe class GgufCheckpoint : ITensorSource
     public IReadOnlyDictionary<string, TensorView> Tensors => _tensors;
 
     /// <summary>Opens and validates <paramref name="path"/>.</summary>
-    public static GgufCheckpoint Open(string path)
+    public static GgufCheckpoint Open(string path) => Open(GgufFile.Open(path));
+
+    /// <summary>Wraps an opened <paramref name="file"/>, which the checkpoint then owns (disposed on failure too).</summary>
+    internal static GgufCheckpoint Open(GgufFile file)
     {
-        GgufFile file = GgufFile.Open(path);
         try
         {
             return new GgufCheckpoint(file);
@@ -55,6 +57,10 @@ internal sealed unsafe class GgufCheckpoint : ITensorSource
             GgmlType.F16 => TensorDType.F16,
             GgmlType.BF16 => TensorDType.BF16,
             GgmlType.Q8_0 => TensorDType.Q8_0,
+            GgmlType.Q4_0 => TensorDType.Q4_0,
+            GgmlType.Q4_K => TensorDType.Q4_K,
+            GgmlType.Q5_K => TensorDType.Q5_K,
+            GgmlType.Q6_K => TensorDType.Q6_K,
             _ => null,
         };
         if (direct is TensorDType type)

@@ -18,6 +18,15 @@ internal enum GgufOutputType
     F16,
     /// <summary>Everything float32.</summary>
     F32,
+    /// <summary>
+    /// llama.cpp's Q4_K_M mix: Q4_K matrices; Q6_K for the output head / tied embedding and for <c>attn_v</c> and
+    /// <c>ffn_down</c> in the layers llama.cpp's <c>use_more_bits</c> picks (the first and last eighth, every third between).
+    /// </summary>
+    Q4_K_M,
+    /// <summary>Q4_0 matrices (Q6_K output head / tied embedding, as llama.cpp).</summary>
+    Q4_0,
+    /// <summary>Q6_K matrices.</summary>
+    Q6_K,
 }
 
 /// <summary>
@@ -42,7 +51,12 @@ internal static class GgufModelWriter
         var writer = new GgufWriter();
         writer.AddMetadata("general.architecture", GgufValue.FromString(arch));
         writer.AddMetadata("general.name", GgufValue.FromString(Path.GetFileName(Path.GetFullPath(source).TrimEnd(Path.DirectorySeparatorChar))));
-        writer.AddMetadata("general.file_type", GgufValue.FromUInt32(type switch { GgufOutputType.F32 => 0u, GgufOutputType.F16 => 1u, GgufOutputType.Q8_0 => 7u, _ => 32u }));
+        // llama_ftype ids: ALL_F32 0, MOSTLY_F16 1, Q4_0 2, Q8_0 7, Q4_K_M 15, Q6_K 18, BF16 32.
+        writer.AddMetadata("general.file_type", GgufValue.FromUInt32(type switch
+        {
+            GgufOutputType.F32 => 0u, GgufOutputType.F16 => 1u, GgufOutputType.Q8_0 => 7u, GgufOutputType.Q4_0 => 2u,
+            GgufOutputType.Q4_K_M => 15u, GgufOutputType.Q6_K => 18u, _ => 32u,
+        }));
         writer.AddMetadata("general.quantization_version", GgufValue.FromUInt32(2));
         AddHyperParameters(writer, arch, c);
         if (tokenizer != null) GgufVocabulary.Write(writer, tokenizer, ReadChatTemplate(source));
@@ -57,13 +71,9 @@ internal static class GgufModelWriter
             TensorView t = sources[hf.Name(role, layer, c)];
             bool norm = t.Shape.Length == 1;
             float scale = role == TensorRole.QProj ? qFold : 1f;
-            GgmlType outType = norm || (scale != 1f && type != GgufOutputType.Q8_0) ? GgmlType.F32 : type switch
-            {
-                GgufOutputType.Q8_0 => t.Shape[^1] % Q8_0.BlockSize == 0 ? GgmlType.Q8_0 : GgmlType.F32,
-                GgufOutputType.BF16 => GgmlType.BF16,
-                GgufOutputType.F16 => GgmlType.F16,
-                _ => GgmlType.F32,
-            };
+            // A folded attn_q is quantized after folding; in bf16/f16 files it stays float32 to keep the fold exact.
+            bool halfFloat = type is GgufOutputType.BF16 or GgufOutputType.F16;
+            GgmlType outType = norm || (scale != 1f && halfFloat) ? GgmlType.F32 : TensorType(type, role, layer, c, t.Shape[^1]);
             long rows = norm ? 1 : t.Shape[0], cols = t.Shape[^1];
             total += t.ByteLength;
             writer.AddTensor(gguf.Name(role, layer, c), outType, GgufTensorInfo.ToGgmlDimensions(t.Shape), (stream, ct) =>
@@ -95,6 +105,33 @@ internal static class GgufModelWriter
         writer.Write(target, cancellationToken);
     }
 
+    /// <summary>
+    /// The ggml type of a matrix, following llama.cpp's <c>llama_tensor_get_type</c> for the file types we write:
+    /// the output head (or the embedding when tied, as in every Gemma) gets Q6_K in 4/6-bit files (Q8_0 if its rows are
+    /// not a multiple of 256); in Q4_K_M, <c>attn_v</c> and <c>ffn_down</c> get Q6_K in the layers <c>use_more_bits</c>
+    /// picks. Rows that do not fill the chosen type's blocks fall back to Q8_0 (llama.cpp would pick Q5_0/Q5_1 for the
+    /// 4/5-bit K types; both load everywhere) or float32.
+    /// </summary>
+    internal static GgmlType TensorType(GgufOutputType type, TensorRole role, int layer, GemmaConfig c, long cols)
+    {
+        static bool UseMoreBits(int i, int n) => i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+        bool head = role == TensorRole.OutputHead || (role == TensorRole.Embedding && c.TieWordEmbeddings);
+        GgmlType chosen = type switch
+        {
+            GgufOutputType.Q8_0 => GgmlType.Q8_0,
+            GgufOutputType.BF16 => GgmlType.BF16,
+            GgufOutputType.F16 => GgmlType.F16,
+            GgufOutputType.F32 => GgmlType.F32,
+            _ when head => GgmlType.Q6_K,
+            GgufOutputType.Q4_K_M when role is TensorRole.VProj or TensorRole.DownProj && UseMoreBits(layer, c.NumLayers) => GgmlType.Q6_K,
+            GgufOutputType.Q4_K_M => GgmlType.Q4_K,
+            GgufOutputType.Q4_0 => GgmlType.Q4_0,
+            _ => GgmlType.Q6_K,
+        };
+        if (cols % GgmlTypeInfo.BlockSize(chosen) == 0) return chosen;
+        return cols % Q8_0.BlockSize == 0 ? GgmlType.Q8_0 : GgmlType.F32;
+    }
+
     private static void AddHyperParameters(GgufWriter w, string arch, GemmaConfig c)
     {
         void U(string key, int value) => w.AddMetadata($"{arch}.{key}", GgufValue.FromUInt32((uint)value));
@@ -118,7 +155,7 @@ internal static class GgufModelWriter
     private static void WriteRows(TensorView t, long rows, long cols, GgmlType type, float offset, float scale, Stream stream, CancellationToken ct)
     {
         var row = new float[cols];
-        var bytes = new byte[type switch { GgmlType.Q8_0 => cols / Q8_0.BlockSize * Q8_0.BlockBytes, GgmlType.F32 => cols * 4, _ => cols * 2 }];
+        var bytes = new byte[GgmlTypeInfo.ByteSize(type, cols)];
         for (long r = 0; r < rows; r++)
         {
             ct.ThrowIfCancellationRequested();
@@ -127,6 +164,9 @@ internal static class GgufModelWriter
             switch (type)
             {
                 case GgmlType.Q8_0: Quantizer.QuantizeQ8_0(row, bytes); break;
+                case GgmlType.Q4_0: Quantizer.QuantizeQ4_0(row, bytes); break;
+                case GgmlType.Q4_K: Quantizer.QuantizeQ4_K(row, bytes); break;
+                case GgmlType.Q6_K: Quantizer.QuantizeQ6_K(row, bytes); break;
                 case GgmlType.F32: MemoryMarshal.AsBytes(row.AsSpan()).CopyTo(bytes); break;
                 case GgmlType.BF16:
                     for (int i = 0; i < cols; i++) MemoryMarshal.Write(bytes.AsSpan(i * 2), BFloat16.FromSingle(row[i]));

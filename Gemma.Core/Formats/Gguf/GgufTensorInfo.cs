@@ -110,12 +110,12 @@ internal sealed unsafe class GgufTensorInfo
     /// <summary>
     /// Views the tensor in place as a kernel matrix <c>[RowCount, RowLength]</c> — for a PyTorch <c>[out, in]</c>
     /// weight that is <c>[out, in]</c> again (ggml's ne = [in, out]). Only for types the kernels read directly
-    /// (F32, BF16, Q8_0, see <see cref="GgmlTypeInfo.TryGetWeightType"/>); valid while the file is open.
+    /// (F32, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, see <see cref="GgmlTypeInfo.TryGetWeightType"/>); valid while the file is open.
     /// </summary>
     public Gemma.Kernels.WeightMatrix ToWeightMatrix()
     {
         if (!GgmlTypeInfo.TryGetWeightType(Type, out Gemma.Kernels.WeightType weightType))
-            throw new GemmaException($"{_file?.FileName}: tensor '{Name}' has type {Type}, which the kernels cannot read in place (F32, BF16, Q8_0); dequantize it");
+            throw new GemmaException($"{_file?.FileName}: tensor '{Name}' has type {Type}, which the kernels cannot read in place (F32, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K); dequantize it");
         if (RowCount > int.MaxValue)
             throw new GemmaException($"{_file?.FileName}: tensor '{Name}' has {RowCount} rows, more than a matrix view can address");
         return new Gemma.Kernels.WeightMatrix(DataPointer, (int)RowCount, (int)RowLength, weightType);
