@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Gemma.Core;
+using Gemma.Core.Constraints;
 using Gemma.Core.Generation;
 using Gemma.Core.Model;
 using Gemma.Core.Tokenization;
@@ -236,6 +237,7 @@ internal sealed class BatchScheduler : IDisposable
     {
         private readonly BatchScheduler _owner;
         private readonly Sampler _sampler;
+        private readonly ConstrainedSampler? _constrained;  // response_format: masks tokens that cannot lead to a valid output
         private readonly StreamingDetokenizer _detokenizer;
         private readonly StopSequenceMatcher _stops;
         private readonly List<int> _history;
@@ -250,6 +252,8 @@ internal sealed class BatchScheduler : IDisposable
             Entry = entry;
             _reused = reused;
             _sampler = new Sampler(request.Options, owner._model.Config.VocabSize);
+            if (request.Options.Constraint is OutputConstraint constraint)
+                _constrained = new ConstrainedSampler(constraint, owner._tokenizer, owner._endIds, owner._model.Config.VocabSize, request.Options.MaxTokens);
             _detokenizer = new StreamingDetokenizer(owner._tokenizer);
             _stops = new StopSequenceMatcher(request.Options.StopSequences);
             _history = new List<int>(request.Prompt.Length + Math.Min(request.Options.MaxTokens, 4096));
@@ -269,7 +273,9 @@ internal sealed class BatchScheduler : IDisposable
             int next;
             try
             {
-                next = _sampler.Sample(logits, CollectionsMarshal.AsSpan(_history));
+                next = _constrained is null
+                    ? _sampler.Sample(logits, CollectionsMarshal.AsSpan(_history))
+                    : _constrained.Sample(_sampler, logits, CollectionsMarshal.AsSpan(_history), Request.Options.MaxTokens - _generated);
             }
             catch (GemmaException e)  // every token banned by logit_bias
             {
@@ -279,9 +285,11 @@ internal sealed class BatchScheduler : IDisposable
             if (_generated++ == 0) _firstToken = System.Diagnostics.Stopwatch.GetElapsedTime(Request.QueuedAt);
             _owner._metrics.CompletionTokens.Add(1);
             if (_owner._endIds.Contains(next)) return Finish(StopKind.Stop, _owner._caches, null);
+            _constrained?.Accept(next);
             _history.Add(next);
             Emit(_stops.Push(_detokenizer.Append(next)));
             if (_stops.Stopped) return Finish(StopKind.Stop, _owner._caches, null);
+            if (_constrained is { IsFinished: true }) return Finish(StopKind.Stop, _owner._caches, null);  // nothing may follow
             if (_generated >= Request.Options.MaxTokens) return Finish(StopKind.Length, _owner._caches, null);
             if (Entry.Cache.Length >= Entry.Cache.ContextLength) return Finish(StopKind.Length, _owner._caches, null);
             Decoding = true;
