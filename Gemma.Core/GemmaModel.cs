@@ -50,6 +50,7 @@ public sealed class GemmaModel : IDisposable
     {
         options ??= new GemmaModelOptions();
         options.Validate();
+        options = options.CappedToCores();
         if (File.Exists(path))
         {
             if (!IsGguf(path)) throw new GemmaException($"{path}: not a model: expected a Hugging Face model folder or a GGUF file.");

@@ -77,11 +77,17 @@ public sealed class InferenceContext : IDisposable
     public void Reset() => _cache.Clear();
 
     /// <summary>
-    /// Forgets positions from <paramref name="length"/> on, keeping the prefix (0 forgets everything). Check
-    /// <see cref="KvCache.CanTruncateTo"/> first: once a sliding layer's ring has wrapped, only the last positions can
-    /// be forgotten.
+    /// True when <see cref="Truncate"/> can keep the first <paramref name="length"/> positions: always for 0 and for
+    /// lengths at or beyond <see cref="Position"/>; once a sliding-window layer's ring has wrapped, otherwise only for
+    /// the last prefill chunk of positions (earlier keys a later query would see were overwritten).
     /// </summary>
-    /// <exception cref="GemmaException">The prefix is no longer intact (see <see cref="KvCache.CanTruncateTo"/>).</exception>
+    public bool CanTruncateTo(int length) => _cache.CanTruncateTo(length);
+
+    /// <summary>
+    /// Forgets positions from <paramref name="length"/> on, keeping the prefix (0 forgets everything, like
+    /// <see cref="Reset"/>). Check <see cref="CanTruncateTo"/> first.
+    /// </summary>
+    /// <exception cref="GemmaException">The prefix is no longer intact (see <see cref="CanTruncateTo"/>).</exception>
     public void Truncate(int length) => _cache.Truncate(length);
 
     /// <inheritdoc />

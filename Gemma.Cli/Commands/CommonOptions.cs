@@ -13,7 +13,7 @@ internal sealed class CommonOptions
 
     public Option<int> Threads { get; } = new("--threads", "-t")
     {
-        Description = "Worker threads (default: the number of cores).",
+        Description = "Worker threads (default: the number of cores; more than that is capped to it, with a warning).",
         DefaultValueFactory = _ => Environment.ProcessorCount,
     };
 
@@ -51,9 +51,15 @@ internal sealed class CommonOptions
             int max = Core.Config.GemmaConfigReader.ReadDirectory(path).MaxPositionEmbeddings;
             if (context > max) throw new UsageException($"--context {context} exceeds the model's max_position_embeddings {max}.");
         }
+        int threads = parse.GetValue(Threads);
+        if (threads > Environment.ProcessorCount)
+        {
+            Console.Error.WriteLine($"gemma: warning: --threads {threads} is more than the {Environment.ProcessorCount} cores of this machine; using {Environment.ProcessorCount}.");
+            threads = Environment.ProcessorCount;
+        }
         return GemmaModel.Load(location, new GemmaModelOptions
         {
-            Threads = parse.GetValue(Threads),
+            Threads = threads,
             ContextLength = parse.GetValue(Context),
             KvCache = parse.GetValue(KvCache) == "f16" ? KvCacheType.Float16 : KvCacheType.Float32,
         });

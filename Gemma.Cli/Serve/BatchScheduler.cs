@@ -97,15 +97,24 @@ internal sealed class BatchScheduler : IDisposable
         {
             while (!stop.IsCancellationRequested)
             {
-                Admit();
-                if (_active.Count == 0)
+                try
                 {
-                    // Nothing to run: sleep until a request arrives.
-                    try { _queue.Reader.WaitToReadAsync(stop).AsTask().GetAwaiter().GetResult(); }
-                    catch (OperationCanceledException) { break; }
-                    continue;
+                    Admit();
+                    if (_active.Count == 0)
+                    {
+                        // Nothing to run: sleep until a request arrives.
+                        try { _queue.Reader.WaitToReadAsync(stop).AsTask().GetAwaiter().GetResult(); }
+                        catch (OperationCanceledException) { break; }
+                        continue;
+                    }
+                    Step();
                 }
-                Step();
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A bug, not bad input (requests are validated before they are queued): fail the running requests,
+                    // forget their caches, and keep serving the others.
+                    FailActive($"Internal error: {e.Message}");
+                }
             }
         }
         finally
@@ -197,12 +206,7 @@ internal sealed class BatchScheduler : IDisposable
         catch (Exception e) when (e is GemmaException or ArgumentException)
         {
             // Not expected (every request is checked before it is queued); fail the rows of this pass, keep serving.
-            foreach (Sequence s in _active.ToArray())
-            {
-                s.Entry.Truncate(0);
-                s.Finish(StopKind.Error, _caches, e.Message);
-            }
-            _active.Clear();
+            FailActive(e.Message);
             return;
         }
         _metrics.Steps.Add(1);
@@ -220,6 +224,17 @@ internal sealed class BatchScheduler : IDisposable
             _active.Remove(s);
         }
         _metrics.ActiveSlots = _active.Count;
+    }
+
+    private void FailActive(string message)
+    {
+        foreach (Sequence s in _active)
+        {
+            s.Entry.Truncate(0);
+            s.Finish(StopKind.Error, _caches, message);
+        }
+        _active.Clear();
+        _metrics.ActiveSlots = 0;
     }
 
     public void Dispose()
