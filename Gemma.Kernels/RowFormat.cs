@@ -5,8 +5,11 @@ using System.Runtime.Intrinsics.X86;
 namespace Gemma.Kernels;
 
 /// <summary>
-/// How a float kernel reads weight row elements as float32. Implemented by empty structs so the JIT specializes
-/// each kernel per format and inlines the loads (static abstract members, no virtual calls).
+/// How a float kernel reads weight row elements as float32 — the decode loads and the GEMM's panel unpacker
+/// (<c>MatMul.Float.cs</c> widens <see cref="Load512"/>/<see cref="Load256"/> chunks into its float32 panel). Implemented
+/// by empty structs so the JIT specializes each kernel per format and inlines the loads (static abstract members, no
+/// virtual calls). A new element type with a float decode (e.g. f16, or a block format whose 16/8-element chunks never
+/// straddle blocks) is one more struct here plus one dispatch line in <c>MatMul.LinearWork.Run</c>.
 /// </summary>
 internal unsafe interface IRowFormat
 {
