@@ -592,7 +592,7 @@ internal sealed class JsonSchemaCompiler
             Expr.Alt(Expr.Lit("Z"), Expr.Seq(Expr.Chars("+-"), hour, Expr.Lit(":"), minute)));
         Expr H(int n) => Expr.Repeat(Expr.Chars(('0', '9'), ('a', 'f')), n, n);
         Expr alnum = Expr.Chars(('a', 'z'), ('A', 'Z'), ('0', '9'));
-        Expr label = Expr.Seq(alnum, Expr.Repeat(Expr.Seq(Expr.Opt(Expr.Lit("-")), alnum), 0, 30));
+        Expr label = Expr.Seq(alnum, Expr.Repeat(Expr.Seq(Expr.Opt(Expr.Lit("-")), alnum), 0, 15));
         return format switch
         {
             "date" => date,
@@ -600,9 +600,9 @@ internal sealed class JsonSchemaCompiler
             "date-time" => Expr.Seq(date, Expr.Lit("T"), time),
             "uuid" => Expr.Seq(H(8), Expr.Lit("-"), H(4), Expr.Lit("-"), H(4), Expr.Lit("-"), H(4), Expr.Lit("-"), H(12)),
             "email" => Expr.Seq(
-                Expr.Repeat(alnum, 1, 32), Expr.Repeat(Expr.Seq(Expr.Chars("._+-"), Expr.Repeat(alnum, 1, 32)), 0, 4),
-                Expr.Lit("@"), label, Expr.Repeat(Expr.Seq(Expr.Lit("."), label), 0, 3),
-                Expr.Lit("."), Expr.Repeat(Expr.Chars(('a', 'z')), 2, 10)),
+                Expr.Repeat(alnum, 1, 16), Expr.Repeat(Expr.Seq(Expr.Chars("._+-"), Expr.Repeat(alnum, 1, 16)), 0, 2),
+                Expr.Lit("@"), label, Expr.Repeat(Expr.Seq(Expr.Lit("."), label), 0, 2),
+                Expr.Lit("."), Expr.Repeat(Expr.Chars(('a', 'z')), 2, 6)),
             _ => throw Error(path, $"'format': \"{format}\" is not supported (supported: date, time, date-time, uuid, email)"),
         };
     }
