@@ -5,6 +5,7 @@ using Gemma.Core.Formats.Safetensors;
 using Gemma.Core.Generation;
 using Gemma.Core.Model;
 using Gemma.Core.Tokenization;
+using Gemma.Kernels;
 
 namespace Gemma.Core;
 
@@ -40,6 +41,32 @@ public sealed class GemmaModel : IDisposable
     public string Location { get; }
 
     internal Transformer Transformer { get; }
+
+    private WorkerPool? _pool;
+    private readonly Lock _poolGate = new();
+
+    /// <summary>
+    /// The model's worker threads, shared by all of its inference contexts (null when <see cref="GemmaModelOptions.Threads"/>
+    /// is 1). Created on first use, so loading a model for inspection starts no threads. One pool per model rather than
+    /// per context: four pooled generators would otherwise keep 4 × (threads − 1) threads spinning on the same cores.
+    /// Concurrent contexts take turns per kernel call (<see cref="WorkerPool.For{T}"/> serializes callers), so each
+    /// call still gets every thread and nothing can deadlock.
+    /// </summary>
+    internal WorkerPool? Pool
+    {
+        get
+        {
+            if (Options.Threads <= 1) return null;
+            if (Volatile.Read(ref _pool) is { } pool) return pool;
+            lock (_poolGate)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                return _pool ??= new WorkerPool(Options.Threads);
+            }
+        }
+    }
+
+    private bool _disposed;
 
     /// <summary>
     /// Loads a Hugging Face model folder (<c>config.json</c> + <c>model.safetensors</c> or shards with
@@ -88,7 +115,9 @@ public sealed class GemmaModel : IDisposable
     /// the GGUF region of a bundled executable (mapped read-only in place), or the embedded demo model (read in place
     /// from this assembly's image: no copy, no file).
     /// </summary>
+#pragma warning disable RS0026 // two Load overloads with an optional options parameter: their first parameters differ in type, no call is ambiguous
     public static GemmaModel Load(ModelLocation location, GemmaModelOptions? options = null)
+#pragma warning restore RS0026
     {
         ArgumentNullException.ThrowIfNull(location);
         options ??= new GemmaModelOptions();
@@ -206,6 +235,15 @@ public sealed class GemmaModel : IDisposable
         return length;
     }
 
-    /// <inheritdoc />
-    public void Dispose() => Weights.Dispose();
+    /// <summary>Releases the weights and stops the worker threads; no context of this model may be running.</summary>
+    public void Dispose()
+    {
+        lock (_poolGate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _pool?.Dispose();
+        }
+        Weights.Dispose();
+    }
 }

@@ -4,8 +4,8 @@ using Gemma.Kernels;
 namespace Gemma.Core;
 
 /// <summary>
-/// One sequence being processed: its KV cache, activation buffers and worker threads. Not thread-safe; create one
-/// per concurrent generation (they all share the model's weights).
+/// One sequence being processed: its KV cache and activation buffers. Not thread-safe; create one per concurrent
+/// generation (they all share the model's weights and its worker threads).
 /// </summary>
 public sealed class InferenceContext : IDisposable
 {
@@ -14,14 +14,14 @@ public sealed class InferenceContext : IDisposable
     private readonly KvCache _cache;
     private readonly WorkerPool? _pool;
 
-    /// <summary>The worker threads of this context (null when single-threaded).</summary>
+    /// <summary>The model's worker threads this context runs its kernels on (null when single-threaded).</summary>
     internal WorkerPool? Pool => _pool;
 
     internal InferenceContext(GemmaModel model, int contextLength)
     {
         _model = model;
         int chunk = Math.Min(model.Options.PrefillChunk, contextLength);
-        _pool = model.Options.Threads > 1 ? new WorkerPool(model.Options.Threads) : null;
+        _pool = model.Pool;
         _state = new InferenceState(model.Config, chunk);
         _cache = new KvCache(model.Config, contextLength, chunk, model.Options.KvCache);
     }
@@ -94,6 +94,5 @@ public sealed class InferenceContext : IDisposable
     public void Dispose()
     {
         _cache.Dispose();
-        _pool?.Dispose();
     }
 }

@@ -32,6 +32,7 @@ internal static class BenchCommand
             Description = "Also time decode at this position against decode at position 100 (the cache is filled with synthetic keys/values instead of a prefill); 0 = off.",
             DefaultValueFactory = _ => 0,
         };
+        var concurrent = new Option<int>("--concurrent") { Description = "Also decode --gen tokens in this many contexts at once (aggregate tok/s); 0 = off.", DefaultValueFactory = _ => 0 };
         var scaling = new Option<bool>("--scaling") { Description = "Also run prefill and decode with 1 thread (thread scaling)." };
         var bandwidthMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer for the read-bandwidth probe; make it several times the last-level cache.", DefaultValueFactory = _ => 2048 };
         var noLimits = new Option<bool>("--no-limits") { Description = "Skip measuring the read bandwidth and FMA peak." };
@@ -41,10 +42,11 @@ internal static class BenchCommand
         gen.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--gen must be at least 1."); });
         reps.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--reps must be at least 1."); });
         longContext.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or (> 0 and <= 100)) r.AddError("--long-context must be 0 (off) or above 100."); });
+        concurrent.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or > 64) r.AddError("--concurrent must be in [0, 64]."); });
         bandwidthMiB.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 4 or > 65536) r.AddError("--bandwidth-mib must be in [4, 65536]."); });
         var command = new Command("bench", "Measure prefill and decode speed (tokens/s), time to first token and peak memory against the machine's read bandwidth and FMA peak.")
         {
-            prompt, gen, reps, json, longContext, scaling, bandwidthMiB, noLimits, roofline, rooflineAdd,
+            prompt, gen, reps, json, longContext, concurrent, scaling, bandwidthMiB, noLimits, roofline, rooflineAdd,
         };
         common.AddTo(command);
         command.SetAction(parse => CliRunner.Run(() =>
@@ -70,6 +72,8 @@ internal static class BenchCommand
             double budgetMib = (bytes + kvBytes) / 1048576.0 + RssOverheadMiB;
 
             LongContext? lc = longPosition > 0 ? RunLongContext(model, tokens[1], longPosition, Math.Min(nGen, 32), nReps, asJson) : null;
+            int nConcurrent = parse.GetValue(concurrent);
+            double concurrentTps = nConcurrent > 0 ? RunConcurrent(model, tokens, nGen, nConcurrent, nReps, asJson) : 0;
             Speeds? single = null;
             if (parse.GetValue(scaling) && model.Options.Threads > 1)
             {
@@ -158,8 +162,16 @@ internal static class BenchCommand
                     w.WriteNumber("decode_long_position", lc.LongPosition);
                     w.WriteNumber("decode_long_tokens_per_s", Math.Round(lc.LongTokensPerSecond, 3));
                     w.WriteNumber("long_context_ratio", Math.Round(lc.LongTokensPerSecond / lc.ShortTokensPerSecond, 4));
+                    w.WriteNumber("decode_short_cpu_ms_per_token", Math.Round(lc.ShortCpuMsPerToken, 2));
+                    w.WriteNumber("decode_long_cpu_ms_per_token", Math.Round(lc.LongCpuMsPerToken, 2));
+                    w.WriteNumber("long_context_cpu_ratio", Math.Round(lc.ShortCpuMsPerToken / lc.LongCpuMsPerToken, 4));
                     if (limits != null)
                         w.WriteNumber("decode_long_roofline_fraction", Math.Round(Roofline.DecodeFraction(lc.LongTokensPerSecond, cost.DecodeBytesPerToken(lc.LongPosition), limits.ReadGBPerSecond), 4));
+                }
+                if (nConcurrent > 0)
+                {
+                    w.WriteNumber("concurrent_contexts", nConcurrent);
+                    w.WriteNumber("concurrent_decode_tokens_per_s", Math.Round(concurrentTps, 3));
                 }
                 if (single != null)
                 {
@@ -201,8 +213,10 @@ internal static class BenchCommand
                 o.WriteLine($"decode: {decodeBytes / 1e9:F3} GB read per token → {Roofline.DecodeFraction(Mean(main.Tg), decodeBytes, limits.ReadGBPerSecond):P1} of the read roofline");
                 o.WriteLine($"prefill: {prefillFlops / 1e9:F3} GFLOP per token → {Roofline.PrefillFraction(Mean(main.Pp), prefillFlops, limits.FmaGFlopPerSecond):P1} of the FMA peak");
             }
+            if (nConcurrent > 0)
+                o.WriteLine($"{nConcurrent} contexts decoding at once: {concurrentTps:F2} tok/s in total");
             if (lc != null)
-                o.WriteLine($"long context: decode {lc.ShortTokensPerSecond:F2} tok/s at position {LongContext.ShortPosition}, {lc.LongTokensPerSecond:F2} at {lc.LongPosition} ({lc.LongTokensPerSecond / lc.ShortTokensPerSecond:P0})");
+                o.WriteLine($"long context: decode {lc.ShortTokensPerSecond:F2} tok/s at position {LongContext.ShortPosition}, {lc.LongTokensPerSecond:F2} at {lc.LongPosition} ({lc.LongTokensPerSecond / lc.ShortTokensPerSecond:P0}); CPU time per token {lc.ShortCpuMsPerToken:F0} vs {lc.LongCpuMsPerToken:F0} ms ({lc.ShortCpuMsPerToken / lc.LongCpuMsPerToken:P0})");
             return ExitCodes.Success;
         }));
         return command;
@@ -210,7 +224,7 @@ internal static class BenchCommand
 
     private sealed record Speeds(List<double> Pp, List<double> Tg, List<double> Ttft);
 
-    private sealed record LongContext(double ShortTokensPerSecond, int LongPosition, double LongTokensPerSecond)
+    private sealed record LongContext(double ShortTokensPerSecond, int LongPosition, double LongTokensPerSecond, double ShortCpuMsPerToken, double LongCpuMsPerToken)
     {
         public const int ShortPosition = 100;
     }
@@ -245,30 +259,76 @@ internal static class BenchCommand
         return speeds;
     }
 
-    /// <summary>Decode speed at position 100 and at <paramref name="position"/>, with the cache filled synthetically up to there.</summary>
+    /// <summary>
+    /// Decode speed at position 100 and at <paramref name="position"/>, with the cache filled synthetically up to
+    /// there: best wall-clock tokens/s and least process CPU time per token over <paramref name="reps"/> (on a shared
+    /// machine the CPU time shows the work even when other processes take the cores; spinning workers add to it).
+    /// </summary>
     private static LongContext RunLongContext(GemmaModel model, int token, int position, int steps, int reps, bool quiet)
     {
         using InferenceContext ctx = model.CreateContext(position + steps);
-        double Time(int at)
+        using var process = Process.GetCurrentProcess();
+        (double Tps, double CpuMs) Time(int at)
         {
             ctx.Cache.FillForBenchmark(at);
-            double best = 0;
+            double best = 0, cpu = double.MaxValue;
             for (int rep = -1; rep < reps; rep++)
             {
                 if (ctx.Cache.CanTruncateTo(at)) ctx.Cache.Truncate(at);
                 else ctx.Cache.FillForBenchmark(at);
                 int next = token;
+                process.Refresh();
+                TimeSpan cpu0 = process.TotalProcessorTime;
                 long t0 = Stopwatch.GetTimestamp();
                 for (int i = 0; i < steps; i++) next = TensorPrimitives.IndexOfMax(ctx.Decode(next));
                 double tps = steps / Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                process.Refresh();
+                double cpuMs = (process.TotalProcessorTime - cpu0).TotalMilliseconds / steps;
+                if (rep >= 0) { best = Math.Max(best, tps); cpu = Math.Min(cpu, cpuMs); }
+            }
+            Log(quiet, $"decode at position {at}: {best:F2} tok/s, {cpu:F1} CPU ms per token (best of {reps})");
+            return (best, cpu);
+        }
+        var (shortTps, shortCpu) = Time(LongContext.ShortPosition);
+        var (longTps, longCpu) = Time(position);
+        return new LongContext(shortTps, position, longTps, shortCpu, longCpu);
+    }
+
+    /// <summary>
+    /// Aggregate decode tokens/s of <paramref name="contexts"/> sequences decoding at the same time, each on its own
+    /// thread after a short prefill (what a server with several generators does); best of <paramref name="reps"/>.
+    /// </summary>
+    private static double RunConcurrent(GemmaModel model, int[] tokens, int nGen, int contexts, int reps, bool quiet)
+    {
+        int[] prompt = tokens[..Math.Min(tokens.Length, 16)];
+        var ctxs = Enumerable.Range(0, contexts).Select(_ => model.CreateContext(prompt.Length + nGen)).ToArray();
+        try
+        {
+            double best = 0;
+            for (int rep = -1; rep < reps; rep++)
+            {
+                foreach (InferenceContext c in ctxs) { c.Reset(); c.Prefill(prompt); }
+                using var start = new Barrier(contexts + 1);
+                var threads = ctxs.Select(c => new Thread(() =>
+                {
+                    int next = prompt[^1];
+                    start.SignalAndWait();
+                    for (int i = 0; i < nGen; i++) next = TensorPrimitives.IndexOfMax(c.Decode(next));
+                })).ToArray();
+                foreach (Thread t in threads) t.Start();
+                start.SignalAndWait();
+                long t0 = Stopwatch.GetTimestamp();
+                foreach (Thread t in threads) t.Join();
+                double tps = contexts * nGen / Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 if (rep >= 0) best = Math.Max(best, tps);
             }
-            Log(quiet, $"decode at position {at}: {best:F2} tok/s (best of {reps})");
+            Log(quiet, $"{contexts} concurrent contexts: {best:F2} tok/s in total (best of {reps})");
             return best;
         }
-        double shortTps = Time(LongContext.ShortPosition);
-        double longTps = Time(position);
-        return new LongContext(shortTps, position, longTps);
+        finally
+        {
+            foreach (InferenceContext c in ctxs) c.Dispose();
+        }
     }
 
     private static Limits MeasureLimits(int threads, long bandwidthBytes)

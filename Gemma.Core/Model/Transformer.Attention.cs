@@ -46,9 +46,15 @@ internal sealed partial class Transformer
             SoftCap = c.AttnLogitSoftcapping is double cap ? (float)cap : 0f,
         };
         work.Output.Clear();
-        // One item per (token, query head): enough parallelism for decode (heads) and prefill (tokens × heads).
-        if (pool != null) pool.For(n * c.NumHeads, ref work);
-        else for (int i = 0; i < n * c.NumHeads; i++) work.Execute(i);
+        // One item per (token, KV head) with all query heads of its group, so each key and value is read from memory
+        // once per token and re-read from L1/L2 by the group's other heads. When that leaves fewer than two items per
+        // thread (e.g. decode with few KV heads on many cores), one item per (token, query head) instead.
+        int group = c.NumHeads / c.NumKvHeads;
+        int threads = pool?.Threads ?? 1;
+        work.HeadsPerItem = n * c.NumKvHeads >= 2 * threads ? group : 1;
+        int items = n * c.NumHeads / work.HeadsPerItem;
+        if (pool != null) pool.For(items, ref work);
+        else for (int i = 0; i < items; i++) work.Execute(i);
     }
 
     /// <summary>q, k, v = normed · W{q,k,v}ᵀ for <paramref name="n"/> rows, then the optional per-head q/k norms.</summary>
@@ -64,7 +70,11 @@ internal sealed partial class Transformer
         if (w.KNorm != null) RmsNorm.Apply(k, w.KNorm, (float)c.RmsNormEps, k);
     }
 
-    /// <summary>Attention of one query head of one token; items are independent, so any thread may run any of them.</summary>
+
+    /// <summary>
+    /// Attention of <see cref="HeadsPerItem"/> consecutive query heads (sharing one KV head) of one token; items are
+    /// independent, so any thread may run any of them.
+    /// </summary>
     private ref struct AttentionWork : IParallelWork
     {
         [ThreadStatic] private static float[]? t_scores;
@@ -73,50 +83,70 @@ internal sealed partial class Transformer
         public Span<float> Q;        // [n, heads·head_dim]
         public Span<float> Output;   // [n, heads·head_dim]
         public KvCache Cache;
-        public int Layer, Start;
+        public int Layer, Start, HeadsPerItem;
         public long Window;
         public float SoftCap;
 
         public void Execute(int index)
         {
             GemmaConfig c = Model._config;
-            int heads = c.NumHeads, hd = c.HeadDim;
-            int i = index / heads, head = index % heads;
+            int heads = c.NumHeads, hd = c.HeadDim, itemsPerToken = heads / HeadsPerItem;
+            int i = index / itemsPerToken, head = index % itemsPerToken * HeadsPerItem;
             int kh = head / (heads / c.NumKvHeads);  // grouped-query attention: consecutive query heads share a KV head
             int p = Start + i;
             int first = (int)Math.Max(0, p - Window + 1);
-            int needed = p - first + 1;
+            int needed = (p - first + 1) * HeadsPerItem;
             // Sized for the whole context (a query sees at most every position), not for this token: growing by one
             // float per token allocated a new array on every decode step once past 256 positions.
-            if (t_scores == null || t_scores.Length < needed) t_scores = new float[Math.Max(Math.Max(Cache.ContextLength, needed), 256)];
-            int offset = (i * heads + head) * hd;
+            if (t_scores == null || t_scores.Length < needed)
+                t_scores = new float[Math.Max(Math.Max(Cache.ContextLength * HeadsPerItem, needed), 256)];
+            int offset = (i * heads + head) * hd, length = HeadsPerItem * hd;
             if (Cache.Type == KvCacheType.Float16)
-                Model.AttendOne<Half>(Q.Slice(offset, hd), Cache.Keys<Half>(Layer, kh), Cache.Values<Half>(Layer, kh), first, p,
-                    Cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
+                Model.Attend<Half>(Q.Slice(offset, length), Cache.Keys<Half>(Layer, kh), Cache.Values<Half>(Layer, kh), first, p,
+                    Cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, length));
             else
-                Model.AttendOne<float>(Q.Slice(offset, hd), Cache.Keys<float>(Layer, kh), Cache.Values<float>(Layer, kh), first, p,
-                    Cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
+                Model.Attend<float>(Q.Slice(offset, length), Cache.Keys<float>(Layer, kh), Cache.Values<float>(Layer, kh), first, p,
+                    Cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, length));
         }
     }
 
+    // Keys per block: a block's keys (64 KB float32, 32 KB half at head_dim 256) are read from memory by the group's
+    // first head and from L1/L2 by the others.
+    private const int KeyBlock = 64;
+
     /// <summary>
-    /// One query head over positions [<paramref name="first"/>, <paramref name="last"/>] of a ring buffer of
-    /// <paramref name="capacity"/> slots: at most two contiguous segments (before and after the wrap).
+    /// Query heads <paramref name="q"/> <c>[g, head_dim]</c> sharing one KV head, over positions
+    /// [<paramref name="first"/>, <paramref name="last"/>] of a ring buffer of <paramref name="capacity"/> slots: at most
+    /// two contiguous segments (before and after the wrap), walked in blocks of <see cref="KeyBlock"/> keys. Blocking
+    /// does not change any result: scores are per key, and the weighted sum of values still adds keys in order per
+    /// output element (the output is stored and reloaded between blocks, exactly).
     /// </summary>
-    private void AttendOne<T>(ReadOnlySpan<float> q, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, int first, int last,
+    private void Attend<T>(ReadOnlySpan<float> q, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, int first, int last,
         int capacity, float softCap, float[] scoreBuffer, Span<float> output) where T : unmanaged
     {
-        int hd = q.Length;
+        int hd = _config.HeadDim, g = q.Length / hd;
         int count = last - first + 1;
         int a = first % capacity;
         int lenA = Math.Min(count, capacity - a); // first segment: slots a … a + lenA − 1
-        int lenB = count - lenA;                  // wrapped segment: slots 0 … lenB − 1
-        Span<float> scores = scoreBuffer.AsSpan(0, count);
-        Scores(q, keys.Slice(a * hd, lenA * hd), lenA, softCap, scores);
-        if (lenB > 0) Scores(q, keys.Slice(0, lenB * hd), lenB, softCap, scores.Slice(lenA));
-        Attention.SoftmaxInPlace(scores);
-        WeightedValues(scores.Slice(0, lenA), values.Slice(a * hd, lenA * hd), output);
-        if (lenB > 0) WeightedValues(scores.Slice(lenA), values.Slice(0, lenB * hd), output);
+        // Segments as (first slot, length, offset in the scores): the wrapped one starts at slot 0.
+        Span<(int Slot, int Length, int Offset)> segments = [(a, lenA, 0), (0, count - lenA, lenA)];
+        foreach (var (slot, length, offset) in segments)
+            for (int b = 0; b < length; b += KeyBlock)
+            {
+                int m = Math.Min(KeyBlock, length - b);
+                ReadOnlySpan<T> block = keys.Slice((slot + b) * hd, m * hd);
+                for (int h = 0; h < g; h++)
+                    Scores(q.Slice(h * hd, hd), block, m, softCap, scoreBuffer.AsSpan(h * count + offset + b, m));
+            }
+        for (int h = 0; h < g; h++) Attention.SoftmaxInPlace(scoreBuffer.AsSpan(h * count, count));
+        foreach (var (slot, length, offset) in segments)
+            for (int b = 0; b < length; b += KeyBlock)
+            {
+                int m = Math.Min(KeyBlock, length - b);
+                ReadOnlySpan<T> block = values.Slice((slot + b) * hd, m * hd);
+                for (int h = 0; h < g; h++)
+                    WeightedValues(scoreBuffer.AsSpan(h * count + offset + b, m), block, output.Slice(h * hd, hd));
+            }
     }
 
     // The kernel overload for the cache's element type (typeof checks are JIT-time constants).

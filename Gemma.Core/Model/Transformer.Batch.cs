@@ -180,10 +180,10 @@ internal sealed partial class Transformer
             if (t_scores == null || t_scores.Length < needed) t_scores = new float[Math.Max(Math.Max(cache.ContextLength, needed), 256)];
             int offset = (i * heads + head) * hd;
             if (cache.Type == KvCacheType.Float16)
-                Model.AttendOne<Half>(Q.Slice(offset, hd), cache.Keys<Half>(Layer, kh), cache.Values<Half>(Layer, kh), first, p,
+                Model.Attend<Half>(Q.Slice(offset, hd), cache.Keys<Half>(Layer, kh), cache.Values<Half>(Layer, kh), first, p,
                     cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
             else
-                Model.AttendOne<float>(Q.Slice(offset, hd), cache.Keys<float>(Layer, kh), cache.Values<float>(Layer, kh), first, p,
+                Model.Attend<float>(Q.Slice(offset, hd), cache.Keys<float>(Layer, kh), cache.Values<float>(Layer, kh), first, p,
                     cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
         }
     }

@@ -103,7 +103,7 @@ public class BenchCommandTests
         {
             "prefill_tokens_per_s", "decode_tokens_per_s", "ttft_ms", "peak_rss_mib", "rss_budget_mib", "read_gb_per_s", "fma_gflop_per_s",
             "read_gb_per_s_1t", "fma_gflop_per_s_1t", "decode_roofline_fraction", "prefill_peak_fraction", "decode_bytes_per_token",
-            "prefill_flops_per_token", "decode_short_tokens_per_s", "decode_long_tokens_per_s", "long_context_ratio",
+            "prefill_flops_per_token", "decode_short_tokens_per_s", "decode_long_tokens_per_s", "long_context_ratio", "long_context_cpu_ratio",
         })
             Assert.That(root.GetProperty(key).GetDouble(), Is.GreaterThan(0), key);
         Assert.That(root.GetProperty("decode_long_position").GetInt32(), Is.EqualTo(130));
