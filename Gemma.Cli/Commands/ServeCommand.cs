@@ -25,6 +25,11 @@ internal static class ServeCommand
         foreach (Option<int> o in new[] { parallel, queue, chunk, timeout })
             o.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"{o.Name} must be at least 1."); });
         caches.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--extra-caches must be ≥ 0."); });
+        host.Validators.Add(r =>
+        {
+            string value = r.GetValueOrDefault<string>() ?? "";
+            if (value != "localhost" && !System.Net.IPAddress.TryParse(value, out _)) r.AddError($"--host must be an IP address or 'localhost', got '{value}'.");
+        });
         port.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 0 or > 65535) r.AddError("--port must be in [0, 65535]."); });
         command.SetAction(async (parse, ct) =>
         {

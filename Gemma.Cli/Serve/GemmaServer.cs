@@ -95,7 +95,7 @@ internal sealed class GemmaServer : IAsyncDisposable
             try
             {
                 var scheduler = new BatchScheduler(model, _options, Metrics);
-                string name = _options.ModelName ?? Path.GetFileName(model.Location.TrimEnd('/', '\\'));
+                string name = _options.ModelName ?? ModelId(model.Location);
                 var parser = new OpenAiRequestParser(model.RequireTokenizer(), model.Config.VocabSize, scheduler.ContextLength);
                 _state = new ServerState(model, scheduler, parser, name);
             }
@@ -109,6 +109,16 @@ internal sealed class GemmaServer : IAsyncDisposable
         {
             _loadError = e.Message;
         }
+    }
+
+    /// <summary>The folder or file name without extension or description: <c>gemma2-ja-demo</c>, <c>gemma-2-2b-jpn-it-q8_0</c>.</summary>
+    internal static string ModelId(string location)
+    {
+        string name = location.TrimEnd('/', '\\');
+        int description = name.IndexOf(" (", StringComparison.Ordinal);
+        if (description > 0) name = name[..description];
+        name = Path.GetFileName(name);
+        return name.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) ? name[..^5] : name;
     }
 
     public Task WaitForShutdownAsync(CancellationToken token) => _app.WaitForShutdownAsync(token);
