@@ -156,9 +156,10 @@ public class LimitsTests
     public void CliChatMessageLongerThanTheContext()
     {
         // The refused message ends its turn with the library's message; the chat goes on with the next one and
-        // the exit code says a turn failed.
+        // exits with the bad-input code at the end because a turn failed.
         var r = CliProcess.RunWithInput(LongText + "\nパッケージ\n", "chat", "-m", Demo, "--context", "48", "-n", "4");
         Assert.That(r.ExitCode, Is.EqualTo(2), r.Stderr);
+        Assert.That(r.Stderr, Does.Contain("1 turn failed"));
         Assert.That(r.Stderr, Does.Contain("the context length is 48"));
         Assert.That(r.Stderr, Does.Contain("generated"), "the next message was answered");
     }
