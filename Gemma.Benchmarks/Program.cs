@@ -7,12 +7,14 @@ internal static class Program
 {
     // dotnet run -c Release --project Gemma.Benchmarks -- --filter '*'            (BenchmarkDotNet kernels)
     // dotnet run -c Release --project Gemma.Benchmarks -- peer --model F.gguf      (end-to-end vs llama.cpp)
-    // dotnet run -c Release --project Gemma.Benchmarks -- logits-check | quality   (demo model vs llama.cpp)
+    // dotnet run -c Release --project Gemma.Benchmarks -- logits-check | quality | quantize-check   (demo model vs llama.cpp)
     // dotnet run -c Release --project Gemma.Benchmarks -- linear-quick CASES         (best-of-N matmul timings)
+    // dotnet run -c Release --project Gemma.Benchmarks -- constraint-trace [N]      (mask time over N generations, 256k vocab)
     private static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "linear-quick") return Kernels.LinearQuickCommand.Run(args[1..]);
-        if (args.Length > 0 && args[0] is "peer" or "peer-child" or "logits-check" or "quality")
+        if (args.Length > 0 && args[0] == "constraint-trace") return ConstraintTrace.Run(args[1..]);
+        if (args.Length > 0 && args[0] is "peer" or "peer-child" or "logits-check" or "quality" or "quantize-check")
         {
             try
             {
@@ -22,6 +24,7 @@ internal static class Program
                     "peer" => PeerCommand.RunParent(a),
                     "peer-child" => PeerCommand.RunChild(a),
                     "logits-check" => LogitsCheckCommand.Run(a),
+                    "quantize-check" => QuantizeCheckCommand.Run(a),
                     _ => QualityCommand.Run(a),
                 };
             }

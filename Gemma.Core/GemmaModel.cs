@@ -115,7 +115,9 @@ public sealed class GemmaModel : IDisposable
     /// the GGUF region of a bundled executable (mapped read-only in place), or the embedded demo model (read in place
     /// from this assembly's image: no copy, no file).
     /// </summary>
+#pragma warning disable RS0026 // two Load overloads with an optional options parameter: their first parameters differ in type, no call is ambiguous
     public static GemmaModel Load(ModelLocation location, GemmaModelOptions? options = null)
+#pragma warning restore RS0026
     {
         ArgumentNullException.ThrowIfNull(location);
         options ??= new GemmaModelOptions();

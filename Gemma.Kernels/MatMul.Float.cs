@@ -17,7 +17,7 @@ internal static unsafe partial class MatMul
     /// to the output in block order, and the scalar tail (columns past the last full vector) after the last block.
     /// </para>
     /// <para>
-    /// <b>Decode</b> (<see cref="GemmMinTokens"/> &gt; n) reads each weight row once, front to back, straight from the
+    /// <b>Decode</b> (n = 1) reads each weight row once, front to back, straight from the
     /// (memory-mapped) matrix: one sequential stream, four independent FMA chains per row.
     /// <b>GEMM</b> (n ≥ <see cref="GemmMinTokens"/>): per row panel of <see cref="PanelRows"/> rows and per k-block, the
     /// weights are unpacked once into a float32 panel (per-thread scratch, L2-resident) laid out so the micro-kernel
@@ -275,8 +275,12 @@ internal static unsafe partial class MatMul
         }
     }
 
-    /// <summary>Tokens from which <see cref="MatMul.Linear"/> unpacks weight panels (below: decode straight from the rows).</summary>
-    internal const int GemmMinTokens = 4;
+    /// <summary>
+    /// Tokens from which <see cref="MatMul.Linear"/> unpacks weight panels (below: decode straight from the rows).
+    /// From 2 on: the decode path re-reads the whole matrix for every token (2× the DRAM traffic for a large matrix at
+    /// n = 2), the GEMM reads it once.
+    /// </summary>
+    internal const int GemmMinTokens = 2;
 
     /// <summary>
     /// Per-thread float32 scratch for unpacked weight panels, 64-byte aligned, grown once and reused (no allocation
@@ -289,8 +293,10 @@ internal static unsafe partial class MatMul
         public static float* Get(int floats)
         {
             float[]? buffer = t_buffer;
+            // One size (256 KB) covers every float panel (64 rows × k-block ≤ 1024) and Q8_0 panels up to 21 000
+            // columns, so a thread allocates once whatever mix of layers it meets.
             if (buffer is null || buffer.Length < floats + 16)
-                t_buffer = buffer = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
+                t_buffer = buffer = GC.AllocateUninitializedArray<float>(Math.Max(floats, FloatKernels.PanelRows * 1024) + 16, pinned: true);
             nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
             return (float*)((p + 63) & ~(nint)63);
         }

@@ -42,7 +42,7 @@ internal static unsafe partial class MatMul
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float DotQ45_K(byte* row, sbyte* xq, float* xs, int superBlocks, bool five)
+        public static float DotQ45_K(byte* row, sbyte* xq, float* xs, float* xsums, int superBlocks, bool five)
         {
             int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
             var acc = Vector256<float>.Zero;
@@ -56,7 +56,7 @@ internal static unsafe partial class MatMul
                 UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
                 Vector256<float> dx = Vector256.Load(xs + i * 8);
                 Vector256<float> coef = Vector256.Create(BlockScale(block)) * BytesToSingle(sc) * dx;
-                Vector256<float> mcoef = Vector256.Create(BlockScale(block + 2)) * BytesToSingle(m) * dx;
+                accMin = Vector256.FusedMultiplyAdd(Vector256.Create(BlockScale(block + 2)) * BytesToSingle(m), Vector256.Load(xsums + i * 8), accMin);
                 Vector256<ushort> qh = five ? Vector256.Load(block + 16).AsUInt16() : default;
                 byte* qs = block + (five ? 48 : 16);
                 for (int j = 0; j < 8; j++)
@@ -67,9 +67,7 @@ internal static unsafe partial class MatMul
                         q |= Vector256.ShiftLeft((Vector256.ShiftRightLogical(qh, j).AsByte() & onesB).AsUInt16(), 4).AsByte();
                     Vector256<sbyte> x = Vector256.Load(xq + i * QK + 32 * j);
                     Vector256<int> dot = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(q, x), ones);
-                    Vector256<int> xsum = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(onesB, x), ones);
                     acc = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(dot), Lane(coef, j), acc);
-                    accMin = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(xsum), Lane(mcoef, j), accMin);
                 }
             }
             return Vector256.Sum(acc) - Vector256.Sum(accMin);

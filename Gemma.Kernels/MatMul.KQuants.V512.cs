@@ -52,13 +52,16 @@ internal static unsafe partial class MatMul
             return sum;
         }
 
-        /// <summary>Q4_K (<paramref name="five"/> false) or Q5_K: nibble group k holds sub-blocks 2k (low) and 2k+1 (high).</summary>
+        /// <summary>
+        /// Q4_K (<paramref name="five"/> false) or Q5_K: nibble group k holds sub-blocks 2k (low) and 2k+1 (high). The
+        /// minimum term is one 8-lane FMA per super-block with the per-call <see cref="BlockSums"/>.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float DotQ45_K(byte* row, sbyte* xq, float* xs, int superBlocks, bool five)
+        public static float DotQ45_K(byte* row, sbyte* xq, float* xs, float* xsums, int superBlocks, bool five)
         {
             int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
             var acc = Vector512<float>.Zero;
-            var accMin = Vector512<float>.Zero;
+            var accMin = Vector256<float>.Zero;
             var ones = Vector512.Create((short)1);
             var onesB = Vector512.Create((byte)1);
             var mask = Vector512.Create((byte)0x0F);
@@ -67,10 +70,9 @@ internal static unsafe partial class MatMul
             {
                 byte* block = row + i * blockBytes;
                 UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
-                Vector256<float> dx = Vector256.Load(xs + i * 8);
-                // ggml's d1 = d·sc and m1 = dmin·m, times the activation scale: one factor per sub-block.
-                Vector512<float> coef = (Vector256.Create(BlockScale(block)) * BytesToSingle(sc) * dx).ToVector512Unsafe();
-                Vector512<float> mcoef = (Vector256.Create(BlockScale(block + 2)) * BytesToSingle(m) * dx).ToVector512Unsafe();
+                // ggml's d1 = d·sc times the activation scale: one factor per sub-block; m1 = dmin·m times dx·Σqx.
+                Vector512<float> coef = (Vector256.Create(BlockScale(block)) * BytesToSingle(sc) * Vector256.Load(xs + i * 8)).ToVector512Unsafe();
+                accMin = Vector256.FusedMultiplyAdd(Vector256.Create(BlockScale(block + 2)) * BytesToSingle(m), Vector256.Load(xsums + i * 8), accMin);
                 Vector512<ushort> qh = five ? Vector512.Create(Vector256.Load(block + 16), Vector256.Load(block + 16)).AsUInt16() : default;
                 byte* qs = block + (five ? 48 : 16);
                 sbyte* x0 = xq + i * QK;
@@ -85,15 +87,11 @@ internal static unsafe partial class MatMul
                         Vector512<byte> hbit = Avx512BW.ShiftRightLogicalVariable(qh, hs).AsByte() & onesB;
                         q |= Vector512.ShiftLeft(hbit.AsUInt16(), 4).AsByte();
                     }
-                    Vector512<sbyte> x = Vector512.Load(x0 + 64 * k);
-                    Vector512<int> dot = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, x), ones);
-                    Vector512<int> xsum = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(onesB, x), ones);
-                    Vector512<int> pick = Pick(2 * k, 2 * k + 1);
-                    acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dot), Avx512F.PermuteVar16x32(coef, pick), acc);
-                    accMin = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(xsum), Avx512F.PermuteVar16x32(mcoef, pick), accMin);
+                    Vector512<int> dot = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, Vector512.Load(x0 + 64 * k)), ones);
+                    acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dot), Avx512F.PermuteVar16x32(coef, Pick(2 * k, 2 * k + 1)), acc);
                 }
             }
-            return Vector512.Sum(acc) - Vector512.Sum(accMin);
+            return Vector512.Sum(acc) - Vector256.Sum(accMin);
         }
 
         /// <summary>

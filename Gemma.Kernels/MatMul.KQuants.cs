@@ -16,7 +16,7 @@ namespace Gemma.Kernels;
 /// <list type="bullet">
 /// <item>Q4_0 (<c>w = d·(q − 8)</c>): <c>term = (Σ (q − 8)·qx) · (d · dx)</c>.</item>
 /// <item>Q4_K / Q5_K (<c>w = d·sc·q − dmin·m</c>, q 4/5 bits, sc and m 6 bits per sub-block of 32):
-/// <c>term = ((d·sc)·dx) · Σ q·qx − ((dmin·m)·dx) · Σ qx</c> — the two float factors are ggml's <c>d1</c>, <c>m1</c>.</item>
+/// <c>term = ((d·sc)·dx) · Σ q·qx − (dmin·m) · (dx · Σ qx)</c> — the two float factors are ggml's <c>d1</c>, <c>m1</c>.</item>
 /// <item>Q6_K (<c>w = d·sc·(q − 32)</c>, int8 sc per 16): <c>term = (d·dx) · Σ_{two 16-groups} sc · Σ (q − 32)·qx</c>.</item>
 /// </list>
 /// The integers are exact in every path; SIMD paths differ from the scalar references only in the order of the float32
@@ -28,6 +28,9 @@ namespace Gemma.Kernels;
 internal static unsafe partial class MatMul
 {
     private const int QK = Dequantizer.QK_K;
+
+    /// <summary>True for the types whose minimums need the per-block activation sums (<see cref="BlockSums"/>).</summary>
+    internal static bool NeedsBlockSums(WeightType type) => type is WeightType.Q4_K or WeightType.Q5_K;
 
     /// <summary>True for weight types multiplied with int8 activations.</summary>
     internal static bool UsesInt8Activations(WeightType type) => type is WeightType.Q8_0 or WeightType.Q4_0
@@ -47,6 +50,20 @@ internal static unsafe partial class MatMul
         uint mLo = u1 & 0x3F3F3F3Fu, mHi = ((u2 >> 4) & 0x0F0F0F0Fu) | ((u1 >> 6) & 0x03030303u) << 4;
         scales = scLo | (ulong)scHi << 32;
         mins = mLo | (ulong)mHi << 32;
+    }
+
+    /// <summary>
+    /// <c>sums[b] = dx_b · Σ qx</c> over each 32-block: the activation side of the Q4_K/Q5_K minimum term, the same for
+    /// every weight row, so it is computed once per call instead of once per row.
+    /// </summary>
+    internal static void BlockSums(sbyte* xq, float* xs, int blocks, float* sums)
+    {
+        for (int b = 0; b < blocks; b++, xq += 32)
+        {
+            int s = 0;
+            for (int j = 0; j < 32; j++) s += xq[j];
+            sums[b] = xs[b] * s;
+        }
     }
 
     /// <summary>Scalar reference, Q4_0 row · int8 activations (<paramref name="blocks"/> blocks of 32).</summary>
@@ -96,7 +113,7 @@ internal static unsafe partial class MatMul
                 }
                 float dx = xs[i * 8 + j];
                 float d1 = d * (byte)(scales >> (8 * j)), m1 = dmin * (byte)(mins >> (8 * j));
-                sum += d1 * dx * dot - m1 * dx * xsum;
+                sum += d1 * dx * dot - m1 * (dx * xsum);
             }
         }
         return sum;
@@ -139,15 +156,18 @@ internal static unsafe partial class MatMul
     /// <summary>One weight row · one token's int8 activations, per type; the width is chosen at JIT time.</summary>
     internal interface IQuantRowDot
     {
-        /// <summary>Dot of a row of <paramref name="cols"/> elements with quantized activations.</summary>
-        static abstract float Dot(byte* row, sbyte* xq, float* xs, int cols);
+        /// <summary>
+        /// Dot of a row of <paramref name="cols"/> elements with quantized activations; <paramref name="xsums"/> holds
+        /// <see cref="BlockSums"/> for Q4_K/Q5_K (unused otherwise).
+        /// </summary>
+        static abstract float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols);
         /// <summary>The scalar reference of <see cref="Dot"/>.</summary>
         static abstract float DotScalar(byte* row, sbyte* xq, float* xs, int cols);
     }
 
     internal readonly struct Q4_0Dot : IQuantRowDot
     {
-        public static float Dot(byte* row, sbyte* xq, float* xs, int cols) =>
+        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
             Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ4_0(row, xq, xs, cols / 32)
             : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ4_0(row, xq, xs, cols / 32)
             : DotQ4_0Scalar(row, xq, xs, cols / 32);
@@ -156,25 +176,25 @@ internal static unsafe partial class MatMul
 
     internal readonly struct Q4_KDot : IQuantRowDot
     {
-        public static float Dot(byte* row, sbyte* xq, float* xs, int cols) =>
-            Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ45_K(row, xq, xs, cols / QK, false)
-            : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ45_K(row, xq, xs, cols / QK, false)
+        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
+            Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ45_K(row, xq, xs, xsums, cols / QK, false)
+            : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ45_K(row, xq, xs, xsums, cols / QK, false)
             : DotQ4_KScalar(row, xq, xs, cols / QK);
         public static float DotScalar(byte* row, sbyte* xq, float* xs, int cols) => DotQ4_KScalar(row, xq, xs, cols / QK);
     }
 
     internal readonly struct Q5_KDot : IQuantRowDot
     {
-        public static float Dot(byte* row, sbyte* xq, float* xs, int cols) =>
-            Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ45_K(row, xq, xs, cols / QK, true)
-            : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ45_K(row, xq, xs, cols / QK, true)
+        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
+            Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ45_K(row, xq, xs, xsums, cols / QK, true)
+            : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ45_K(row, xq, xs, xsums, cols / QK, true)
             : DotQ5_KScalar(row, xq, xs, cols / QK);
         public static float DotScalar(byte* row, sbyte* xq, float* xs, int cols) => DotQ5_KScalar(row, xq, xs, cols / QK);
     }
 
     internal readonly struct Q6_KDot : IQuantRowDot
     {
-        public static float Dot(byte* row, sbyte* xq, float* xs, int cols) =>
+        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
             Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ6_K(row, xq, xs, cols / QK)
             : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ6_K(row, xq, xs, cols / QK)
             : DotQ6_KScalar(row, xq, xs, cols / QK);
@@ -186,7 +206,7 @@ internal static unsafe partial class MatMul
     /// over it (for prefill this is a matrix × vector per token — correct, not yet the packed GEMM).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RunQuant<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1) where TDot : IQuantRowDot
+    private static void RunQuant<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1) where TDot : IQuantRowDot
     {
         int cols = w.Cols, rows = w.Rows, blocks = cols / Q8_0.BlockSize;
         long rb = w.RowBytes;
@@ -194,7 +214,7 @@ internal static unsafe partial class MatMul
         {
             byte* row = w.Data + r * rb;
             for (int t = 0; t < n; t++)
-                y[(long)t * rows + r] = TDot.Dot(row, xq + (long)t * cols, xs + (long)t * blocks, cols);
+                y[(long)t * rows + r] = TDot.Dot(row, xq + (long)t * cols, xs + (long)t * blocks, xsums + (long)t * blocks, cols);
         }
     }
 

@@ -18,7 +18,7 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Quantize(float* x, int blocks, sbyte* q, float* scales)
         {
-            for (int b = 0; b < blocks; b++, x += 32, q += 32)
+            for (int b = 0; b < blocks; b++, x += Q8_0.BlockSize, q += Q8_0.BlockSize)
             {
                 Vector512<float> v0 = Vector512.Load(x), v1 = Vector512.Load(x + 16);
                 Vector512<float> m = Vector512.Max(Vector512.Abs(v0), Vector512.Abs(v1));
@@ -40,25 +40,112 @@ internal static unsafe partial class MatMul
         {
             int cols = w.Cols, blocks = cols / Q8_0.BlockSize, rows = w.Rows;
             long rb = w.RowBytes;
-            int r = r0;
-            for (; r + 4 <= r1; r += 4)
+            if (n >= GemmMinTokens)
             {
-                // Four weight rows (≤ 4 × 9.8 KB at cols 9216) stay in L1/L2 while all token pairs pass over them.
-                byte* wr = w.Data + r * rb;
-                for (int t = 0; t + 2 <= n; t += 2)
-                    Tile4x2(wr, rb, xq + (long)t * cols, xs + (long)t * blocks, cols, blocks, y + (long)t * rows + r, rows);
+                Gemm(w, xq, xs, y, n, r0, r1);
+                return;
             }
-            for (; r < r1; r++)
-                for (int t = 0; t + 2 <= n; t += 2)
-                    for (int j = t; j < t + 2; j++)
-                        y[(long)j * rows + r] = Dot(w.Data + r * rb, xq + (long)j * cols, xs + (long)j * blocks, blocks);
-            // Odd last token (all of decode): one row after another, a single sequential stream for the prefetchers.
-            if ((n & 1) != 0)
-            {
-                int t = n - 1;
-                for (r = r0; r < r1; r++)
+            // Decode (n = 1): one row after another, a single sequential stream for the prefetchers.
+            for (int t = 0; t < n; t++)
+                for (int r = r0; r < r1; r++)
                     y[(long)t * rows + r] = Dot(w.Data + r * rb, xq + (long)t * cols, xs + (long)t * blocks, blocks);
+        }
+
+        // Bytes of one prepared block pair of one row in a packed panel: |w| (64), w < 0 mask (64), scales (16 floats).
+        private const int PairBytes = 192;
+
+        /// <summary>
+        /// Packed int8 GEMM: each group of 4 rows is prepared once (<see cref="PackGroup"/>: |w|, sign mask and the two
+        /// fp16 block scales as a float vector per block pair — the work the old 4 × 2 tile redid for every token pair)
+        /// and then every token pair passes over it; the products and their accumulation order are those of
+        /// <see cref="Dot"/>, so results equal decode bit for bit. Rows past the end of the group are zero padding.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Gemm(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
+        {
+            int cols = w.Cols, blocks = cols / Q8_0.BlockSize, rows = w.Rows, pairs = blocks / 2;
+            byte* panel = (byte*)PanelScratch.Get(Math.Max(1, pairs) * 4 * PairBytes / sizeof(float));
+            for (int g = r0; g < r1; g += 4)
+            {
+                int count = Math.Min(4, r1 - g);
+                PackGroup(w, g, count, pairs, panel);
+                int t = 0;
+                for (; t + 2 <= n; t += 2)
+                    PackedTile4x2(panel, pairs, w, g, count, xq + (long)t * cols, xs + (long)t * blocks, y + (long)t * rows, rows, cols, blocks);
+                for (; t < n; t++)
+                    for (int i = 0; i < count; i++)
+                        y[(long)t * rows + g + i] = Dot(w.Row(g + i), xq + (long)t * cols, xs + (long)t * blocks, blocks);
             }
+        }
+
+        /// <summary>Layout: pair p, row i (4 rows) → |w| bytes, mask bytes, 16 float scales.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void PackGroup(in WeightMatrix w, int g, int count, int pairs, byte* dst)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                byte* row = i < count ? w.Row(g + i) : null;
+                for (int p = 0; p < pairs; p++)
+                {
+                    byte* d = dst + ((long)p * 4 + i) * PairBytes;
+                    if (row is null)
+                    {
+                        Vector512<byte>.Zero.Store(d);
+                        Vector512<byte>.Zero.Store(d + 64);
+                        Vector512<byte>.Zero.Store(d + 128);
+                        continue;
+                    }
+                    var pair = new WeightPair(row + 2 * p * Q8_0.BlockBytes);
+                    pair.Abs.Store(d);
+                    pair.Negative.Store((sbyte*)d + 64);
+                    pair.Scale.Store((float*)(d + 128));
+                }
+            }
+        }
+
+        /// <summary>4 packed rows × 2 tokens: 8 accumulators; per block pair 2 activation loads and 12 panel loads.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void PackedTile4x2(byte* panel, int pairs, in WeightMatrix w, int g, int count,
+                                          sbyte* xq, float* xs, float* y, int rows, int cols, int blocks)
+        {
+            sbyte* xq1 = xq + cols;
+            float* xs1 = xs + blocks;
+            Vector512<float> a00 = default, a10 = default, a20 = default, a30 = default;
+            Vector512<float> a01 = default, a11 = default, a21 = default, a31 = default;
+            byte* pp = panel;
+            for (int b = 0; b + 2 <= blocks; b += 2, pp += 4 * PairBytes)
+            {
+                var x0 = Vector512.Load(xq + b * 32);
+                var x1 = Vector512.Load(xq1 + b * 32);
+                var n0 = -x0;
+                var n1 = -x1;
+                var s0 = XScales(xs, b);
+                var s1 = XScales(xs1, b);
+                a00 = Accumulate(pp, x0, n0, s0, a00); a01 = Accumulate(pp, x1, n1, s1, a01);
+                a10 = Accumulate(pp + PairBytes, x0, n0, s0, a10); a11 = Accumulate(pp + PairBytes, x1, n1, s1, a11);
+                a20 = Accumulate(pp + 2 * PairBytes, x0, n0, s0, a20); a21 = Accumulate(pp + 2 * PairBytes, x1, n1, s1, a21);
+                a30 = Accumulate(pp + 3 * PairBytes, x0, n0, s0, a30); a31 = Accumulate(pp + 3 * PairBytes, x1, n1, s1, a31);
+            }
+            // Reduce before any call (vector registers do not survive calls).
+            float* sum = stackalloc float[8];
+            sum[0] = Vector512.Sum(a00); sum[1] = Vector512.Sum(a10); sum[2] = Vector512.Sum(a20); sum[3] = Vector512.Sum(a30);
+            sum[4] = Vector512.Sum(a01); sum[5] = Vector512.Sum(a11); sum[6] = Vector512.Sum(a21); sum[7] = Vector512.Sum(a31);
+            for (int i = 0; i < count; i++)
+            {
+                byte* row = w.Row(g + i);
+                y[g + i] = sum[i] + LastBlock(row, xq, xs, blocks);
+                y[rows + g + i] = sum[4 + i] + LastBlock(row, xq1, xs1, blocks);
+            }
+        }
+
+        /// <summary><see cref="Accumulate(in WeightPair, Vector512{sbyte}, Vector512{sbyte}, Vector512{float}, Vector512{float})"/> from a packed pair.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Accumulate(byte* packed, Vector512<sbyte> xv, Vector512<sbyte> negX, Vector512<float> xScale, Vector512<float> acc)
+        {
+            Vector512<sbyte> sx = Vector512.ConditionalSelect(Vector512.Load((sbyte*)packed + 64), negX, xv);
+            Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(Vector512.Load(packed), sx);
+            Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512.Create((short)1));
+            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), Vector512.Load((float*)(packed + 128)) * xScale, acc);
         }
 
         /// <summary>One weight block pair, prepared once and used for every token of a tile.</summary>
@@ -129,7 +216,7 @@ internal static unsafe partial class MatMul
                 for (int p = 0; p < 8; p++)
                 {
                     byte* b0 = group + 2 * p * Q8_0.BlockBytes;
-                    var xv = Vector512.Load(xq + (b + 2 * p) * 32);
+                    var xv = Vector512.Load(xq + (b + 2 * p) * Q8_0.BlockSize);
                     Vector512<sbyte> wq = Vector512.Create(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b0 + Q8_0.BlockBytes + 2));
                     Vector512<sbyte> sx = Vector512.ConditionalSelect(Vector512.LessThan(wq, Vector512<sbyte>.Zero), -xv, xv);
                     Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(Vector512.Abs(wq).AsByte(), sx);
@@ -140,7 +227,7 @@ internal static unsafe partial class MatMul
             }
             for (; b + 2 <= blocks; b += 2)
             {
-                var xv = Vector512.Load(xq + b * 32);
+                var xv = Vector512.Load(xq + b * Q8_0.BlockSize);
                 acc = Accumulate(new WeightPair(row + b * Q8_0.BlockBytes), xv, -xv, XScales(xs, b), acc);
             }
             return Vector512.Sum(acc) + LastBlock(row, xq, xs, blocks);
@@ -157,46 +244,6 @@ internal static unsafe partial class MatMul
             magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00)), special, magnitude);
             return (sign | magnitude).AsSingle();
         }
-
-        /// <summary>4 rows × 2 tokens: each weight block pair is loaded and prepared once for both tokens.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Tile4x2(byte* w0, long rb, sbyte* xq, float* xs, int cols, int blocks, float* y, int rows)
-        {
-            byte* w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb;
-            sbyte* xq1 = xq + cols;
-            float* xs1 = xs + blocks;
-            Vector512<float> a00 = default, a10 = default, a20 = default, a30 = default;
-            Vector512<float> a01 = default, a11 = default, a21 = default, a31 = default;
-            for (int b = 0; b + 2 <= blocks; b += 2)
-            {
-                var x0 = Vector512.Load(xq + b * 32);
-                var x1 = Vector512.Load(xq1 + b * 32);
-                var n0 = -x0;
-                var n1 = -x1;
-                var s0 = XScales(xs, b);
-                var s1 = XScales(xs1, b);
-                long o = b * Q8_0.BlockBytes;
-                var p = new WeightPair(w0 + o);
-                a00 = Accumulate(p, x0, n0, s0, a00); a01 = Accumulate(p, x1, n1, s1, a01);
-                p = new WeightPair(w1 + o);
-                a10 = Accumulate(p, x0, n0, s0, a10); a11 = Accumulate(p, x1, n1, s1, a11);
-                p = new WeightPair(w2 + o);
-                a20 = Accumulate(p, x0, n0, s0, a20); a21 = Accumulate(p, x1, n1, s1, a21);
-                p = new WeightPair(w3 + o);
-                a30 = Accumulate(p, x0, n0, s0, a30); a31 = Accumulate(p, x1, n1, s1, a31);
-            }
-            // Reduce before any call (vector registers do not survive calls).
-            float s00 = Vector512.Sum(a00), s10 = Vector512.Sum(a10), s20 = Vector512.Sum(a20), s30 = Vector512.Sum(a30);
-            float s01 = Vector512.Sum(a01), s11 = Vector512.Sum(a11), s21 = Vector512.Sum(a21), s31 = Vector512.Sum(a31);
-            y[0] = s00 + LastBlock(w0, xq, xs, blocks);
-            y[1] = s10 + LastBlock(w1, xq, xs, blocks);
-            y[2] = s20 + LastBlock(w2, xq, xs, blocks);
-            y[3] = s30 + LastBlock(w3, xq, xs, blocks);
-            y[rows] = s01 + LastBlock(w0, xq1, xs1, blocks);
-            y[rows + 1] = s11 + LastBlock(w1, xq1, xs1, blocks);
-            y[rows + 2] = s21 + LastBlock(w2, xq1, xs1, blocks);
-            y[rows + 3] = s31 + LastBlock(w3, xq1, xs1, blocks);
-        }
     }
 
     /// <summary>
@@ -208,7 +255,7 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Quantize(float* x, int blocks, sbyte* q, float* scales)
         {
-            for (int b = 0; b < blocks; b++, x += 32, q += 32)
+            for (int b = 0; b < blocks; b++, x += Q8_0.BlockSize, q += Q8_0.BlockSize)
             {
                 Vector256<float> v0 = Vector256.Load(x), v1 = Vector256.Load(x + 8), v2 = Vector256.Load(x + 16), v3 = Vector256.Load(x + 24);
                 Vector256<float> m8 = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
@@ -242,7 +289,7 @@ internal static unsafe partial class MatMul
             {
                 byte* block = row + b * Q8_0.BlockBytes;
                 Vector256<sbyte> wq = Vector256.Load((sbyte*)block + 2);
-                Vector256<sbyte> sx = Avx2.Sign(Vector256.Load(xq + b * 32), wq);
+                Vector256<sbyte> sx = Avx2.Sign(Vector256.Load(xq + b * Q8_0.BlockSize), wq);
                 Vector256<byte> aw = Avx2.Abs(wq);
                 Vector256<int> p32 = AvxVnni.IsSupported
                     ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, aw, sx)

@@ -123,16 +123,18 @@ internal static unsafe partial class MatMul
     {
         [ThreadStatic] private static byte[]? t_buffer;
 
-        public static void Rent(int n, int cols, out sbyte* q, out float* scales)
+        public static void Rent(int n, int cols, out sbyte* q, out float* scales, out float* sums)
         {
             long qBytes = ((long)n * cols + 63) & ~63L;
-            long total = qBytes + (long)n * (cols / Q8_0.BlockSize) * sizeof(float);
+            long blocks = (long)n * (cols / Q8_0.BlockSize);
+            long total = qBytes + 2 * blocks * sizeof(float);
             byte[]? buffer = t_buffer;
             if (buffer is null || buffer.Length < total)
                 t_buffer = buffer = GC.AllocateUninitializedArray<byte>((int)Math.Max(total, 4096), pinned: true);
             byte* p = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
             q = (sbyte*)p;
             scales = (float*)(p + qBytes);
+            sums = scales + blocks;
         }
     }
 }

@@ -77,19 +77,4 @@ internal static class RmsNorm
         }
         for (; i < x.Length; i++) y[i] = x[i] * inv * scale[i];
     }
-
-    /// <summary>Scalar reference of <see cref="Apply"/>.</summary>
-    internal static void ApplyScalar(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, float eps, Span<float> y)
-    {
-        int dim = scale.Length;
-        for (int row = 0; row < x.Length; row += dim)
-        {
-            ReadOnlySpan<float> xr = x.Slice(row, dim);
-            Span<float> yr = y.Slice(row, dim);
-            float sumSquares = 0;
-            for (int i = 0; i < dim; i++) sumSquares += xr[i] * xr[i];
-            float inv = 1f / MathF.Sqrt(sumSquares / dim + eps);
-            for (int i = 0; i < dim; i++) yr[i] = xr[i] * inv * scale[i];
-        }
-    }
 }

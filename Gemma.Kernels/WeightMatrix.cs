@@ -19,47 +19,28 @@ internal readonly unsafe struct WeightMatrix
     /// <summary>Element encoding.</summary>
     public readonly WeightType Type;
 
-    /// <summary>
-    /// Creates a view; <paramref name="cols"/> must be a multiple of the type's block: 32 for Q8_0 and Q4_0, 256 for
-    /// the K-quants.
-    /// </summary>
+    /// <summary>Bytes per row in this encoding.</summary>
+    public readonly long RowBytes;
+
+    /// <summary>Creates a view; <paramref name="cols"/> must fill whole blocks of the type (32 for <see cref="WeightType.Q8_0"/>).</summary>
     public WeightMatrix(byte* data, int rows, int cols, WeightType type)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(rows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
-        int block = BlockSizeOf(type);
-        if (cols % block != 0)
-            throw new ArgumentException($"{type} rows must be a multiple of {block} elements, got {cols}.", nameof(cols));
-        Data = data; Rows = rows; Cols = cols; Type = type;
+        ElementTraits traits = ElementTypes.Of(type);
+        if (cols % traits.BlockSize != 0)
+            throw new ArgumentException($"{traits.Name} rows must be a multiple of {traits.BlockSize} elements, got {cols}.", nameof(cols));
+        Data = data; Rows = rows; Cols = cols; Type = type; RowBytes = traits.ByteSize(cols);
     }
-
-    /// <summary>Elements per block of <paramref name="type"/> (1 for the float types).</summary>
-    public static int BlockSizeOf(WeightType type) => type switch
-    {
-        WeightType.F32 or WeightType.BF16 => 1,
-        WeightType.Q8_0 or WeightType.Q4_0 => 32,
-        WeightType.Q4_K or WeightType.Q5_K or WeightType.Q6_K => Dequantizer.QK_K,
-        _ => throw new ArgumentOutOfRangeException(nameof(type)),
-    };
-
-    /// <summary>Bytes per row in this encoding.</summary>
-    public long RowBytes => RowBytesOf(Type, Cols);
 
     /// <summary>Total bytes of the matrix.</summary>
     public long ByteLength => RowBytes * Rows;
 
+    /// <summary>Elements per block of <paramref name="type"/> (1 for the float types), from the element-type table.</summary>
+    public static int BlockSizeOf(WeightType type) => ElementTypes.Of(type).BlockSize;
+
     /// <summary>Bytes used by <paramref name="cols"/> elements of <paramref name="type"/>.</summary>
-    public static long RowBytesOf(WeightType type, long cols) => type switch
-    {
-        WeightType.F32 => cols * 4,
-        WeightType.BF16 => cols * 2,
-        WeightType.Q8_0 => cols / Q8_0.BlockSize * Q8_0.BlockBytes,
-        WeightType.Q4_0 => cols / Dequantizer.Q4_0BlockSize * Dequantizer.Q4_0BlockBytes,
-        WeightType.Q4_K => cols / Dequantizer.QK_K * Dequantizer.Q4_KBlockBytes,
-        WeightType.Q5_K => cols / Dequantizer.QK_K * Dequantizer.Q5_KBlockBytes,
-        WeightType.Q6_K => cols / Dequantizer.QK_K * Dequantizer.Q6_KBlockBytes,
-        _ => throw new ArgumentOutOfRangeException(nameof(type)),
-    };
+    public static long RowBytesOf(WeightType type, long cols) => ElementTypes.Of(type).ByteSize(cols);
 
     /// <summary>Pointer to the first byte of row <paramref name="row"/>.</summary>
     public byte* Row(int row) => Data + row * RowBytes;

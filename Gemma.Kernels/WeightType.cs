@@ -1,6 +1,10 @@
 namespace Gemma.Kernels;
 
-/// <summary>Element encodings that the matrix kernels read directly from (memory-mapped) storage.</summary>
+/// <summary>
+/// Element encodings that the matrix kernels read directly from (memory-mapped) storage: the key of the kernel
+/// dispatch (<c>MatMul.LinearWork.Run</c>). Geometry and decoders live in the <see cref="ElementTypes"/> row whose
+/// <see cref="ElementTraits.InPlace"/> names the value (every value has exactly one row).
+/// </summary>
 internal enum WeightType
 {
     /// <summary>IEEE float32, 4 bytes per element.</summary>

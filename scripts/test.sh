@@ -3,7 +3,7 @@
 # again with AVX-512 disabled (Vector256/AVX2 path) and with hardware intrinsics disabled (scalar path).
 # (.NET 10 reads DOTNET_EnableAVX512; the older DOTNET_EnableAVX512F is set too for older runtimes. Each pass names
 # the path it expects, and a kernel test fails if the runtime did not take it.)
-# Prints the totals as one plain line "N passed, N failed" at the end.
+# Prints what each pass ran, then the distinct test cases as one plain line "N passed, N failed" at the end.
 set -u
 cd "$(dirname "$0")/.."
 results="$(pwd)/artifacts/test-results"
@@ -28,14 +28,23 @@ run full DOTNET_TieredPGO=1 --
 run avx2 DOTNET_EnableAVX512=0 DOTNET_EnableAVX512F=0 GEMMA_EXPECTED_KERNEL_PATH=Vector256 -- --filter "Category=Kernels"
 run scalar DOTNET_EnableHWIntrinsic=0 GEMMA_EXPECTED_KERNEL_PATH=scalar -- --filter "Category=Kernels"
 
-passed=0; failed=0
+# Per pass: what that pass ran. The kernel passes re-run the same cases on narrower SIMD paths, so they are reported
+# separately and not added to the total.
 for f in "$results"/*.trx; do
   [ -f "$f" ] || continue
   counters=$(grep -o '<Counters [^>]*>' "$f" | head -1)
   p=$(echo "$counters" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*')
   fl=$(echo "$counters" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*')
-  passed=$((passed + ${p:-0})); failed=$((failed + ${fl:-0}))
+  echo "  pass $(basename "$f" .trx): ${p:-0} passed, ${fl:-0} failed"
 done
+# The total counts distinct test cases (by their trx testId): a case passed if it passed in every pass that ran it,
+# failed if it failed in any. Skipped or not-run cases count as neither (and are reported).
+read -r passed failed other < <(grep -ho '<UnitTestResult [^>]*>' "$results"/*.trx 2>/dev/null \
+  | sed -E 's/.* testId="([^"]*)".* outcome="([^"]*)".*/\1 \2/' \
+  | awk '{ if (!($1 in o) || o[$1] == "Passed") o[$1] = $2 }
+         END { for (k in o) { if (o[k] == "Passed") p++; else if (o[k] == "Failed") f++; else n++ } print p + 0, f + 0, n + 0 }')
+passed=${passed:-0}; failed=${failed:-0}
+[ "${other:-0}" -gt 0 ] && echo "  ${other} distinct cases neither passed nor failed (skipped / not run)"
 echo "$passed passed, $failed failed"
 if [ "$passed" -eq 0 ]; then echo "no test ran" >&2; exit 1; fi
 [ "$failed" -eq 0 ] && exit $status || exit 1

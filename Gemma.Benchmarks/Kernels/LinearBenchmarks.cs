@@ -38,7 +38,7 @@ public abstract unsafe class LinearBenchmarkBase
     public abstract string Shape { get; set; }
 
     /// <summary>A <see cref="WeightType"/> name (a string: BenchmarkDotNet's generated code sees only public types).</summary>
-    [Params(nameof(WeightType.BF16), nameof(WeightType.Q8_0))]
+    [Params(nameof(WeightType.BF16), nameof(WeightType.Q8_0), nameof(WeightType.Q4_K), nameof(WeightType.Q6_K))]
     public string Type { get; set; } = nameof(WeightType.BF16);
 
     private WeightType ElementType => Enum.Parse<WeightType>(Type);
@@ -68,7 +68,17 @@ public abstract unsafe class LinearBenchmarkBase
         if (ElementType == WeightType.BF16)
             for (long i = 0; i < bytes / 2; i++) ((ushort*)_weights)[i] &= 0xBFFF; // exponent ≤ 2⁰: no inf/NaN
         else
-            for (long b = 0; b < bytes / Q8_0.BlockBytes; b++) *(ushort*)(_weights + b * Q8_0.BlockBytes) = 0x2000; // fp16 2⁻¹⁵... scale
+        {
+            // Sane fp16 scales at each block's scale fields (2⁻¹⁵; Q4_K also dmin): no inf/NaN/denormal arithmetic.
+            (int blockBytes, int[] scaleOffsets) = ElementType switch
+            {
+                WeightType.Q8_0 => (Q8_0.BlockBytes, new[] { 0 }),
+                WeightType.Q4_K => (Dequantizer.Q4_KBlockBytes, new[] { 0, 2 }),
+                _ => (Dequantizer.Q6_KBlockBytes, new[] { 208 }),
+            };
+            for (long b = 0; b < bytes / blockBytes; b++)
+                foreach (int o in scaleOffsets) *(ushort*)(_weights + b * blockBytes + o) = 0x2000;
+        }
         _w = new WeightMatrix(_weights, Rows, Cols, ElementType);
         _x = new float[N * Cols];
         for (int i = 0; i < _x.Length; i++) _x[i] = (float)(rng.NextDouble() - 0.5);

@@ -15,7 +15,7 @@ internal static unsafe class LinearQuickCommand
 {
     public static int Run(string[] args)
     {
-        int rounds = 15, threads = 1;
+        int rounds = 15, threads = 1, offset = 0;
         var cases = new List<(WeightType Type, int Rows, int Cols, int N)>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -23,6 +23,7 @@ internal static unsafe class LinearQuickCommand
             {
                 case "--rounds": rounds = int.Parse(args[++i]); break;
                 case "--threads": threads = int.Parse(args[++i]); break;
+                case "--offset": offset = int.Parse(args[++i]); break; // bytes past a 4 KiB boundary (alignment tests)
                 default:
                     string[] p = args[i].Split(':');
                     string[] s = p[1].Split('x');
@@ -38,7 +39,7 @@ internal static unsafe class LinearQuickCommand
             }
         }
         using var pool = threads > 1 ? new WorkerPool(threads) : null;
-        var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, c.N)).ToArray();
+        var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, c.N, offset)).ToArray();
         var times = cases.Select(_ => new List<double>()).ToArray();
         for (int round = 0; round < rounds + 2; round++)
             for (int i = 0; i < cases.Count; i++)
@@ -51,7 +52,7 @@ internal static unsafe class LinearQuickCommand
                 double us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / reps;
                 if (round >= 2) times[i].Add(us); // two warm-up rounds (JIT, page faults)
             }
-        Console.WriteLine($"threads={threads} rounds={rounds}");
+        Console.WriteLine($"threads={threads} rounds={rounds} offset={offset}");
         Console.WriteLine("| type | rows×cols | n | best µs | median µs | GB/s (best) | GFLOP/s (best) |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
         for (int i = 0; i < cases.Count; i++)
@@ -65,10 +66,10 @@ internal static unsafe class LinearQuickCommand
         return 0;
     }
 
-    private static (WeightMatrix W, float[] X, float[] Y) Setup(WeightType type, int rows, int cols, int n)
+    private static (WeightMatrix W, float[] X, float[] Y) Setup(WeightType type, int rows, int cols, int n, int offset)
     {
         long bytes = WeightMatrix.RowBytesOf(type, cols) * rows;
-        byte* p = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64); // lives until the process exits
+        byte* p = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes + offset), 4096) + offset; // lives until the process exits
         var rng = new Random(1);
         for (long off = 0; off < bytes; off += int.MaxValue)
             rng.NextBytes(new Span<byte>(p + off, (int)Math.Min(bytes - off, int.MaxValue)));

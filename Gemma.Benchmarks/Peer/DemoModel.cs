@@ -16,14 +16,17 @@ internal static class DemoModel
 
     public static string Folder => Path.Combine(PeerStats.RepoRoot(), "Gemma.Cli", "demo-model", "gemma2-ja-demo");
 
-    /// <summary>Writes (once) <c>demo-bf16.gguf</c> and <c>demo-q8_0.gguf</c> into <paramref name="dir"/> and returns their paths.</summary>
-    public static (string Bf16, string Q8) WriteGgufFiles(string dir)
+    /// <summary>
+    /// Writes (once) <c>demo-bf16.gguf</c> and <c>demo-{type}.gguf</c> (default Q8_0) into <paramref name="dir"/> and
+    /// returns their paths.
+    /// </summary>
+    public static (string Bf16, string Q8) WriteGgufFiles(string dir, GgufOutputType type = GgufOutputType.Q8_0)
     {
         Directory.CreateDirectory(dir);
-        string bf16 = Path.Combine(dir, "demo-bf16.gguf"), q8 = Path.Combine(dir, "demo-q8_0.gguf");
+        string bf16 = Path.Combine(dir, "demo-bf16.gguf"), quantized = Path.Combine(dir, $"demo-{type.ToString().ToLowerInvariant()}.gguf");
         if (!File.Exists(bf16)) GgufModelWriter.Convert(Folder, bf16, GgufOutputType.BF16);
-        if (!File.Exists(q8)) GgufModelWriter.Convert(Folder, q8, GgufOutputType.Q8_0);
-        return (bf16, q8);
+        if (!File.Exists(quantized)) GgufModelWriter.Convert(Folder, quantized, type);
+        return (bf16, quantized);
     }
 
     /// <summary>

@@ -19,7 +19,17 @@ internal static class QualityCommand
         if (window < 2 || window > 1024) throw new ArgumentException("--window must be 2..1024 (the demo model's context)");
         string dir = a.String("dir") ?? Path.Combine(Path.GetTempPath(), "gemma-peer");
         string textPath = a.String("text") ?? Path.Combine(PeerStats.RepoRoot(), "Gemma.Benchmarks", "Data", "heldout-ja.txt");
-        (string bf16, string q8) = DemoModel.WriteGgufFiles(dir);
+        // --type q8_0 (default), q4_k_m, q4_0 or q6_k: the quantized file both engines load (written by our quantizer).
+        string label = (a.String("type") ?? "q8_0").ToLowerInvariant();
+        Gemma.Core.Formats.Gguf.GgufOutputType type = label switch
+        {
+            "q8_0" => Gemma.Core.Formats.Gguf.GgufOutputType.Q8_0,
+            "q4_k_m" => Gemma.Core.Formats.Gguf.GgufOutputType.Q4_K_M,
+            "q4_0" => Gemma.Core.Formats.Gguf.GgufOutputType.Q4_0,
+            "q6_k" => Gemma.Core.Formats.Gguf.GgufOutputType.Q6_K,
+            _ => throw new ArgumentException("--type must be q8_0, q4_k_m, q4_0 or q6_k"),
+        };
+        (string bf16, string q8) = DemoModel.WriteGgufFiles(dir, type);
         string text = File.ReadAllText(textPath);
         int[] ids;
         using (var model = GemmaModel.Load(DemoModel.Folder, new GemmaModelOptions { Threads = 1 }))
@@ -45,16 +55,16 @@ internal static class QualityCommand
             o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {name} | bf16 | {Perplexity(bf16Logits[engine], windows):F3} | — | — | — |"));
             (double kl, double maxKl, int same, int n) = Compare(bf16Logits[engine], q8Logits[engine]);
             o.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {name} | q8_0 | {Perplexity(q8Logits[engine], windows):F3} | {kl:E3} | {maxKl:E2} | {same}/{n} ({100.0 * same / n:F2} %) |"));
+                $"| {name} | {label} | {Perplexity(q8Logits[engine], windows):F3} | {kl:E3} | {maxKl:E2} | {same}/{n} ({100.0 * same / n:F2} %) |"));
         }
         o.WriteLine();
         o.WriteLine("Across engines on the same file (KL(ours ‖ llama.cpp), every position of every window):");
         o.WriteLine("| file | mean KL (nats) | max KL | top-1 agreement |");
         o.WriteLine("| --- | ---: | ---: | ---: |");
-        foreach ((string label, var set) in new[] { ("bf16", bf16Logits), ("q8_0", q8Logits) })
+        foreach ((string file, var set) in new[] { ("bf16", bf16Logits), (label, q8Logits) })
         {
             (double kl, double maxKl, int same, int n) = Compare(set[PeerEngines.Ours], set[PeerEngines.LlamaCpp]);
-            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {label} | {kl:E3} | {maxKl:E2} | {same}/{n} ({100.0 * same / n:F2} %) |"));
+            o.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {file} | {kl:E3} | {maxKl:E2} | {same}/{n} ({100.0 * same / n:F2} %) |"));
         }
         return 0;
     }

@@ -16,6 +16,10 @@ internal static class GenerateCommand
         var tokens = new Option<string?>("--tokens") { Description = "Prompt as comma-separated token ids (no BOS added)." };
         var chat = new Option<bool>("--chat") { Description = "Wrap the prompt in the Gemma chat template (one user turn) and stop at <end_of_turn>." };
         var system = new Option<string?>("--system") { Description = "With --chat: instructions folded into the user turn." };
+        var json = new Option<bool>("--json") { Description = "Constrain the output to one JSON value (any JSON)." };
+        var jsonSchema = new Option<string?>("--json-schema") { Description = "Constrain the output to a JSON value valid under the JSON Schema in this file." };
+        var grammar = new Option<string?>("--grammar") { Description = "Constrain the output to the GBNF grammar (llama.cpp format, start rule 'root') in this file." };
+        var regex = new Option<string?>("--regex") { Description = "Constrain the output to text matching this regular expression." };
         var command = new Command("generate", "Continue a prompt (--prompt, --prompt-file or standard input) and stream the generated text to stdout (stats on stderr).");
         common.AddTo(command);
         sampling.AddTo(command);
@@ -23,6 +27,10 @@ internal static class GenerateCommand
         command.Add(tokens);
         command.Add(chat);
         command.Add(system);
+        command.Add(json);
+        command.Add(jsonSchema);
+        command.Add(grammar);
+        command.Add(regex);
         command.SetAction((parse, ct) => Task.FromResult(CliRunner.Run(() =>
         {
             string? idText = parse.GetValue(tokens);
@@ -31,6 +39,7 @@ internal static class GenerateCommand
                 throw new UsageException("generate needs a prompt: --prompt, --prompt-file, text on standard input, or --tokens.");
             if (parse.GetValue(chat) && idText != null) throw new UsageException("--chat needs a text prompt, not --tokens.");
             SamplingOptions options = sampling.Read(parse);
+            options = options with { Constraint = ReadConstraint(parse.GetValue(json), parse.GetValue(jsonSchema), parse.GetValue(grammar), parse.GetValue(regex)) };
             using GemmaModel model = common.Load(parse);
             options.Validate(model.Config.VocabSize);
             GemmaTokenizer tokenizer = model.RequireTokenizer();
@@ -62,9 +71,35 @@ internal static class GenerateCommand
             }
             Console.Out.WriteLine();
             Stats.Print(generator.LastStats!);
+            if (options.Constraint is not null && generator.LastStats!.FinishReason is FinishReason.MaxTokens or FinishReason.ContextFull)
+                Console.Error.WriteLine($"warning: the {options.Constraint.Description} output is incomplete: the token budget ran out before the shortest valid completion fit (raise --max-tokens).");
             return generator.LastStats!.FinishReason == FinishReason.Cancelled ? ExitCodes.Cancelled : ExitCodes.Success;
         })));
         return command;
+    }
+
+    /// <summary>The output constraint the options ask for (at most one of them), or null.</summary>
+    private static Core.Constraints.OutputConstraint? ReadConstraint(bool json, string? schemaFile, string? grammarFile, string? regex)
+    {
+        int given = (json ? 1 : 0) + (schemaFile != null ? 1 : 0) + (grammarFile != null ? 1 : 0) + (regex != null ? 1 : 0);
+        if (given > 1) throw new UsageException("use at most one of --json, --json-schema, --grammar and --regex.");
+        if (json) return Core.Constraints.OutputConstraint.AnyJson();
+        if (schemaFile != null) return Core.Constraints.OutputConstraint.FromJsonSchema(ReadFile(schemaFile, "--json-schema"));
+        if (grammarFile != null) return Core.Constraints.OutputConstraint.FromGbnf(ReadFile(grammarFile, "--grammar"));
+        if (regex != null) return Core.Constraints.OutputConstraint.FromRegex(regex);
+        return null;
+    }
+
+    private static string ReadFile(string path, string option)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new UsageException($"{option}: cannot read '{path}': {e.Message}");
+        }
     }
 
     /// <summary>Characters of the longest vocabulary piece: no token covers more of the text.</summary>

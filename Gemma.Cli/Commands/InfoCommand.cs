@@ -30,7 +30,7 @@ internal static class InfoCommand
             o.WriteLine($"bos/eos:      {c.BosTokenId} / [{string.Join(", ", c.EosTokenIds)}]");
             IReadOnlyDictionary<string, TensorView> tensors = model.Weights.Source.Tensors;
             long totalBytes = 0, totalParams = 0;
-            foreach (var group in tensors.Values.GroupBy(t => t.Type).OrderBy(g => g.Key))
+            foreach (var group in tensors.Values.GroupBy(t => t.Type.ToString()).OrderBy(g => g.Key, StringComparer.Ordinal))
             {
                 long bytes = group.Sum(t => t.ByteLength), count = group.Sum(t => t.ElementCount);
                 totalBytes += bytes; totalParams += count;

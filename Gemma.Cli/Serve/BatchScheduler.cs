@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Gemma.Core;
+using Gemma.Core.Constraints;
 using Gemma.Core.Generation;
 using Gemma.Core.Model;
 using Gemma.Core.Tokenization;
@@ -96,15 +97,24 @@ internal sealed class BatchScheduler : IDisposable
         {
             while (!stop.IsCancellationRequested)
             {
-                Admit();
-                if (_active.Count == 0)
+                try
                 {
-                    // Nothing to run: sleep until a request arrives.
-                    try { _queue.Reader.WaitToReadAsync(stop).AsTask().GetAwaiter().GetResult(); }
-                    catch (OperationCanceledException) { break; }
-                    continue;
+                    Admit();
+                    if (_active.Count == 0)
+                    {
+                        // Nothing to run: sleep until a request arrives.
+                        try { _queue.Reader.WaitToReadAsync(stop).AsTask().GetAwaiter().GetResult(); }
+                        catch (OperationCanceledException) { break; }
+                        continue;
+                    }
+                    Step();
                 }
-                Step();
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A bug, not bad input (requests are validated before they are queued): fail the running requests,
+                    // forget their caches, and keep serving the others.
+                    FailActive($"Internal error: {e.Message}");
+                }
             }
         }
         finally
@@ -196,12 +206,7 @@ internal sealed class BatchScheduler : IDisposable
         catch (Exception e) when (e is GemmaException or ArgumentException)
         {
             // Not expected (every request is checked before it is queued); fail the rows of this pass, keep serving.
-            foreach (Sequence s in _active.ToArray())
-            {
-                s.Entry.Truncate(0);
-                s.Finish(StopKind.Error, _caches, e.Message);
-            }
-            _active.Clear();
+            FailActive(e.Message);
             return;
         }
         _metrics.Steps.Add(1);
@@ -221,6 +226,17 @@ internal sealed class BatchScheduler : IDisposable
         _metrics.ActiveSlots = _active.Count;
     }
 
+    private void FailActive(string message)
+    {
+        foreach (Sequence s in _active)
+        {
+            s.Entry.Truncate(0);
+            s.Finish(StopKind.Error, _caches, message);
+        }
+        _active.Clear();
+        _metrics.ActiveSlots = 0;
+    }
+
     public void Dispose()
     {
         _stop.Cancel();
@@ -236,6 +252,7 @@ internal sealed class BatchScheduler : IDisposable
     {
         private readonly BatchScheduler _owner;
         private readonly Sampler _sampler;
+        private readonly ConstrainedSampler? _constrained;  // response_format: masks tokens that cannot lead to a valid output
         private readonly StreamingDetokenizer _detokenizer;
         private readonly StopSequenceMatcher _stops;
         private readonly List<int> _history;
@@ -250,6 +267,8 @@ internal sealed class BatchScheduler : IDisposable
             Entry = entry;
             _reused = reused;
             _sampler = new Sampler(request.Options, owner._model.Config.VocabSize);
+            if (request.Options.Constraint is OutputConstraint constraint)
+                _constrained = new ConstrainedSampler(constraint, owner._tokenizer, owner._endIds, owner._model.Config.VocabSize, request.Options.MaxTokens);
             _detokenizer = new StreamingDetokenizer(owner._tokenizer);
             _stops = new StopSequenceMatcher(request.Options.StopSequences);
             _history = new List<int>(request.Prompt.Length + Math.Min(request.Options.MaxTokens, 4096));
@@ -269,7 +288,9 @@ internal sealed class BatchScheduler : IDisposable
             int next;
             try
             {
-                next = _sampler.Sample(logits, CollectionsMarshal.AsSpan(_history));
+                next = _constrained is null
+                    ? _sampler.Sample(logits, CollectionsMarshal.AsSpan(_history))
+                    : _constrained.Sample(_sampler, logits, CollectionsMarshal.AsSpan(_history), Request.Options.MaxTokens - _generated);
             }
             catch (GemmaException e)  // every token banned by logit_bias
             {
@@ -279,9 +300,11 @@ internal sealed class BatchScheduler : IDisposable
             if (_generated++ == 0) _firstToken = System.Diagnostics.Stopwatch.GetElapsedTime(Request.QueuedAt);
             _owner._metrics.CompletionTokens.Add(1);
             if (_owner._endIds.Contains(next)) return Finish(StopKind.Stop, _owner._caches, null);
+            _constrained?.Accept(next);
             _history.Add(next);
             Emit(_stops.Push(_detokenizer.Append(next)));
             if (_stops.Stopped) return Finish(StopKind.Stop, _owner._caches, null);
+            if (_constrained is { IsFinished: true }) return Finish(StopKind.Stop, _owner._caches, null);  // nothing may follow
             if (_generated >= Request.Options.MaxTokens) return Finish(StopKind.Length, _owner._caches, null);
             if (Entry.Cache.Length >= Entry.Cache.ContextLength) return Finish(StopKind.Length, _owner._caches, null);
             Decoding = true;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Gemma.Core;
+using Gemma.Core.Constraints;
 using Gemma.Core.Generation;
 using Gemma.Core.Tokenization;
 
@@ -128,13 +129,6 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
     private static void CheckUnsupported(JsonElement root, bool chat)
     {
         if (OptionalInt(root, "n", 1, int.MaxValue) is > 1) throw ApiException.BadParam("n", "Only n = 1 is supported.");
-        if (root.TryGetProperty("response_format", out JsonElement rf) && rf.ValueKind != JsonValueKind.Null)
-        {
-            string? type = rf.ValueKind == JsonValueKind.Object && rf.TryGetProperty("type", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-            if (type is "json_object" or "json_schema")
-                throw ApiException.BadParam("response_format", $"response_format '{type}' is not supported yet (constrained generation is coming).");
-            if (type != "text") throw ApiException.BadParam("response_format", "response_format must be an object with type 'text', 'json_object' or 'json_schema'.");
-        }
         if (root.TryGetProperty("tools", out JsonElement tools) && tools.ValueKind != JsonValueKind.Null)
         {
             if (tools.ValueKind != JsonValueKind.Array) throw ApiException.BadParam("tools", "'tools' must be an array.");
@@ -171,6 +165,7 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
             RepetitionPenalty = OptionalFloat(root, "repetition_penalty", 0.01f, 100) ?? 1,
             Seed = OptionalLong(root, "seed") is long seed ? unchecked((int)(seed ^ (seed >> 32))) : null,
             StopSequences = ReadStops(root),
+            Constraint = ReadResponseFormat(root),
             LogitBias = ReadLogitBias(root),
         };
         bool stream = OptionalBool(root, "stream") ?? false;
@@ -189,6 +184,52 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
             throw ApiException.BadParam("sampling", e.Message);
         }
         return new ParsedRequest(prompt, options, stream, includeUsage);
+    }
+
+    /// <summary>
+    /// <c>response_format</c>: <c>text</c> (none), <c>json_object</c> (any JSON object) or <c>json_schema</c>
+    /// (<c>json_schema.schema</c>, always enforced, whatever <c>strict</c> says), compiled into an
+    /// <see cref="OutputConstraint"/> that masks every token that cannot lead to a valid output. Compiled constraints
+    /// are kept by schema text (they also keep the token masks they learn), up to <see cref="MaxCachedConstraints"/>.
+    /// </summary>
+    private OutputConstraint? ReadResponseFormat(JsonElement root)
+    {
+        if (!root.TryGetProperty("response_format", out JsonElement rf) || rf.ValueKind == JsonValueKind.Null) return null;
+        string? type = rf.ValueKind == JsonValueKind.Object && rf.TryGetProperty("type", out JsonElement t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        switch (type)
+        {
+            case "text":
+                return null;
+            case "json_object":
+                return Constraint(ObjectSchema);
+            case "json_schema":
+                if (!rf.TryGetProperty("json_schema", out JsonElement js) || js.ValueKind != JsonValueKind.Object
+                    || !js.TryGetProperty("schema", out JsonElement schema) || schema.ValueKind is not (JsonValueKind.Object or JsonValueKind.True))
+                    throw ApiException.BadParam("response_format", "response_format json_schema needs json_schema.schema (an object).");
+                return Constraint(schema.GetRawText());
+            default:
+                throw ApiException.BadParam("response_format", "response_format must be an object with type 'text', 'json_object' or 'json_schema'.");
+        }
+    }
+
+    private const string ObjectSchema = "{\"type\":\"object\"}";
+    private const int MaxCachedConstraints = 64;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, OutputConstraint> _constraints = new(StringComparer.Ordinal);
+
+    private OutputConstraint Constraint(string schema)
+    {
+        if (_constraints.TryGetValue(schema, out OutputConstraint? known)) return known;
+        OutputConstraint compiled;
+        try
+        {
+            compiled = OutputConstraint.FromJsonSchema(schema);
+        }
+        catch (GemmaException e)
+        {
+            throw ApiException.BadParam("response_format", e.Message);
+        }
+        if (_constraints.Count >= MaxCachedConstraints) _constraints.Clear();
+        return _constraints.GetOrAdd(schema, compiled);
     }
 
     private static List<string>? ReadStops(JsonElement root)

@@ -15,7 +15,8 @@ internal static class ChatOptionsMapping
     /// <summary>
     /// The sampling options for one call: each option <paramref name="options"/> sets replaces the one in
     /// <paramref name="defaults"/>. Temperature, TopP, TopK, MaxOutputTokens, StopSequences, Seed, FrequencyPenalty and
-    /// PresencePenalty are mapped; Tools, ToolMode, ResponseFormat, Reasoning, ModelId and the rest are ignored.
+    /// PresencePenalty are mapped; Tools, ToolMode and ResponseFormat become a constraint in
+    /// <see cref="ChatStructuredOutput"/>; Reasoning, ModelId and the rest are ignored.
     /// </summary>
     /// <exception cref="GemmaException">A value is out of range (e.g. negative temperature, top-p 0, a seed that
     /// does not fit in 32 bits, a negative token budget, an empty stop sequence).</exception>
@@ -59,11 +60,12 @@ internal static class ChatOptionsMapping
         var result = new List<GemmaChatMessage>();
         var system = new StringBuilder();
         int index = 0;
+        var callNames = new Dictionary<string, string>(StringComparer.Ordinal); // call id -> function name
         foreach (Microsoft.Extensions.AI.ChatMessage m in messages)
         {
             if (m is null) throw new GemmaException($"Chat message {index} is null.");
             GemmaChatRole role = ToGemmaRole(m.Role, index);
-            string text = TextOf(m, index);
+            string text = TextOf(m, index, callNames);
             index++;
             if (role == GemmaChatRole.System && result.Count == 0)
             {
@@ -99,10 +101,11 @@ internal static class ChatOptionsMapping
         if (role == Microsoft.Extensions.AI.ChatRole.User) return GemmaChatRole.User;
         if (role == Microsoft.Extensions.AI.ChatRole.Assistant) return GemmaChatRole.Assistant;
         if (role == Microsoft.Extensions.AI.ChatRole.System) return GemmaChatRole.System;
-        throw new NotSupportedException($"Chat message {index} has the role '{role}': Gemma.NET supports only system, user and assistant (no tools).");
+        if (role == Microsoft.Extensions.AI.ChatRole.Tool) return GemmaChatRole.User; // Gemma has no tool role: results are user text
+        throw new NotSupportedException($"Chat message {index} has the role '{role}': Gemma.NET supports only system, user, assistant and tool.");
     }
 
-    private static string TextOf(Microsoft.Extensions.AI.ChatMessage m, int index)
+    private static string TextOf(Microsoft.Extensions.AI.ChatMessage m, int index, Dictionary<string, string> callNames)
     {
         if (m.Contents.Count == 1 && m.Contents[0] is TextContent only) return only.Text ?? "";
         var text = new StringBuilder();
@@ -112,6 +115,15 @@ internal static class ChatOptionsMapping
             {
                 case TextContent t: text.Append(t.Text); break;
                 case TextReasoningContent: break; // the model's own reasoning is not shown to it again
+                case FunctionCallContent call: // tool calling (ChatStructuredOutput): written back as the model wrote it
+                    callNames[call.CallId] = call.Name;
+                    if (text.Length > 0) text.Append('\n');
+                    text.Append(ChatStructuredOutput.RenderCall(call));
+                    break;
+                case FunctionResultContent result:
+                    if (text.Length > 0) text.Append('\n');
+                    text.Append(ChatStructuredOutput.RenderResult(result, callNames.GetValueOrDefault(result.CallId)));
+                    break;
                 default:
                     throw new NotSupportedException(
                         $"Chat message {index} contains {content.GetType().Name}: Gemma.NET is text-only (no images, data or tool calls).");

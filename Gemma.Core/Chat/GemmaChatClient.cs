@@ -44,7 +44,11 @@ public sealed class GemmaChatClient : IChatClient
     private readonly bool _ownsModel;
     private readonly GemmaTokenizer _tokenizer;
     private readonly GemmaChatClientOptions _options;
+    private readonly ChatStructuredOutput.Cache _constraints = new();
     private readonly GeneratorPool _pool;
+
+    /// <summary>The client's generators (tests).</summary>
+    internal GeneratorPool Pool => _pool;
     private readonly int _contextLength;
     private readonly ChatClientMetadata _metadata;
 
@@ -92,15 +96,18 @@ public sealed class GemmaChatClient : IChatClient
         ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var text = new StringBuilder();
+        var calls = new List<AIContent>();
         ChatResponseUpdate? last = null;
         await foreach (ChatResponseUpdate update in GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
         {
             text.Append(update.Text);
+            calls.AddRange(update.Contents.OfType<FunctionCallContent>());
             last = update;
         }
         // The stream always ends with a final update (finish reason, usage, stats) unless it threw.
         if (last is null) throw new InvalidOperationException("The stream ended without its final update.");
         var message = new Microsoft.Extensions.AI.ChatMessage(AIChatRole.Assistant, text.ToString()) { MessageId = last.MessageId };
+        if (calls.Count > 0) message.Contents = calls;
         return new ChatResponse(message)
         {
             ResponseId = last.ResponseId,
@@ -119,7 +126,10 @@ public sealed class GemmaChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         SamplingOptions sampling = ChatOptionsMapping.ToSamplingOptions(options, _options.DefaultSampling, _model.Config.VocabSize);
-        List<GemmaChatMessage> conversation = ChatOptionsMapping.ToGemmaMessages(messages, options?.Instructions);
+        ChatStructuredOutput.Plan structured = ChatStructuredOutput.Prepare(options, _constraints);
+        if (structured.Constraint is not null) sampling = sampling with { Constraint = structured.Constraint };
+        string? instructions = string.Join("\n\n", new[] { options?.Instructions, structured.Instructions }.Where(s => !string.IsNullOrWhiteSpace(s)));
+        List<GemmaChatMessage> conversation = ChatOptionsMapping.ToGemmaMessages(messages, instructions);
         int[] prompt = FitToContext(conversation, sampling.MaxTokens);
         string? conversationId = options?.ConversationId;
         string responseId = Guid.NewGuid().ToString("N");
@@ -130,8 +140,10 @@ public sealed class GemmaChatClient : IChatClient
         GenerationStats? stats;
         try
         {
+            var reply = new StringBuilder();
             await foreach (string piece in entry.Generator.GenerateAsync(prompt, sampling, cancellationToken).ConfigureAwait(false))
             {
+                if (structured.ParsesCalls) { reply.Append(piece); continue; } // a call is only known once complete
                 yield return new ChatResponseUpdate(AIChatRole.Assistant, piece)
                 {
                     ResponseId = responseId, MessageId = messageId, ConversationId = conversationId,
@@ -139,6 +151,14 @@ public sealed class GemmaChatClient : IChatClient
                 };
             }
             stats = entry.Generator.LastStats;
+            if (structured.ParsesCalls && reply.Length > 0)
+            {
+                yield return new ChatResponseUpdate(AIChatRole.Assistant, [ChatStructuredOutput.ParseReply(reply.ToString())])
+                {
+                    ResponseId = responseId, MessageId = messageId, ConversationId = conversationId,
+                    ModelId = ModelId, CreatedAt = created,
+                };
+            }
         }
         finally
         {

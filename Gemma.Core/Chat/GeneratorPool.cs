@@ -33,6 +33,7 @@ internal sealed class GeneratorPool : IDisposable
     private readonly object _lock = new();
     private long _clock;
     private bool _disposed;
+    private int _waiting;
 
     public GeneratorPool(int capacity, Func<TextGenerator> create)
     {
@@ -43,6 +44,9 @@ internal sealed class GeneratorPool : IDisposable
 
     public int Capacity { get; }
 
+    /// <summary>Calls waiting for a free generator now (tests synchronise on it instead of sleeping).</summary>
+    public int Waiting => Volatile.Read(ref _waiting);
+
     /// <summary>Generators created so far (idle or busy).</summary>
     public int Count { get { lock (_lock) return _entries.Count; } }
 
@@ -50,7 +54,15 @@ internal sealed class GeneratorPool : IDisposable
     public async Task<Entry> RentAsync(string? conversationId, IReadOnlyList<int> prompt, CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        await _slots.WaitAsync(ct).ConfigureAwait(false);
+        Interlocked.Increment(ref _waiting);
+        try
+        {
+            await _slots.WaitAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
         try
         {
             Entry entry = Choose(conversationId, prompt);

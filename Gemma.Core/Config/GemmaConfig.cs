@@ -58,8 +58,6 @@ public sealed record GemmaConfig
     public required double RopeTheta { get; init; }
     /// <summary>RoPE base of sliding layers (equal to <see cref="RopeTheta"/> except in Gemma 3).</summary>
     public required double RopeLocalTheta { get; init; }
-    /// <summary>Feed-forward activation name (<c>gelu_pytorch_tanh</c>).</summary>
-    public required string HiddenActivation { get; init; }
     /// <summary>Longest context the model was trained for.</summary>
     public required int MaxPositionEmbeddings { get; init; }
     /// <summary>Beginning-of-sequence token id.</summary>
@@ -76,13 +74,38 @@ public sealed record GemmaConfig
     /// <summary>Key/value projection width: NumKvHeads × HeadDim.</summary>
     public int KvDim => NumKvHeads * HeadDim;
     /// <summary>True when q/k get their own RMSNorm per head (Gemma 3).</summary>
-    public bool HasQkNorm => Family == GemmaFamily.Gemma3;
+    public bool HasQkNorm => Rules.QkNorm;
     /// <summary>True when attention and MLP outputs are normalised before the residual add (Gemma 2 and 3).</summary>
-    public bool HasPostNorms => Family != GemmaFamily.Gemma1;
+    public bool HasPostNorms => Rules.PostNorms;
+
+    /// <summary>The family's rules and defaults.</summary>
+    internal GemmaFamilyRules Rules => GemmaFamilyRules.Of(Family);
 
     /// <summary>How many positions layer <paramref name="layer"/> can see (window for sliding layers, else unlimited).</summary>
     public int AttentionWindow(int layer) => LayerTypes[layer] == AttentionKind.Sliding ? SlidingWindow!.Value : int.MaxValue;
 
-    /// <summary>RoPE base of layer <paramref name="layer"/>.</summary>
-    public double RopeBase(int layer) => LayerTypes[layer] == AttentionKind.Sliding ? RopeLocalTheta : RopeTheta;
+    /// <summary>
+    /// The one validation of a config, whichever file it came from (<paramref name="where"/> names that file in the
+    /// message): shapes that the forward pass relies on, positive numerics, special ids inside the vocabulary.
+    /// </summary>
+    /// <exception cref="GemmaException">The first problem found.</exception>
+    internal GemmaConfig Validated(string where)
+    {
+        void Require(bool ok, string problem) { if (!ok) throw new GemmaException($"{where}: {problem}."); }
+        Require(NumHeads % NumKvHeads == 0, $"{NumHeads} attention heads is not a multiple of {NumKvHeads} key/value heads");
+        Require(HeadDim % 2 == 0, $"head dimension {HeadDim} must be even for rotary embeddings");
+        Require(LayerTypes.Length == NumLayers, $"{LayerTypes.Length} layer types for {NumLayers} layers");
+        Require(SlidingWindow is not null || !LayerTypes.Contains(AttentionKind.Sliding), "there are sliding layers but no sliding window");
+        Require(SlidingWindow is null or > 0, $"sliding window {SlidingWindow} must be positive");
+        Require(AttnLogitSoftcapping is null or > 0 && FinalLogitSoftcapping is null or > 0, "soft-caps must be positive");
+        Require(RmsNormEps is >= 0 and <= 1, $"rms_norm_eps {RmsNormEps} must be in [0, 1]");
+        Require(RopeTheta > 0 && RopeLocalTheta > 0, "rope theta must be positive");
+        Require(QueryPreAttnScalar > 0 && double.IsFinite(QueryPreAttnScalar), $"query_pre_attn_scalar {QueryPreAttnScalar} must be positive");
+        Require(Rules.LocalRopeBase || RopeLocalTheta == RopeTheta, $"a {Family} model has one RoPE base, got {RopeTheta} and {RopeLocalTheta}");
+        Require(Rules.QueryScale != QueryScaleRule.HeadDim || QueryPreAttnScalar == HeadDim, $"a {Family} model scales queries by head_dim {HeadDim}, not {QueryPreAttnScalar}");
+        Require(MaxPositionEmbeddings > 0, "max_position_embeddings must be positive");
+        foreach (int id in EosTokenIds.Append(BosTokenId))
+            Require(id >= 0 && id < VocabSize, $"special token id {id} is outside the vocabulary ({VocabSize})");
+        return this;
+    }
 }

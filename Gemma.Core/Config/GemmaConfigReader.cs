@@ -4,8 +4,8 @@ namespace Gemma.Core.Config;
 
 /// <summary>
 /// Reads a Hugging Face <c>config.json</c> (and the eos ids of <c>generation_config.json</c>) into a
-/// <see cref="GemmaConfig"/>. Keys absent from the file take the defaults of the reference configuration
-/// classes (<c>Gemma2Config</c> etc.); an explicit <c>null</c> soft-cap means "no soft-cap".
+/// <see cref="GemmaConfig"/>. Keys absent from the file take the family's defaults (<see cref="GemmaFamilyRules"/>);
+/// an explicit <c>null</c> soft-cap means "no soft-cap". The result passes <see cref="GemmaConfig.Validated"/>.
 /// </summary>
 internal static class GemmaConfigReader
 {
@@ -49,36 +49,25 @@ internal static class GemmaConfigReader
         var r = new Reader(root, path);
 
         string modelType = r.String("model_type") ?? throw new GemmaException($"{path}: missing \"model_type\".");
-        GemmaFamily family = modelType switch
-        {
-            "gemma" => GemmaFamily.Gemma1,
-            "gemma2" => GemmaFamily.Gemma2,
-            "gemma3_text" => GemmaFamily.Gemma3,
-            _ => throw new GemmaException($"{path}: unsupported model_type '{modelType}' (supported: gemma, gemma2, gemma3_text)."),
-        };
+        GemmaFamilyRules rules = GemmaFamilyRules.All.FirstOrDefault(f => f.HfModelType == modelType)
+            ?? throw new GemmaException($"{path}: unsupported model_type '{modelType}' (supported: {string.Join(", ", GemmaFamilyRules.All.Select(f => f.HfModelType))}).");
+        bool gemma1 = rules.Family == GemmaFamily.Gemma1;
 
         int layers = r.RequiredInt("num_hidden_layers", 1, 1024);
         int heads = r.RequiredInt("num_attention_heads", 1, 1024);
         int kvHeads = r.RequiredInt("num_key_value_heads", 1, 1024);
         int headDim = r.RequiredInt("head_dim", 2, 8192);
-        if (heads % kvHeads != 0) throw new GemmaException($"{path}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kvHeads}.");
-        if (headDim % 2 != 0) throw new GemmaException($"{path}: head_dim {headDim} must be even for rotary embeddings.");
+        int? window = rules.DefaultSlidingWindow is int w ? r.OptionalInt("sliding_window", 1, int.MaxValue, absent: w) : null;
+        (double ropeTheta, double ropeLocal) = ReadRope(r, root, rules, path);
 
-        bool gemma1 = family == GemmaFamily.Gemma1;
-        int? window = gemma1 ? null : r.OptionalInt("sliding_window", 1, int.MaxValue, absent: 4096);
-        AttentionKind[] layerTypes = ReadLayerTypes(r, family, layers, path);
-        if (window is null && layerTypes.Contains(AttentionKind.Sliding))
-            throw new GemmaException($"{path}: layer_types has sliding layers but sliding_window is null.");
-
-        (double ropeTheta, double ropeLocal) = ReadRope(r, root, family, path);
-        string activation = r.String("hidden_activation") ?? (gemma1 ? r.String("hidden_act") : null) ?? "gelu_pytorch_tanh";
-        if (gemma1 && activation == "gelu") activation = "gelu_pytorch_tanh"; // the reference GemmaMLP overrides the exact "gelu" of old Gemma 1 configs
-        if (activation is not ("gelu_pytorch_tanh" or "gelu_tanh" or "gelu_new"))
+        string activation = r.String("hidden_activation") ?? (gemma1 ? r.String("hidden_act") : null) ?? rules.Activation;
+        if (gemma1 && activation == "gelu") activation = rules.Activation; // the reference GemmaMLP overrides the exact "gelu" of old Gemma 1 configs
+        if (activation is not ("gelu_pytorch_tanh" or "gelu_tanh" or "gelu_new")) // three names of the tanh approximation
             throw new GemmaException($"{path}: unsupported hidden_activation '{activation}' (the tanh approximation of GELU is supported).");
 
         return new GemmaConfig
         {
-            Family = family,
+            Family = rules.Family,
             VocabSize = r.RequiredInt("vocab_size", 1, int.MaxValue),
             HiddenSize = r.RequiredInt("hidden_size", 1, 1 << 20),
             IntermediateSize = r.RequiredInt("intermediate_size", 1, 1 << 22),
@@ -86,34 +75,24 @@ internal static class GemmaConfigReader
             NumHeads = heads,
             NumKvHeads = kvHeads,
             HeadDim = headDim,
-            QueryPreAttnScalar = gemma1 ? headDim : r.OptionalDouble("query_pre_attn_scalar", absent: 256) ?? throw new GemmaException($"{path}: query_pre_attn_scalar is null."),
+            QueryPreAttnScalar = rules.QueryScale == QueryScaleRule.HeadDim ? headDim
+                : r.OptionalDouble("query_pre_attn_scalar", absent: rules.DefaultQueryPreAttnScalar) ?? throw new GemmaException($"{path}: query_pre_attn_scalar is null."),
             SlidingWindow = window,
-            LayerTypes = layerTypes,
-            AttnLogitSoftcapping = family == GemmaFamily.Gemma2 ? r.OptionalDouble("attn_logit_softcapping", absent: 50.0) : r.OptionalDouble("attn_logit_softcapping", absent: null),
-            FinalLogitSoftcapping = family == GemmaFamily.Gemma2 ? r.OptionalDouble("final_logit_softcapping", absent: 30.0) : r.OptionalDouble("final_logit_softcapping", absent: null),
-            RmsNormEps = r.OptionalDouble("rms_norm_eps", absent: 1e-6) ?? 1e-6,
+            LayerTypes = ReadLayerTypes(r, rules, layers, path),
+            AttnLogitSoftcapping = r.OptionalDouble("attn_logit_softcapping", absent: rules.DefaultAttnSoftcap),
+            FinalLogitSoftcapping = r.OptionalDouble("final_logit_softcapping", absent: rules.DefaultFinalSoftcap),
+            RmsNormEps = r.OptionalDouble("rms_norm_eps", absent: rules.DefaultRmsNormEps) ?? rules.DefaultRmsNormEps,
             RopeTheta = ropeTheta,
             RopeLocalTheta = ropeLocal,
-            HiddenActivation = activation,
-            MaxPositionEmbeddings = r.OptionalInt("max_position_embeddings", 1, int.MaxValue, absent: family == GemmaFamily.Gemma3 ? 131072 : 8192) ?? 8192,
-            BosTokenId = r.OptionalInt("bos_token_id", 0, int.MaxValue, absent: 2) ?? 2,
-            EosTokenIds = root.TryGetProperty("eos_token_id", out JsonElement eos) ? ReadIdList(eos, path, "eos_token_id") : [1],
-            PadTokenId = r.OptionalInt("pad_token_id", 0, int.MaxValue, absent: 0),
+            MaxPositionEmbeddings = r.OptionalInt("max_position_embeddings", 1, int.MaxValue, absent: rules.DefaultMaxPositions) ?? rules.DefaultMaxPositions,
+            BosTokenId = r.OptionalInt("bos_token_id", 0, int.MaxValue, absent: rules.DefaultBos) ?? rules.DefaultBos,
+            EosTokenIds = root.TryGetProperty("eos_token_id", out JsonElement eos) ? ReadIdList(eos, path, "eos_token_id") : [rules.DefaultEos],
+            PadTokenId = r.OptionalInt("pad_token_id", 0, int.MaxValue, absent: rules.DefaultPad),
             TieWordEmbeddings = r.Bool("tie_word_embeddings") ?? true,
         }.Validated(path);
     }
 
-    private static GemmaConfig Validated(this GemmaConfig c, string path)
-    {
-        foreach (int id in c.EosTokenIds.Append(c.BosTokenId))
-            if (id >= c.VocabSize) throw new GemmaException($"{path}: special token id {id} is outside the vocabulary ({c.VocabSize}).");
-        if (c.AttnLogitSoftcapping is <= 0 || c.FinalLogitSoftcapping is <= 0) throw new GemmaException($"{path}: soft-caps must be positive.");
-        if (c.RmsNormEps is < 0 or > 1 || c.RopeTheta <= 0 || c.RopeLocalTheta <= 0 || c.QueryPreAttnScalar <= 0)
-            throw new GemmaException($"{path}: rms_norm_eps, rope theta and query_pre_attn_scalar must be positive.");
-        return c;
-    }
-
-    private static AttentionKind[] ReadLayerTypes(Reader r, GemmaFamily family, int layers, string path)
+    private static AttentionKind[] ReadLayerTypes(Reader r, GemmaFamilyRules rules, int layers, string path)
     {
         if (r.Root.TryGetProperty("layer_types", out JsonElement types) && types.ValueKind == JsonValueKind.Array)
         {
@@ -125,22 +104,17 @@ internal static class GemmaConfigReader
                 _ => throw new GemmaException($"{path}: unknown layer type '{t}' in layer_types."),
             }).ToArray();
         }
-        // The reference rules when layer_types is absent: Gemma 2 slides on even layers, Gemma 3 on all but every
-        // sliding_window_pattern-th layer, Gemma 1 never.
-        int pattern = family switch
-        {
-            GemmaFamily.Gemma2 => 2,
-            GemmaFamily.Gemma3 => r.OptionalInt("sliding_window_pattern", 1, 1024, absent: null) ?? r.OptionalInt("_sliding_window_pattern", 1, 1024, absent: 6) ?? 6,
-            _ => 0,
-        };
-        return Enumerable.Range(0, layers)
-            .Select(i => pattern > 0 && (i + 1) % pattern != 0 ? AttentionKind.Sliding : AttentionKind.Full).ToArray();
+        // The family's rule when layer_types is absent; Gemma 3 configs may name their own pattern.
+        int? pattern = rules.Family == GemmaFamily.Gemma3
+            ? r.OptionalInt("sliding_window_pattern", 1, 1024, absent: null) ?? r.OptionalInt("_sliding_window_pattern", 1, 1024, absent: null)
+            : null;
+        return rules.LayerTypes(layers, pattern);
     }
 
-    private static (double Global, double Local) ReadRope(Reader r, JsonElement root, GemmaFamily family, string path)
+    private static (double Global, double Local) ReadRope(Reader r, JsonElement root, GemmaFamilyRules rules, string path)
     {
         double? top = r.OptionalDouble("rope_theta", absent: null);
-        double local = r.OptionalDouble("rope_local_base_freq", absent: 10000.0) ?? 10000.0;
+        double local = r.OptionalDouble("rope_local_base_freq", absent: rules.DefaultRopeLocalTheta) ?? rules.DefaultRopeLocalTheta;
         if (root.TryGetProperty("rope_parameters", out JsonElement rp) && rp.ValueKind == JsonValueKind.Object)
         {
             if (rp.TryGetProperty("full_attention", out JsonElement full) && full.ValueKind == JsonValueKind.Object)
@@ -151,12 +125,12 @@ internal static class GemmaConfigReader
                 return (g, l);
             }
             double theta = RopeThetaOf(rp, path, "rope_parameters");
-            return (theta, family == GemmaFamily.Gemma3 ? local : theta);
+            return (theta, rules.LocalRopeBase ? local : theta);
         }
         if (root.TryGetProperty("rope_scaling", out JsonElement scaling) && scaling.ValueKind == JsonValueKind.Object)
             throw new GemmaException($"{path}: rope_scaling is not supported.");
-        double t = top ?? (family == GemmaFamily.Gemma3 ? 1_000_000.0 : 10000.0);
-        return (t, family == GemmaFamily.Gemma3 ? local : t);
+        double t = top ?? rules.DefaultRopeTheta;
+        return (t, rules.LocalRopeBase ? local : t);
     }
 
     private static double RopeThetaOf(JsonElement e, string path, string where)

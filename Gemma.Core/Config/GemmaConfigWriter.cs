@@ -13,9 +13,9 @@ internal static class GemmaConfigWriter
         {
             w.WriteStartObject();
             w.WriteStartArray("architectures");
-            w.WriteStringValue(c.Family switch { GemmaFamily.Gemma1 => "GemmaForCausalLM", GemmaFamily.Gemma2 => "Gemma2ForCausalLM", _ => "Gemma3ForCausalLM" });
+            w.WriteStringValue(c.Rules.HfArchitecture);
             w.WriteEndArray();
-            w.WriteString("model_type", c.Family switch { GemmaFamily.Gemma1 => "gemma", GemmaFamily.Gemma2 => "gemma2", _ => "gemma3_text" });
+            w.WriteString("model_type", c.Rules.HfModelType);
             w.WriteNumber("vocab_size", c.VocabSize);
             w.WriteNumber("hidden_size", c.HiddenSize);
             w.WriteNumber("intermediate_size", c.IntermediateSize);
@@ -31,16 +31,9 @@ internal static class GemmaConfigWriter
             WriteNullable(w, "attn_logit_softcapping", c.AttnLogitSoftcapping);
             WriteNullable(w, "final_logit_softcapping", c.FinalLogitSoftcapping);
             w.WriteNumber("rms_norm_eps", c.RmsNormEps);
-            if (c.Family == GemmaFamily.Gemma3)
-            {
-                w.WriteNumber("rope_theta", c.RopeTheta);
-                w.WriteNumber("rope_local_base_freq", c.RopeLocalTheta);
-            }
-            else
-            {
-                w.WriteNumber("rope_theta", c.RopeTheta);
-            }
-            w.WriteString("hidden_activation", c.HiddenActivation);
+            w.WriteNumber("rope_theta", c.RopeTheta);
+            if (c.Rules.LocalRopeBase) w.WriteNumber("rope_local_base_freq", c.RopeLocalTheta);
+            w.WriteString("hidden_activation", c.Rules.Activation);
             w.WriteNumber("max_position_embeddings", c.MaxPositionEmbeddings);
             w.WriteNumber("bos_token_id", c.BosTokenId);
             w.WriteStartArray("eos_token_id");

@@ -41,10 +41,17 @@ internal sealed class JsonSchemaCompiler
         AddCommonRules(_def);
     }
 
-    public static GrammarDefinition Compile(JsonElement schema)
+    public static GrammarDefinition Compile(JsonElement schema) => Compile(schema, null);
+
+    /// <summary>
+    /// The schema's grammar; with <paramref name="text"/>, the root is "either the JSON value or that text" (tool
+    /// calling: a call or a plain reply).
+    /// </summary>
+    public static GrammarDefinition Compile(JsonElement schema, Expr? text)
     {
         var c = new JsonSchemaCompiler(schema.Clone());
-        c._def.Add("root", c.Schema(c._root, "#", 0));
+        Expr value = c.Schema(c._root, "#", 0);
+        c._def.Add("root", text is null ? value : Expr.Alt(value, text));
         return c._def;
     }
 
@@ -78,15 +85,18 @@ internal sealed class JsonSchemaCompiler
         def.Add("object", Expr.Seq(Expr.Lit("{"), Expr.Opt(Expr.Seq(member, Expr.Star(Expr.Seq(Expr.Lit(", "), member)))), Expr.Lit("}")));
         def.Add("array", Expr.Seq(Expr.Lit("["), Expr.Opt(Expr.Seq(Expr.Ref("value"), Expr.Star(Expr.Seq(Expr.Lit(", "), Expr.Ref("value"))))), Expr.Lit("]")));
         def.Add("string", Expr.Seq(Expr.Lit("\""), Expr.Star(JsonChar()), Expr.Lit("\"")));
-        def.Add("number", Expr.Seq(IntegerDigits(true), Expr.Opt(Expr.Seq(Expr.Lit("."), Expr.Plus(Digit()))),
-            Expr.Opt(Expr.Seq(Expr.Chars("eE"), Expr.Opt(Expr.Chars("+-")), Expr.Repeat(Digit(), 1, 2)))));
-        def.Add("integer", IntegerDigits(true));
+        // Unbounded numbers are generated in ranges every .NET numeric type reads (a sound restriction, documented):
+        // integers below 10^9 in magnitude (Int32), numbers with at most 15 integer and 15 fraction digits and a
+        // one-digit exponent (below 10^25: Single).
+        def.Add("number", Expr.Seq(IntegerDigits(15), Expr.Opt(Expr.Seq(Expr.Lit("."), Expr.Repeat(Digit(), 1, 15))),
+            Expr.Opt(Expr.Seq(Expr.Chars("eE"), Expr.Opt(Expr.Chars("+-")), Digit()))));
+        def.Add("integer", IntegerDigits(9));
     }
 
     private static Expr Digit() => Expr.Chars(('0', '9'));
 
-    private static Expr IntegerDigits(bool signed) =>
-        Expr.Seq(signed ? Expr.Opt(Expr.Lit("-")) : Expr.Empty, Expr.Alt(Expr.Lit("0"), Expr.Seq(Expr.Chars(('1', '9')), Expr.Star(Digit()))));
+    private static Expr IntegerDigits(int maxDigits) =>
+        Expr.Seq(Expr.Opt(Expr.Lit("-")), Expr.Alt(Expr.Lit("0"), Expr.Seq(Expr.Chars(('1', '9')), Expr.Repeat(Digit(), 0, maxDigits - 1))));
 
     // ---- schemas ---------------------------------------------------------------------------------------------------
 
@@ -611,8 +621,10 @@ internal sealed class JsonSchemaCompiler
         if (!HasNumberBounds(s)) return Expr.Ref(integer ? "integer" : "number");
         (double lo, bool loExclusive) = Bound(s, "minimum", "exclusiveMinimum", path, lower: true);
         (double hi, bool hiExclusive) = Bound(s, "maximum", "exclusiveMaximum", path, lower: false);
-        lo = Math.Max(lo, -Limit);
-        hi = Math.Min(hi, Limit);
+        // An open side gets the same .NET-friendly limit as an unbounded number; explicit bounds are kept up to ±1e15.
+        double open = integer ? 999_999_999 : Limit;
+        lo = double.IsNegativeInfinity(lo) ? -open : Math.Max(lo, -Limit);
+        hi = double.IsPositiveInfinity(hi) ? open : Math.Min(hi, Limit);
         // Integer values n with lo <= n <= hi (or strict).
         long intLo = (long)(loExclusive ? Math.Floor(lo) + 1 : Math.Ceiling(lo));
         long intHi = (long)(hiExclusive ? Math.Ceiling(hi) - 1 : Math.Floor(hi));

@@ -94,6 +94,20 @@ public sealed class OutputConstraint
     }
 
     /// <summary>
+    /// A JSON value valid under <paramref name="schema"/> or, when <paramref name="allowText"/>, free text that does
+    /// not start with <c>{</c> (so a reply starting with <c>{</c> is always a complete value): the shape of a tool-calling
+    /// reply, "either a call or an ordinary answer".
+    /// </summary>
+    internal static OutputConstraint JsonOrText(JsonElement schema, bool allowText, string description) =>
+        WithLargeStack(() =>
+        {
+            Expr? text = allowText
+                ? Expr.Opt(Expr.Seq(Expr.Chars(CodeRanges.Complement([('{', '{')])), Expr.Star(Expr.Chars((0, CodeRanges.MaxCodePoint)))))
+                : null;
+            return new OutputConstraint(description, JsonSchemaCompiler.Compile(schema, text));
+        });
+
+    /// <summary>
     /// Compiling recurses along the nesting of the schema or grammar; a dedicated thread with a 64 MiB stack makes
     /// deep (hostile) inputs an ordinary error instead of a stack overflow, whatever thread the caller is on.
     /// </summary>

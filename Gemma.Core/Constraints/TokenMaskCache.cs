@@ -120,10 +120,42 @@ internal sealed class TrieWalker
         byte[] label = trie.Label;
         int[] depth = trie.Depth, end = trie.End, tokenStart = trie.TokenStart, ids = trie.TokenIds;
         int nodes = trie.NodeCount;
+        CompiledGrammar g = r.Grammar;
+        int[] next = g.Next;
+        byte[] byteClass = g.ByteClass;
+        int classes = g.ClassCount;
         int i = 1;
         while (i < nodes)
         {
             int d = depth[i];
+            if (_count[d - 1] == 1)
+            {
+                // Fast path, most nodes of a walk: one stack whose next state neither calls nor returns — a plain
+                // DFA step, no frames, no closure.
+                StackTop only = r.Buffer[_start[d - 1]];
+                int t = next[only.State * classes + byteClass[label[i]]];
+                if (t < 0)
+                {
+                    i = end[i];
+                    continue;
+                }
+                if (g.Calls[t].Length == 0 && !g.Final[t])
+                {
+                    for (int k = tokenStart[i]; k < tokenStart[i + 1]; k++)
+                    {
+                        int id = ids[k];
+                        bits[id >> 6] |= 1UL << id;
+                    }
+                    int slot = _start[d - 1] + 1;
+                    if (slot >= r.Buffer.Length) Array.Resize(ref r.Buffer, r.Buffer.Length * 2);
+                    r.Buffer[slot] = new StackTop { State = t, Parent = only.Parent };
+                    _start[d] = slot;
+                    _count[d] = 1;
+                    _frames[d] = _frames[d - 1];
+                    i++;
+                    continue;
+                }
+            }
             r.FrameTop = _frames[d - 1];
             StepResult step = r.Advance(_start[d - 1], _count[d - 1], label[i], _start[d - 1] + _count[d - 1]);
             if (!step.Alive)

@@ -103,7 +103,7 @@ internal static class ModelBundle
         }
         catch
         {
-            File.Delete(temp);
+            try { File.Delete(temp); } catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // keep the first error
             throw;
         }
     }

@@ -1,3 +1,5 @@
+using Gemma.Kernels;
+
 namespace Gemma.Core.Formats;
 
 /// <summary>
@@ -10,7 +12,7 @@ internal sealed unsafe class TensorView
     private readonly byte* _data;
 
     /// <summary>Creates a view over <paramref name="byteLength"/> already range-checked bytes at <paramref name="data"/>.</summary>
-    public TensorView(string name, TensorDType type, long[] shape, string filePath, long offset, byte* data, long byteLength)
+    public TensorView(string name, GgmlType type, long[] shape, string filePath, long offset, byte* data, long byteLength)
     {
         Name = name; Type = type; Shape = shape; FilePath = filePath; Offset = offset; _data = data; ByteLength = byteLength;
     }
@@ -18,7 +20,10 @@ internal sealed unsafe class TensorView
     /// <summary>Tensor name as stored in the file.</summary>
     public string Name { get; }
     /// <summary>Element type.</summary>
-    public TensorDType Type { get; }
+    public GgmlType Type { get; }
+
+    /// <summary>The element type's traits (geometry, decoder).</summary>
+    public ElementTraits Traits => ElementTypes.Of(Type);
     /// <summary>Shape, PyTorch order.</summary>
     public long[] Shape { get; }
     /// <summary>The file holding the data (for messages).</summary>
@@ -38,8 +43,8 @@ internal sealed unsafe class TensorView
     public byte* Data => _data;
 
     /// <summary>
-    /// Decodes row <paramref name="row"/> (the last dimension; a 1-D tensor is one row) to float32: exact for F32,
-    /// BF16 and F16, ggml's dequantization for the block types.
+    /// Decodes row <paramref name="row"/> (the last dimension; a 1-D tensor is one row) to float32 with the type's
+    /// decoder (<see cref="ElementTraits.Decode"/>): exact for F32, BF16 and F16, <c>d · q</c> for Q8_0.
     /// </summary>
     public void ReadRow(long row, Span<float> destination)
     {
@@ -48,17 +53,9 @@ internal sealed unsafe class TensorView
         if ((ulong)row >= (ulong)rows) throw new ArgumentOutOfRangeException(nameof(row), $"Row {row} outside [0, {rows}) of tensor '{Name}'.");
         if (destination.Length < cols) throw new ArgumentException("Destination too short.", nameof(destination));
         byte* p = _data + row * (ByteLength / rows);
-        int n = (int)cols;
-        switch (Type)
-        {
-            case TensorDType.F32: new ReadOnlySpan<float>(p, n).CopyTo(destination); break;
-            case TensorDType.BF16: Kernels.BFloat16.ToSingle(new ReadOnlySpan<ushort>(p, n), destination); break;
-            case TensorDType.F16: for (int i = 0; i < n; i++) destination[i] = (float)((Half*)p)[i]; break;
-            case TensorDType.Q8_0 or TensorDType.Q4_0 or TensorDType.Q4_K or TensorDType.Q5_K or TensorDType.Q6_K:
-                Kernels.WeightRows.ToSingle(new Kernels.WeightMatrix(p, 1, n, TensorDTypes.ToWeightType(Type)!.Value), 0, destination);
-                break;
-            default: throw new GemmaException($"{FilePath}: tensor '{Name}' has unsupported type {Type}.");
-        }
+        RowDecoder decode = Traits.Decode ?? throw new GemmaException(
+            $"{FilePath}: tensor '{Name}' has type {Type}, which this engine cannot decode (supported: {ElementTypes.Decodable}).");
+        decode(new ReadOnlySpan<byte>(p, checked((int)(ByteLength / rows))), destination[..(int)cols]);
     }
 
     /// <summary>Shape as text, e.g. <c>[256000, 2304]</c>.</summary>

@@ -80,7 +80,7 @@ public sealed class TextGenerator : IDisposable
 
         int reused = ReusablePrefix(prompt);
         int[] fresh = prompt.Skip(reused).ToArray();
-        ReadOnlySpan<float> logits = PrefillFresh(fresh);
+        ReadOnlySpan<float> logits = _context.Prefill(fresh);
         _cached.AddRange(fresh);
         TimeSpan prefillTime = clock.Elapsed;
         clock.Restart();
@@ -159,8 +159,6 @@ public sealed class TextGenerator : IDisposable
         _cached.RemoveRange(keep, _cached.Count - keep);
         return keep;
     }
-
-    private ReadOnlySpan<float> PrefillFresh(int[] fresh) => _context.Prefill(fresh);
 
     /// <inheritdoc />
     public void Dispose() => _context.Dispose();

@@ -71,26 +71,38 @@ internal static unsafe class WeightsLoader
         public WeightMatrix Matrix(TensorRole role, int layer, int rows, int cols)
         {
             TensorView t = Find(role, layer, rows, cols);
-            if (TensorDTypes.ToWeightType(t.Type) is WeightType type)
+            ElementTraits traits = t.Traits;
+            if (traits.InPlace is WeightType inPlace)
             {
-                // In place (zero-copy): F32, BF16 and the ggml block types.
-                if (cols % WeightMatrix.BlockSizeOf(type) != 0)
-                    throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' is {t.Type} with rows of {cols}, not a multiple of its block ({WeightMatrix.BlockSizeOf(type)}).");
-                return new WeightMatrix(t.Data, rows, cols, type);
+                // In place (zero-copy from the mapping).
+                if (cols % traits.BlockSize != 0)
+                    throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' is {t.Type} with rows of {cols}, not a multiple of its block ({traits.BlockSize}).");
+                return new WeightMatrix(t.Data, rows, cols, inPlace);
             }
-            switch (t.Type)
+            if (traits.LoadAs is not WeightType target || traits.Decode is null)
+                throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' has type {t.Type}, which this engine cannot load (supported: {ElementTypes.Decodable}).");
+            return Convert(t, rows, cols, target);
+        }
+
+        /// <summary>
+        /// Decodes a tensor the kernels cannot read in place row by row and re-encodes it as <paramref name="target"/>
+        /// in memory owned by the weights (F16 → exact F32; block formats → Q8_0, about the memory of a Q8_0 file;
+        /// rows that do not fill Q8_0 blocks become F32).
+        /// </summary>
+        private WeightMatrix Convert(TensorView t, int rows, int cols, WeightType target)
+        {
+            ElementTraits to = ElementTypes.Of(target);
+            if (cols % to.BlockSize != 0) to = ElementTypes.F32;
+            long rowBytes = to.ByteSize(cols);
+            var buffer = new NativeBuffer(rows * rowBytes);
+            owned.Add(buffer);
+            var row = new float[cols];
+            for (int r = 0; r < rows; r++)
             {
-                case TensorDType.F16:
-                    {
-                        // No F16 kernels: widen once to float32 (exact), owned by the weights.
-                        var buffer = new NativeBuffer((long)rows * cols * 4);
-                        owned.Add(buffer);
-                        for (int r = 0; r < rows; r++) t.ReadRow(r, new Span<float>(buffer.Pointer + (long)r * cols * 4, cols));
-                        return new WeightMatrix(buffer.Pointer, rows, cols, WeightType.F32);
-                    }
-                default:
-                    throw new GemmaException($"{t.FilePath}: tensor '{t.Name}' has unsupported type {t.Type}.");
+                t.ReadRow(r, row);
+                to.Encode!(row, new Span<byte>(buffer.Pointer + r * rowBytes, (int)rowBytes));
             }
+            return new WeightMatrix(buffer.Pointer, rows, cols, to.InPlace!.Value);
         }
 
         /// <summary>Norm scale as float32 <c>1 + w</c> (Gemma's RMSNorm centres its weight on zero).</summary>

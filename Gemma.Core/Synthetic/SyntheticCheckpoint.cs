@@ -46,7 +46,7 @@ internal static class SyntheticCheckpoint
         for (int s = 0; s < shards.Count; s++)
         {
             string file = $"model-{s + 1:D5}-of-{shards.Count:D5}.safetensors";
-            var entries = shards[s].Select(t => new SafetensorsTensor(t.Name, TensorDType.BF16, t.Shape, stream =>
+            var entries = shards[s].Select(t => new SafetensorsTensor(t.Name, GgmlType.BF16, t.Shape, stream =>
             {
                 WriteRandomBf16(stream, t.Name, t.Shape, seed);
                 done += t.Shape.Aggregate(1L, (a, b) => a * b) * 2;

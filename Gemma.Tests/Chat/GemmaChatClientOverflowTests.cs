@@ -43,11 +43,11 @@ public class GemmaChatClientOverflowTests
         // A keyed conversation grows past several windows on a window-16 model while unrelated calls (the same two
         // generators) come between its turns; every answer equals a fresh generator's on the same messages.
         GemmaModel model = SmallWindowModel.Instance;
-        var sampling = SamplingOptions.Greedy with { MaxTokens = 30 };
+        var sampling = SamplingOptions.Greedy with { MaxTokens = 24 };
         using var client = new GemmaChatClient(model, new GemmaChatClientOptions { MaxConcurrentGenerations = 2, DefaultSampling = sampling });
         var history = new List<AIMessage>();
         var gemma = new List<GemmaMessage>();
-        string[] turns = ["パッケージ", "インストール", "設定ファイル", "カーネル", "ネットワーク", "ユーザー"];
+        string[] turns = ["パッケージ", "インストール", "設定ファイル", "カーネル"];
         int cachedTurns = 0;
         foreach (string turn in turns)
         {

@@ -255,8 +255,9 @@ public class GemmaChatClientTests
         {
             Assert.That(await running.MoveNextAsync(), Is.True); // holds the only generator
             Task<ChatResponse> waiting = client.GetResponseAsync([User("設定")], Greedy(4));
-            await Task.Delay(50);
-            Assert.That(waiting.IsCompleted, Is.False, "waits for the busy generator");
+            // Dispose only once the second call is really waiting inside the pool (no sleep-and-hope).
+            Assert.That(SpinWait.SpinUntil(() => client.Pool.Waiting == 1, TimeSpan.FromSeconds(30)), "the second call waits for the busy generator");
+            Assert.That(waiting.IsCompleted, Is.False);
             client.Dispose();
             Assert.That(await running.MoveNextAsync(), Is.True, "a running call finishes");
             await running.DisposeAsync();

@@ -35,25 +35,6 @@ public class GenerateCommandTests
         Assert.That(r.Stdout, Does.Not.Contain("<end_of_turn>"));
     }
 
-    [TestCase("--temperature", "-1", "emperature")]
-    [TestCase("--top-p", "0", "op")]
-    [TestCase("--max-tokens", "-3", "--max-tokens")]
-    [TestCase("--context", "0", "--context")]
-    public void OutOfRangeOptionsAreUsageErrors(string option, string value, string message)
-    {
-        var r = CliProcess.Run("generate", "--prompt", "a", option, value);
-        Assert.That(r.ExitCode, Is.Not.EqualTo(0));
-        Assert.That(r.Stderr, Does.Contain(message));
-    }
-
-    [Test]
-    public void PromptPlusBudgetBeyondTheContextIsAUsageError()
-    {
-        var r = CliProcess.Run("generate", "--prompt", "パッケージ", "--context", "8", "-n", "64");
-        Assert.That(r.ExitCode, Is.EqualTo(1));
-        Assert.That(r.Stderr, Does.Contain("exceed the context length 8"));
-    }
-
     [Test]
     public void NeitherPromptNorTokensIsAUsageError()
     {
@@ -69,5 +50,57 @@ public class GenerateCommandTests
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
         Assert.That(r.Stderr, Does.Contain("(conversation reset)"));
         Assert.That(r.Stderr.Split("generated").Length - 1, Is.EqualTo(2), "two replies with stats lines");
+    }
+}
+
+[Category("Cli")]
+public class GenerateConstraintCommandTests
+{
+    [Test]
+    public void JsonSchemaFile_StdoutIsOnlyAValidValue()
+    {
+        using var dir = new Fixtures.TempDir();
+        string schema = """{"type":"object","properties":{"name":{"type":"string","maxLength":10},"n":{"type":"integer","minimum":1,"maximum":9}},"required":["name","n"],"additionalProperties":false}""";
+        string file = Path.Combine(dir.Path, "s.json");
+        File.WriteAllText(file, schema);
+        var r = CliProcess.Run("generate", "--chat", "--prompt", "JSON", "--json-schema", file, "--seed", "3", "-n", "48");
+        Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
+        Constraints.JsonSchemaConstraintTests.AssertValid(schema, r.Stdout.Trim());
+    }
+
+    [Test]
+    public void JsonAndGrammarFlags()
+    {
+        var any = CliProcess.Run("generate", "--prompt", "データ", "--json", "--seed", "1", "-n", "40");
+        Assert.That(any.ExitCode, Is.EqualTo(0), any.Stderr);
+        if (!any.Stderr.Contains("incomplete")) Assert.DoesNotThrow(() => System.Text.Json.JsonDocument.Parse(any.Stdout));
+
+        using var dir = new Fixtures.TempDir();
+        string file = Path.Combine(dir.Path, "g.gbnf");
+        File.WriteAllText(file, "root ::= (\"はい\" | \"いいえ\") \"。\"\n");
+        var g = CliProcess.Run("generate", "--prompt", "答え:", "--grammar", file, "--seed", "2", "-n", "8");
+        Assert.That(g.ExitCode, Is.EqualTo(0), g.Stderr);
+        Assert.That(g.Stdout.TrimEnd('\n', '\r'), Is.AnyOf("はい。", "いいえ。"));
+    }
+
+    [TestCase("--json-schema", "{\"type\":\"object\",\"not\":{}}", "'not'")]
+    [TestCase("--grammar", "root ::= missing", "undefined rule 'missing'")]
+    public void BadSchemaOrGrammar_IsAClearError(string option, string content, string message)
+    {
+        using var dir = new Fixtures.TempDir();
+        string file = Path.Combine(dir.Path, "f");
+        File.WriteAllText(file, content);
+        var r = CliProcess.Run("generate", "--prompt", "a", option, file);
+        Assert.That(r.ExitCode, Is.Not.EqualTo(0));
+        Assert.That(r.Stderr, Does.Contain(message));
+    }
+
+    [Test]
+    public void TwoConstraintsOrAMissingFile_AreUsageErrors()
+    {
+        var both = CliProcess.Run("generate", "--prompt", "a", "--json", "--regex", "a+");
+        Assert.That(both.Stderr, Does.Contain("at most one"));
+        var missing = CliProcess.Run("generate", "--prompt", "a", "--grammar", "/nonexistent/g.gbnf");
+        Assert.That(missing.Stderr, Does.Contain("cannot read"));
     }
 }

@@ -37,7 +37,7 @@ public class RoughEdgeTests
     [Test]
     public void ThreadsAboveTheCoresAreCappedWithAWarning()
     {
-        var r = CliProcess.Run("bench", "--threads", "1000", "-p", "8", "-g", "4", "-r", "1", "--json");
+        var r = CliProcess.Run("bench", "--threads", "1000", "-p", "8", "-g", "4", "-r", "1", "--no-limits", "--json");
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
         Assert.That(r.Stderr, Does.Contain($"using {Environment.ProcessorCount}").And.Contain("warning"));
         using var json = JsonDocument.Parse(r.Stdout);
@@ -45,9 +45,16 @@ public class RoughEdgeTests
     }
 
     [Test]
+    public void ThreadsAboveTheCoresAreCappedInTheLibraryToo()
+    {
+        using var model = Gemma.Core.GemmaModel.Load(Fixtures.DemoModel, new Gemma.Core.GemmaModelOptions { Threads = 1000 });
+        Assert.That(model.Options.Threads, Is.EqualTo(Environment.ProcessorCount));
+    }
+
+    [Test]
     public void BenchWarmsUpBeforeTheTimedReps()
     {
-        var r = CliProcess.Run("bench", "-p", "8", "-g", "4", "-r", "2", "-t", "1");
+        var r = CliProcess.Run("bench", "-p", "8", "-g", "4", "-r", "2", "-t", "1", "--no-limits");
         Assert.That(r.ExitCode, Is.EqualTo(0), r.Stderr);
         int warm = r.Stderr.IndexOf("warm-up", StringComparison.Ordinal), first = r.Stderr.IndexOf("rep 1/2", StringComparison.Ordinal);
         Assert.That(warm, Is.GreaterThanOrEqualTo(0), r.Stderr);

@@ -118,8 +118,11 @@ public class KvCacheReuseTests
         reused.Prefill(first);
 
         int keep = length - chunk; // the shortest prefix still intact (see the KvCache tests above)
-        Assert.That(reused.Cache.CanTruncateTo(keep), Is.True);
-        Assert.That(reused.Cache.CanTruncateTo(keep - 1), Is.False);
+        Assert.That(reused.CanTruncateTo(keep), Is.True);
+        Assert.That(reused.CanTruncateTo(keep - 1), Is.False);
+        Assert.That(reused.CanTruncateTo(0), Is.True);
+        Assert.Throws<GemmaException>(() => reused.Truncate(keep - 1));
+        Assert.That(reused.Position, Is.EqualTo(length), "a refused rewind changes nothing");
         int[] second = [.. first[..keep], .. RandomIds(model, 40, seed: 2)[1..]];
         reused.Truncate(keep);
         var reusedLogits = new float[(second.Length - keep) * vocab];
@@ -178,7 +181,7 @@ public class KvCacheReuseTests
         var conversation = new List<GemmaChatMessage>();
         using var generator = new TextGenerator(model);
         int kept = 0, restarted = 0, maxPosition = 0;
-        int replyTokens = Math.Max(24, window / 2), requests = window > 64 ? 10 : 14;
+        int replyTokens = Math.Max(24, window / 2), requests = window > 64 ? 10 : 12;
         for (int request = 0; request < requests; request++)
         {
             int action = request < 6 ? 0 : rng.Next(4);

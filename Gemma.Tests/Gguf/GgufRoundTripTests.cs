@@ -182,7 +182,7 @@ public class GgufRoundTripTests
             Assert.That(d.RowByteSize, Is.EqualTo(68));
             Assert.That(d.GetData().ToArray(), Is.EqualTo(q8));
             Assert.That(d.GetData(68, 68).ToArray(), Is.EqualTo(q8.AsSpan(68, 68).ToArray()));
-            Assert.That(GgmlTypeInfo.TryGetWeightType(d.Type, out WeightType wt) && wt == WeightType.Q8_0);
+            Assert.That(ElementTypes.Of(d.Type).InPlace == WeightType.Q8_0);
             Assert.That(f.Architecture, Is.EqualTo("gemma2"));
             Assert.That(() => f.GetTensor("nope"), Throws.TypeOf<GemmaException>().With.Message.Contains("'nope' is missing"));
         });
@@ -200,7 +200,16 @@ public class GgufRoundTripTests
 
         var back = new float[q.Length];
         Dequantizer.DequantizeQ8_0(f.GetTensor("d.q8_0").GetData(), back);
-        for (int i = 0; i < q.Length; i++) Assert.That(back[i], Is.EqualTo(q[i]).Within(0.02f), $"element {i}");
+        // Q8_0 error bound, per block of 32 with amax = max|x|: q = round(x/d) with d = amax/127 gives |x − d·q| ≤ d/2;
+        // the stored scale is fp16(d), off by at most d·2⁻¹¹ (10 mantissa bits, round to nearest), times |q| ≤ 127.
+        // So |x − fp16(d)·q| ≤ d·(1/2 + 127/2048) = 0.562·amax/127 — with |x| < 2 here, at most ≈ 0.0089.
+        for (int i = 0; i < q.Length; i++)
+        {
+            int b0 = i / 32 * 32;
+            float amax = q.AsSpan(b0, 32).ToArray().Max(MathF.Abs);
+            double bound = amax / 127.0 * (0.5 + 127.0 / 2048) + 1e-6;
+            Assert.That(back[i], Is.EqualTo(q[i]).Within(bound), $"element {i}");
+        }
     }
 
     [Test]
@@ -225,14 +234,26 @@ public class GgufRoundTripTests
         f.GetTensor("f16").DequantizeRows(1, row);
         Assert.That(row, Is.EqualTo(x[64..].Select(v => (float)(Half)v)));
         f.GetTensor("bf16").DequantizeRows(0, row);
-        Assert.That(row, Is.EqualTo(x[..64].Select(v => BFloat16.ToSingle(BFloat16.FromSingle(v)))));
+        // Not computed with the helper that wrote the file: a bf16 value is a float32 whose low 16 bits are zero, and
+        // round-to-nearest keeps it within half a bf16 ulp: 8 significant bits, so ≤ 2⁻⁸·|x| — in fact the nearer
+        // of the two bf16 neighbours of x.
+        for (int i = 0; i < 64; i++)
+        {
+            uint bits = BitConverter.SingleToUInt32Bits(row[i]);
+            Assert.That(bits & 0xFFFF, Is.Zero, $"element {i} is a bf16 value");
+            Assert.That(Math.Abs((double)row[i] - x[i]), Is.LessThanOrEqualTo(Math.Abs((double)x[i]) / 256), $"element {i} within half a bf16 ulp");
+            uint down = BitConverter.SingleToUInt32Bits(x[i]) & 0xFFFF0000u;
+            double lo = BitConverter.UInt32BitsToSingle(down), hi = BitConverter.UInt32BitsToSingle(down + 0x10000);
+            double nearest = Math.Abs(x[i] - lo) <= Math.Abs(hi - x[i]) ? lo : hi;
+            if (Math.Abs(x[i] - lo) != Math.Abs(hi - x[i])) Assert.That((double)row[i], Is.EqualTo(nearest), $"element {i} is the nearest bf16");
+        }
         var both = new float[128];
         f.GetTensor("q4_0").DequantizeRows(0, both);
         Assert.That(both[..32], Is.EqualTo(Enumerable.Range(0, 32).Select(i => (float)(i % 16 - 8))));
         Assert.That(() => f.GetTensor("q4_0").DequantizeRows(1, both), Throws.InstanceOf<ArgumentOutOfRangeException>());
         Assert.That(() => f.GetTensor("iq4_xs").DequantizeRows(0, new float[256]),
             Throws.TypeOf<GemmaException>().With.Message.EqualTo(
-                "deq.gguf: tensor 'iq4_xs' has type IQ4_XS, which cannot be loaded (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)"));
+                "deq.gguf: tensor 'iq4_xs' has type IQ4_XS, which cannot be loaded (supported: F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, BF16)"));
     }
 
     [Test]

@@ -1,3 +1,4 @@
+using Gemma.Kernels;
 using Gemma.Core;
 using Gemma.Core.Formats.Gguf;
 using NUnit.Framework;

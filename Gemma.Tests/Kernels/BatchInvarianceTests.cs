@@ -25,11 +25,17 @@ public unsafe class BatchInvarianceTests
     [TestCase(nameof(WeightType.BF16), 21, 9216)]
     [TestCase(nameof(WeightType.Q8_0), 21, 9216)]
     [TestCase(nameof(WeightType.Q8_0), 11, 96)]   // odd block count
+    [TestCase(nameof(WeightType.Q4_0), 13, 2304)]
+    [TestCase(nameof(WeightType.Q4_K), 13, 2304)]
+    [TestCase(nameof(WeightType.Q5_K), 13, 2304)]
+    [TestCase(nameof(WeightType.Q6_K), 13, 2304)]
     public void RowsAreBitIdenticalAloneAndInBatches(string typeName, int rows, int cols)
     {
         WeightType type = Enum.Parse<WeightType>(typeName); // NUnit methods are public, WeightType is internal
         const int MaxN = 128;
-        using GuardedBuffer<byte> wb = Weights(type, rows, cols, rows * 7 + cols, out WeightMatrix w);
+        using GuardedBuffer<byte> wb = type is WeightType.F32 or WeightType.BF16 or WeightType.Q8_0
+            ? Weights(type, rows, cols, rows * 7 + cols, out WeightMatrix w)
+            : MatMulKQuantTests.RandomWeights(type, rows, cols, rows * 7 + cols, out w);
         float[] x = Random(MaxN * cols, cols + 3);
         using var pool = new WorkerPool(2);
 

@@ -36,4 +36,29 @@ internal static unsafe class WorkerAllocationProbe
         for (int i = 0; i < items; i++) perThread[threads[i]] = allocated[i];
         return perThread;
     }
+
+    private struct EveryThread : IParallelWork
+    {
+        public Action<int> Body;
+        public int* Arrived;
+        public int Count;
+        public void Execute(int index)
+        {
+            Interlocked.Increment(ref *Arrived);
+            long deadline = Environment.TickCount64 + 10_000;
+            while (Volatile.Read(ref *Arrived) < Count && Environment.TickCount64 < deadline) Thread.Yield();
+            Body(index);
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> once on every pool thread (same barrier as <see cref="Probe"/>), e.g. to warm up
+    /// per-thread kernel scratch deterministically; a nested pool call inside runs inline on that thread.
+    /// </summary>
+    public static void OnEveryThread(WorkerPool pool, Action<int> body)
+    {
+        int arrived = 0;
+        var work = new EveryThread { Body = body, Arrived = &arrived, Count = pool.Threads };
+        pool.For(pool.Threads, ref work);
+    }
 }

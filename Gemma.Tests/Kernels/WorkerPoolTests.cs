@@ -84,19 +84,38 @@ public unsafe class WorkerPoolTests
         Assert.That(bad, Is.Zero);
     }
 
+    /// <summary>
+    /// Two items, each of which waits until both have started: one thread cannot run both at once, so the call can
+    /// only finish if a worker takes one — whatever the wake-up order (no timing assumption; the 30 s bound only turns
+    /// a broken pool into a failure instead of a hang).
+    /// </summary>
+    private struct RendezvousWork : IParallelWork
+    {
+        public int* Started;
+        public int* Threads;
+        public int* TimedOut;
+        public void Execute(int index)
+        {
+            Threads[index] = Environment.CurrentManagedThreadId;
+            Interlocked.Increment(ref *Started);
+            int* started = Started;
+            if (!SpinWait.SpinUntil(() => Volatile.Read(ref *started) == 2, TimeSpan.FromSeconds(30))) *TimedOut = 1;
+        }
+    }
+
     [Test]
     public void WorkersTakePart()
     {
         using var pool = new WorkerPool(2);
-        var ids = new int[4000];
-        var hits = new int[4000];
-        fixed (int* h = hits, t = ids)
+        int started = 0, timedOut = 0;
+        var ids = new int[2];
+        fixed (int* t = ids)
         {
-            // Items long enough (~µs) that the parked worker wakes up before the caller has taken them all.
-            var work = new CountWork { Hits = h, Threads = t, Spin = 200 };
-            pool.For(ids.Length, ref work);
+            var work = new RendezvousWork { Started = &started, Threads = t, TimedOut = &timedOut };
+            pool.For(2, ref work);
         }
-        Assert.That(ids.Distinct().Count(), Is.EqualTo(2), "both the caller and the worker ran items");
+        Assert.That(timedOut, Is.Zero, "the second item never started: no worker took part");
+        Assert.That(ids.Distinct().Count(), Is.EqualTo(2), "the caller and the worker each ran one item");
     }
 
     [Test]
@@ -175,6 +194,10 @@ public unsafe class WorkerPoolTests
         var y = new float[4 * 2048];
         using var pool = new WorkerPool(2);
         for (int i = 0; i < 5; i++) { MatMul.Linear(w, x.AsSpan(0, 2304), y, 1, pool); MatMul.Linear(w, x, y, 4, pool); } // warm up (JIT, tier-up, scratch)
+        // Per-thread GEMM panel scratch is allocated at a thread's first GEMM item; on a loaded machine a worker may
+        // not have claimed one above, so run a GEMM on every pool thread once (inline there, own output).
+        float[][] ys = [.. Enumerable.Range(0, pool.Threads).Select(_ => new float[4 * 2048])];
+        WorkerAllocationProbe.OnEveryThread(pool, i => MatMul.Linear(w, x, ys[i], 4));
 
         // The calling thread is measured directly; the workers through a probe work item that reads each thread's own
         // counter before and after (the probe itself allocates nothing).

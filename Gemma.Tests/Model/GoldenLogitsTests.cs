@@ -34,7 +34,8 @@ public class GoldenLogitsTests
     [TestCaseSource(nameof(Cases))]
     public void PrefillInSmallChunksMatchesReference(string name)
     {
-        // Chunks of 3 tokens: exercises chunk boundaries and ring-buffer wrap on sliding layers during prefill.
+        // Chunks of 3 tokens: exercises chunk boundaries, and ring-buffer wrap on sliding layers during prefill where the
+        // prompt is longer than the window plus a chunk (the micro fixtures, window 8; not the demo prompts, window 128).
         GoldenCase g = Load(name);
         using var model = GemmaModel.Load(g.ModelDir, new GemmaModelOptions { Threads = 1, PrefillChunk = 3 });
         using var ctx = model.CreateContext();

@@ -1,3 +1,4 @@
+using Gemma.Kernels;
 using System.Security.Cryptography;
 using Gemma.Core;
 using Gemma.Core.Formats;
@@ -65,7 +66,7 @@ public class NothingLostTests
     }
 
     private static SafetensorsTensor Tensor(string name, int elements, Action<Stream>? write = null) =>
-        new(name, TensorDType.F32, [elements], write ?? (s => s.Write(new byte[elements * 4])));
+        new(name, GgmlType.F32, [elements], write ?? (s => s.Write(new byte[elements * 4])));
 
     [TestCase(false)]
     [TestCase(true)]

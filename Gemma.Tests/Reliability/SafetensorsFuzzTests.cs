@@ -1,3 +1,4 @@
+using Gemma.Kernels;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -40,7 +41,7 @@ public class SafetensorsFuzzTests
         long previousEnd = -1;
         foreach (TensorView t in file.Tensors.Values.OrderBy(t => t.Offset).ThenBy(t => t.ByteLength))
         {
-            long size = t.Type switch { TensorDType.F32 => 4, TensorDType.F16 or TensorDType.BF16 => 2, _ => throw new FuzzInconsistency($"{t.Name}: type {t.Type}") };
+            long size = t.Type switch { GgmlType.F32 => 4, GgmlType.F16 or GgmlType.BF16 => 2, _ => throw new FuzzInconsistency($"{t.Name}: type {t.Type}") };
             System.Numerics.BigInteger elements = t.Shape.Aggregate(System.Numerics.BigInteger.One, (a, d) => a * d);
             if (t.Shape.Any(d => d < 0) || elements * size != t.ByteLength) throw new FuzzInconsistency($"{t.Name}: {t.ShapeText} {t.Type} in {t.ByteLength} bytes");
             if (t.Offset < dataStart || t.Offset + t.ByteLength > bytes.Length) throw new FuzzInconsistency($"{t.Name}: [{t.Offset}, +{t.ByteLength}) outside the data region");

@@ -10,6 +10,7 @@ using GemmaMessage = Gemma.Core.Tokenization.GemmaChatMessage;
 using ChatCompletion = OpenAI.Chat.ChatCompletion;
 using ChatFinishReason = OpenAI.Chat.ChatFinishReason;
 using ChatRole = Microsoft.Extensions.AI.ChatRole;
+using ChatResponseFormat = OpenAI.Chat.ChatResponseFormat;
 
 namespace Gemma.Tests.Serve;
 
@@ -126,6 +127,46 @@ public class OpenAiServerTests
         Assert.That(choice.GetProperty("text").GetString(), Is.EqualTo(expected));
         Assert.That(choice.GetProperty("finish_reason").GetString(), Is.EqualTo("stop"));
         Assert.That(json.GetProperty("created").ValueKind, Is.EqualTo(JsonValueKind.Number));
+    }
+
+    [Test]
+    public async Task JsonObjectResponseFormatGivesAJsonObject()
+    {
+        var options = new ChatCompletionOptions { Temperature = 0f, MaxOutputTokenCount = 60, ResponseFormat = ChatResponseFormat.CreateJsonObjectFormat() };
+        ChatCompletion c = (await _client.CompleteChatAsync([new UserChatMessage("JSON でパッケージ情報を出力")], options)).Value;
+        using JsonDocument doc = JsonDocument.Parse(c.Content[0].Text);
+        Assert.That(doc.RootElement.ValueKind, Is.EqualTo(JsonValueKind.Object), c.Content[0].Text);
+        Assert.That(c.FinishReason, Is.EqualTo(ChatFinishReason.Stop));
+    }
+
+    [Test]
+    public async Task JsonSchemaResponseFormatIsEnforcedStreamingAndNot()
+    {
+        const string Schema = """
+            {"type":"object","properties":{"name":{"type":"string","maxLength":20},"version":{"type":"integer"},"tags":{"type":"array","items":{"enum":["main","contrib"]},"maxItems":3}},
+             "required":["name","version","tags"],"additionalProperties":false}
+            """;
+        var options = new ChatCompletionOptions
+        {
+            Temperature = 0f, MaxOutputTokenCount = 80,
+            ResponseFormat = ChatResponseFormat.CreateJsonSchemaFormat("package", BinaryData.FromString(Schema), jsonSchemaIsStrict: true),
+        };
+        ChatCompletion c = (await _client.CompleteChatAsync([new UserChatMessage("パッケージ")], options)).Value;
+        var streamed = new StringBuilder();
+        await foreach (StreamingChatCompletionUpdate u in _client.CompleteChatStreamingAsync([new UserChatMessage("パッケージ")], options))
+            foreach (ChatMessageContentPart p in u.ContentUpdate) streamed.Append(p.Text);
+        Assert.That(streamed.ToString(), Is.EqualTo(c.Content[0].Text));
+        using JsonDocument doc = JsonDocument.Parse(c.Content[0].Text);
+        JsonElement root = doc.RootElement;
+        Assert.That(root.EnumerateObject().Select(p => p.Name), Is.EquivalentTo(new[] { "name", "version", "tags" }), c.Content[0].Text);
+        Assert.That(root.GetProperty("name").GetString()!.Length, Is.LessThanOrEqualTo(20));
+        Assert.That(root.GetProperty("version").ValueKind, Is.EqualTo(JsonValueKind.Number));
+        Assert.That(root.GetProperty("tags").EnumerateArray().Select(t => t.GetString()), Is.SubsetOf(new[] { "main", "contrib" }));
+
+        string bad = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"bogus\"}}}}}}";
+        (int status, JsonElement json, _) = await _server.PostAsync("/v1/chat/completions", bad);
+        Assert.That(status, Is.EqualTo(400));
+        Assert.That(json.GetProperty("error").GetProperty("param").GetString(), Is.EqualTo("response_format"));
     }
 
     [Test]

@@ -27,9 +27,12 @@ public class ServerLimitsTests
     {
         await using ServeTestServer server = await ServeTestServer.StartAsync(new ServerOptions { Parallel = 1, QueueLength = 1 });
         (HttpResponseMessage r1, Stream s1) = await OpenStream(server, LongStream("一", 1000));
-        Assert.That(await s1.ReadAsync(new byte[16]), Is.GreaterThan(0), "the first request runs in the only slot");
-        Task<(HttpResponseMessage, Stream)> second = OpenStream(server, LongStream("二", 1000));
+        Assert.That(await s1.ReadAsync(new byte[16]), Is.GreaterThan(0));
         DateTime end = DateTime.UtcNow.AddSeconds(10);
+        // The role chunk is written before the scheduler admits the request: wait until it holds the only slot.
+        while (await server.MetricAsync("gemma_slots_active") < 1 && DateTime.UtcNow < end) await Task.Delay(10);
+        Assert.That(await server.MetricAsync("gemma_slots_active"), Is.EqualTo(1), "the first request runs in the only slot");
+        Task<(HttpResponseMessage, Stream)> second = OpenStream(server, LongStream("二", 1000));
         while (await server.MetricAsync("gemma_queue_length") < 1 && DateTime.UtcNow < end) await Task.Delay(10);
         Assert.That(await server.MetricAsync("gemma_queue_length"), Is.EqualTo(1), "the second request waits in the queue");
 

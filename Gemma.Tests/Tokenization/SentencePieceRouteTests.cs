@@ -91,8 +91,10 @@ public class SentencePieceRouteTests
 
     /// <summary>
     /// Microsoft.ML.Tokenizers 2.0.1 on the same model, control pieces passed as special tokens (without them it
-    /// cannot produce them at all). Counts the golden cases it reproduces. This pins the gap documented in
-    /// docs/tokenizer.md; if a new ML.Tokenizers closes it, this test fails and the route should be reconsidered.
+    /// cannot produce them at all). This pins the gap documented in docs/tokenizer.md exactly: it reproduces the golden
+    /// ids of every dev case but three — runs of newlines (#9) and of spaces (#11) are not merged into the multi-newline
+    /// / multi-space pieces, and a long run of one letter (#25) is split differently. If a new ML.Tokenizers closes (or
+    /// widens) the gap, this test fails and the route should be reconsidered.
     /// </summary>
     [Test]
     public void MicrosoftMLTokenizersGap()
@@ -102,16 +104,17 @@ public class SentencePieceRouteTests
             .Where(id => full.GetTokenType(id) is GemmaTokenType.Control or GemmaTokenType.UserDefined)
             .ToDictionary(full.GetPiece, id => id);
         var ml = SentencePieceTokenizer.Create(new MemoryStream(Model.Value), false, false, special);
-        var failures = new List<string>();
+        var differing = new List<int>();
         foreach (var c in TokenizerFixtures.DevCases())
         {
-            IReadOnlyList<int> ids;
-            try { ids = ml.EncodeToIds(c.Text); }
-            catch (Exception e) { failures.Add($"{c}: {e.GetType().Name}"); continue; }
-            if (!ids.SequenceEqual(c.Ids)) failures.Add($"{c} {c.Text[..Math.Min(20, c.Text.Length)].Replace("\n", "\\n")}: [{string.Join(",", ids.Take(12))}] vs [{string.Join(",", c.Ids.Take(12))}]");
+            IReadOnlyList<int> ids = ml.EncodeToIds(c.Text); // an exception here is a change in the gap too: it fails the test
+            if (!ids.SequenceEqual(c.Ids))
+            {
+                differing.Add(c.Index);
+                TestContext.Out.WriteLine($"  #{c.Index} {c.Text[..Math.Min(20, c.Text.Length)].Replace("\n", "\\n")}: [{string.Join(",", ids.Take(12))}] vs golden [{string.Join(",", c.Ids.Take(12))}]");
+            }
         }
-        TestContext.Out.WriteLine($"ML.Tokenizers SentencePieceTokenizer differs on {failures.Count} of {TokenizerFixtures.DevCases().Count()} cases:");
-        foreach (string f in failures) TestContext.Out.WriteLine("  " + f);
-        Assert.That(failures, Is.Not.Empty);
+        Assert.That(TokenizerFixtures.DevCases().Count(), Is.EqualTo(27), "fixture: the dev cases");
+        Assert.That(differing, Is.EqualTo(new[] { 9, 11, 25 }), "the known gap: the golden cases ML.Tokenizers does not reproduce");
     }
 }

@@ -10,6 +10,8 @@ namespace Gemma.Tests.Tokenization;
 [Category("Tokenizer")]
 public class TokenizerBadInputTests
 {
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
     [Test]
     public void EmptyTextGivesNoIdsOrJustBos()
     {
@@ -66,7 +68,8 @@ public class TokenizerBadInputTests
             string text = new(chars);
             int[] ids = t.EncodeToIds(text, addBos: false, parseControlTokens: false);
             Assert.That(ids, Has.All.InRange(0, t.VocabularySize - 1));
-            Assert.That(t.Decode(ids), Is.Not.Null);
+            string decoded = t.Decode(ids);
+            Assert.DoesNotThrow(() => StrictUtf8.GetByteCount(decoded), "decoding gives well-formed text (no lone surrogates)");
         }
     }
 

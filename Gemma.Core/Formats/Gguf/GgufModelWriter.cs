@@ -1,7 +1,5 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Gemma.Core.Config;
-using Gemma.Core.Model;
 using Gemma.Core.Tokenization;
 using Gemma.Kernels;
 
@@ -47,7 +45,10 @@ internal static class GgufModelWriter
         using GemmaModel model = GemmaModel.Load(source, new GemmaModelOptions { Threads = 1 });
         GemmaConfig c = model.Config;
         GemmaTokenizer? tokenizer = model.Tokenizer; // a folder without one gives a weights-only file (tests, `gemma logits`)
-        string arch = c.Family switch { GemmaFamily.Gemma1 => "gemma", GemmaFamily.Gemma2 => "gemma2", _ => "gemma3" };
+        GemmaFamilyRules rules = c.Rules;
+        string arch = rules.GgufArchitecture;
+        if (!c.LayerTypes.SequenceEqual(rules.LayerTypes(c.NumLayers)))
+            throw new GemmaException($"{source}: GGUF cannot express this model's layer_types (only the {c.Family} pattern).");
         var writer = new GgufWriter();
         writer.AddMetadata("general.architecture", GgufValue.FromString(arch));
         writer.AddMetadata("general.name", GgufValue.FromString(Path.GetFileName(Path.GetFullPath(source).TrimEnd(Path.DirectorySeparatorChar))));
@@ -63,7 +64,7 @@ internal static class GgufModelWriter
 
         var sources = model.Weights.Source.Tensors;
         TensorNaming hf = TensorNaming.HuggingFace, gguf = TensorNaming.Gguf;
-        double llamaScalar = c.NumLayers == 46 && c.Family != GemmaFamily.Gemma1 ? (double)c.HiddenSize / c.NumHeads : c.HeadDim;
+        double llamaScalar = rules.GgufQueryPreAttnScalar(c.NumLayers, c.HiddenSize, c.NumHeads, c.HeadDim);
         float qFold = (float)Math.Sqrt(llamaScalar / c.QueryPreAttnScalar);
         long total = 0, done = 0;
         void Add(TensorRole role, int layer)
@@ -128,11 +129,11 @@ internal static class GgufModelWriter
             GgufOutputType.Q4_0 => GgmlType.Q4_0,
             _ => GgmlType.Q6_K,
         };
-        if (cols % GgmlTypeInfo.BlockSize(chosen) == 0) return chosen;
+        if (cols % ElementTypes.Of(chosen).BlockSize == 0) return chosen;
         return cols % Q8_0.BlockSize == 0 ? GgmlType.Q8_0 : GgmlType.F32;
     }
 
-    private static void AddHyperParameters(GgufWriter w, string arch, GemmaConfig c)
+    internal static void AddHyperParameters(GgufWriter w, string arch, GemmaConfig c)
     {
         void U(string key, int value) => w.AddMetadata($"{arch}.{key}", GgufValue.FromUInt32((uint)value));
         void F(string key, double value) => w.AddMetadata($"{arch}.{key}", GgufValue.FromSingle((float)value));
@@ -146,37 +147,42 @@ internal static class GgufModelWriter
         U("attention.value_length", c.HeadDim);
         F("attention.layer_norm_rms_epsilon", c.RmsNormEps);
         F("rope.freq_base", c.RopeTheta);
+        if (c.Rules.LocalRopeBase) F("rope.freq_base_swa", c.RopeLocalTheta);
         if (c.AttnLogitSoftcapping is double attnCap) F("attn_logit_softcapping", attnCap);
         if (c.FinalLogitSoftcapping is double finalCap) F("final_logit_softcapping", finalCap);
         if (c.SlidingWindow is int window) U("attention.sliding_window", window);
     }
 
-    /// <summary>Decodes each source row to float32, applies <c>row · scale + offset</c>, encodes it as <paramref name="type"/>.</summary>
+    /// <summary>
+    /// Decodes each source row to float32, applies <c>row · scale + offset</c>, encodes it as <paramref name="type"/>.
+    /// Rows are encoded in parallel in batches (the 4/6-bit quantizers search scales: ≈ 100–300 flops per weight) and
+    /// written in order, so the file does not depend on the thread count.
+    /// </summary>
     private static void WriteRows(TensorView t, long rows, long cols, GgmlType type, float offset, float scale, Stream stream, CancellationToken ct)
     {
-        var row = new float[cols];
-        var bytes = new byte[GgmlTypeInfo.ByteSize(type, cols)];
-        for (long r = 0; r < rows; r++)
+        ElementTraits to = ElementTypes.Of(type);
+        long rowBytes = to.ByteSize(cols);
+        int batch = (int)Math.Clamp((4L << 20) / Math.Max(1, rowBytes), 1, 256);
+        var bytes = new byte[batch * rowBytes];
+        var options = new ParallelOptions { CancellationToken = ct };
+        for (long r0 = 0; r0 < rows; r0 += batch)
         {
             ct.ThrowIfCancellationRequested();
-            t.ReadRow(r, row);
-            for (int i = 0; i < cols; i++) row[i] = row[i] * scale + offset;
-            switch (type)
+            int n = (int)Math.Min(batch, rows - r0);
+            Parallel.For(0, n, options, () => new float[cols], (i, _, row) =>
             {
-                case GgmlType.Q8_0: Quantizer.QuantizeQ8_0(row, bytes); break;
-                case GgmlType.Q4_0: Quantizer.QuantizeQ4_0(row, bytes); break;
-                case GgmlType.Q4_K: Quantizer.QuantizeQ4_K(row, bytes); break;
-                case GgmlType.Q6_K: Quantizer.QuantizeQ6_K(row, bytes); break;
-                case GgmlType.F32: MemoryMarshal.AsBytes(row.AsSpan()).CopyTo(bytes); break;
-                case GgmlType.BF16:
-                    for (int i = 0; i < cols; i++) MemoryMarshal.Write(bytes.AsSpan(i * 2), BFloat16.FromSingle(row[i]));
-                    break;
-                case GgmlType.F16:
-                    for (int i = 0; i < cols; i++) MemoryMarshal.Write(bytes.AsSpan(i * 2), (Half)row[i]);
-                    break;
-            }
-            stream.Write(bytes);
+                EncodeRow(t, r0 + i, row, to, offset, scale, bytes.AsSpan((int)(i * rowBytes), (int)rowBytes));
+                return row;
+            }, _ => { });
+            stream.Write(bytes, 0, (int)(n * rowBytes));
         }
+    }
+
+    private static void EncodeRow(TensorView t, long r, float[] row, ElementTraits to, float offset, float scale, Span<byte> bytes)
+    {
+        t.ReadRow(r, row);
+        for (int i = 0; i < row.Length; i++) row[i] = row[i] * scale + offset;
+        to.Encode!(row, bytes);
     }
 
     private static string? ReadChatTemplate(string folder)

@@ -1,3 +1,4 @@
+using Gemma.Kernels;
 using System.Numerics;
 
 namespace Gemma.Core.Formats.Gguf;
@@ -156,13 +157,14 @@ internal sealed class GgufParser
             elements *= dims[d];
         }
         uint typeId = _c.U32("type");
-        if (!GgmlTypeInfo.TryGetBlock(typeId, out int blockSize, out int blockBytes))
+        if (!ElementTypes.TryGet(typeId, out ElementTraits? traits))
             throw new GemmaException($"{_file}: tensor '{name}' has unknown ggml type id {typeId}");
-        var type = (GgmlType)typeId;
+        GgmlType type = traits.Type;
+        int blockSize = traits.BlockSize;
         if (dims[0] % blockSize != 0)
             throw new GemmaException(
                 $"{_file}: tensor '{name}' of type {type} has rows of {dims[0]} elements, not a multiple of the block size {blockSize}");
-        long bytes = checked(elements / blockSize * blockBytes);
+        long bytes = traits.ByteSize(elements);
         ulong offset = _c.U64("offset");
         if (offset > long.MaxValue)
             throw new GemmaException($"{_file}: tensor '{name}' data offset {offset} is out of range");

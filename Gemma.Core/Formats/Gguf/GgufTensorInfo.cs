@@ -1,3 +1,4 @@
+using Gemma.Kernels;
 namespace Gemma.Core.Formats.Gguf;
 
 /// <summary>
@@ -110,27 +111,26 @@ internal sealed unsafe class GgufTensorInfo
     /// <summary>
     /// Views the tensor in place as a kernel matrix <c>[RowCount, RowLength]</c> — for a PyTorch <c>[out, in]</c>
     /// weight that is <c>[out, in]</c> again (ggml's ne = [in, out]). Only for types the kernels read directly
-    /// (F32, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, see <see cref="GgmlTypeInfo.TryGetWeightType"/>); valid while the file is open.
+    /// (<see cref="ElementTraits.InPlace"/>: F32, BF16, Q8_0); valid while the file is open.
     /// </summary>
-    public Gemma.Kernels.WeightMatrix ToWeightMatrix()
+    public WeightMatrix ToWeightMatrix()
     {
-        if (!GgmlTypeInfo.TryGetWeightType(Type, out Gemma.Kernels.WeightType weightType))
-            throw new GemmaException($"{_file?.FileName}: tensor '{Name}' has type {Type}, which the kernels cannot read in place (F32, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K); dequantize it");
+        if (ElementTypes.Of(Type).InPlace is not WeightType weightType)
+            throw new GemmaException($"{_file?.FileName}: tensor '{Name}' has type {Type}, which the kernels cannot read in place (F32, BF16, Q8_0); dequantize it");
         if (RowCount > int.MaxValue)
             throw new GemmaException($"{_file?.FileName}: tensor '{Name}' has {RowCount} rows, more than a matrix view can address");
-        return new Gemma.Kernels.WeightMatrix(DataPointer, (int)RowCount, (int)RowLength, weightType);
+        return new WeightMatrix(DataPointer, (int)RowCount, (int)RowLength, weightType);
     }
 
     /// <summary>
     /// Decodes rows <c>[firstRow, firstRow + destination.Length / RowLength)</c> to float32 (see
-    /// <see cref="GgmlDequantize"/>); <paramref name="destination"/> must hold a whole number of rows. A type that
+    /// <see cref="ElementTraits.Decode"/>); <paramref name="destination"/> must hold a whole number of rows. A type that
     /// cannot be decoded is a <see cref="GemmaException"/> naming the file, tensor and type.
     /// </summary>
     public void DequantizeRows(long firstRow, Span<float> destination)
     {
-        if (!GgmlDequantize.IsSupported(Type))
-            throw new GemmaException(
-                $"{_file?.FileName}: tensor '{Name}' has type {Type}, which cannot be loaded (supported: {GgmlDequantize.SupportedTypes})");
+        RowDecoder decode = ElementTypes.Of(Type).Decode ?? throw new GemmaException(
+                $"{_file?.FileName}: tensor '{Name}' has type {Type}, which cannot be loaded (supported: {ElementTypes.Decodable})");
         if (destination.Length % RowLength != 0)
             throw new ArgumentException($"Destination must hold whole rows of {RowLength} elements.", nameof(destination));
         long rows = destination.Length / RowLength;
@@ -139,7 +139,7 @@ internal sealed unsafe class GgufTensorInfo
         long bytes = rows * RowByteSize;
         if (bytes > int.MaxValue)
             throw new ArgumentException($"Decode at most {int.MaxValue} bytes at a time.", nameof(destination));
-        GgmlDequantize.ToSingle(Type, GetData(firstRow * RowByteSize, (int)bytes), destination);
+        decode(GetData(firstRow * RowByteSize, (int)bytes), destination);
     }
 
     /// <summary>E.g. <c>blk.0.attn_q.weight Q8_0 [2304, 2048] @ 123456</c>.</summary>

@@ -1,3 +1,4 @@
+using Gemma.Kernels;
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Text;
@@ -107,8 +108,8 @@ internal sealed class GgufWriter
         if (StrictUtf8.GetByteCount(name) > MaxTensorNameBytes)
             throw new ArgumentException($"Tensor name '{name}' is longer than {MaxTensorNameBytes} bytes.", nameof(name));
         if (_names.Contains(name)) throw new ArgumentException($"Tensor '{name}' was already added.", nameof(name));
-        if (!GgmlTypeInfo.TryGetBlock((uint)type, out int blockSize, out _))
-            throw new ArgumentOutOfRangeException(nameof(type), type, "Unknown ggml type.");
+        ElementTraits traits = ElementTypes.Of(type); // unknown ids: ArgumentOutOfRangeException
+        int blockSize = traits.BlockSize;
         if (dims.Length is 0 or > GgufParser.MaxDims)
             throw new ArgumentException($"Tensor '{name}' has {dims.Length} dimensions (1 to {GgufParser.MaxDims}).", nameof(dims));
         long elements = 1;
@@ -119,7 +120,7 @@ internal sealed class GgufWriter
         }
         if (dims[0] % blockSize != 0)
             throw new ArgumentException($"Tensor '{name}': {type} rows need a multiple of {blockSize} elements, ne[0] is {dims[0]}.", nameof(dims));
-        return GgmlTypeInfo.ByteSize(type, elements);
+        return traits.ByteSize(elements);
     }
 
     private void Append(string name, GgmlType type, ReadOnlySpan<long> dims, long bytes, ReadOnlyMemory<byte> memory, GgufTensorDataSource? source)

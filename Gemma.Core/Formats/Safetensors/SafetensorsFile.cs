@@ -1,3 +1,4 @@
+using Gemma.Kernels;
 using System.Text.Json;
 
 namespace Gemma.Core.Formats.Safetensors;
@@ -87,6 +88,14 @@ internal sealed class SafetensorsFile : IDisposable
         }
     }
 
+    /// <summary>The safetensors dtype names this engine reads and writes, by element type.</summary>
+    internal static readonly IReadOnlyDictionary<GgmlType, string> DTypes = new Dictionary<GgmlType, string>
+    {
+        [GgmlType.F32] = "F32",
+        [GgmlType.F16] = "F16",
+        [GgmlType.BF16] = "BF16",
+    };
+
     private static unsafe TensorView ReadEntry(MappedFile file, JsonProperty entry, long dataStart, long dataLength)
     {
         string where = $"{file.Path}: tensor '{entry.Name}'";
@@ -95,13 +104,9 @@ internal sealed class SafetensorsFile : IDisposable
         if (!e.TryGetProperty("dtype", out JsonElement dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
             throw new GemmaException($"{where}: missing dtype.");
         string dtypeText = dtypeElement.GetString()!;
-        TensorDType dtype = dtypeText switch
-        {
-            "F32" => TensorDType.F32,
-            "F16" => TensorDType.F16,
-            "BF16" => TensorDType.BF16,
-            _ => throw new GemmaException($"{where}: unsupported dtype '{dtypeText}' (F32, F16 and BF16 are supported)."),
-        };
+        if (!DTypes.Values.Contains(dtypeText))
+            throw new GemmaException($"{where}: unsupported dtype '{dtypeText}' (F32, F16 and BF16 are supported).");
+        GgmlType dtype = DTypes.First(d => d.Value == dtypeText).Key;
         if (!e.TryGetProperty("shape", out JsonElement shapeElement) || shapeElement.ValueKind != JsonValueKind.Array || shapeElement.GetArrayLength() > 8)
             throw new GemmaException($"{where}: missing or invalid shape.");
         var shape = new long[shapeElement.GetArrayLength()];
@@ -120,7 +125,7 @@ internal sealed class SafetensorsFile : IDisposable
             throw new GemmaException($"{where}: missing or invalid data_offsets.");
         if (begin < 0 || end < begin || end > dataLength)
             throw new GemmaException($"{where}: data_offsets [{begin}, {end}] lie outside the data region ({dataLength} bytes).");
-        long expected = TensorDTypes.ByteSize(dtype, elements);
+        long expected = ElementTypes.Of(dtype).TryByteSize(elements);
         if (end - begin != expected)
             throw new GemmaException($"{where}: data_offsets span {end - begin} bytes but {dtypeText} {shapeElement.GetRawText()} needs {expected}.");
         long offset = dataStart + begin, length = end - begin;

@@ -1,3 +1,4 @@
+using Gemma.Kernels;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
@@ -9,10 +10,10 @@ namespace Gemma.Core.Formats.Safetensors;
 /// <param name="Type">Element type (F32, F16 or BF16).</param>
 /// <param name="Shape">Shape, PyTorch order.</param>
 /// <param name="WriteData">Writes the tensor's bytes, row-major little-endian.</param>
-internal sealed record SafetensorsTensor(string Name, TensorDType Type, long[] Shape, Action<Stream> WriteData)
+internal sealed record SafetensorsTensor(string Name, GgmlType Type, long[] Shape, Action<Stream> WriteData)
 {
     /// <summary>Bytes of data.</summary>
-    public long ByteLength => TensorDTypes.ByteSize(Type, Shape.Aggregate(1L, (a, d) => checked(a * d)));
+    public long ByteLength => ElementTypes.Of(Type).TryByteSize(Shape.Aggregate(1L, (a, d) => checked(a * d)));
 }
 
 /// <summary>
@@ -67,13 +68,8 @@ internal static class SafetensorsWriter
             foreach (SafetensorsTensor t in tensors)
             {
                 json.WriteStartObject(t.Name);
-                json.WriteString("dtype", t.Type switch
-                {
-                    TensorDType.F32 => "F32",
-                    TensorDType.F16 => "F16",
-                    TensorDType.BF16 => "BF16",
-                    _ => throw new GemmaException($"safetensors cannot store {t.Type} (tensor '{t.Name}')."),
-                });
+                json.WriteString("dtype", SafetensorsFile.DTypes.TryGetValue(t.Type, out string? dtype) ? dtype
+                    : throw new GemmaException($"safetensors cannot store {t.Type} (tensor '{t.Name}')."));
                 json.WriteStartArray("shape");
                 foreach (long d in t.Shape) json.WriteNumberValue(d);
                 json.WriteEndArray();

@@ -1,6 +1,6 @@
 using Gemma.Core.Config;
 
-namespace Gemma.Core.Model;
+namespace Gemma.Core.Formats;
 
 /// <summary>The parts of a decoder the loader looks for, independent of a file format's naming.</summary>
 internal enum TensorRole

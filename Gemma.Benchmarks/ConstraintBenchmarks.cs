@@ -1,0 +1,142 @@
+using System.Diagnostics;
+using BenchmarkDotNet.Attributes;
+using Gemma.Core.Constraints;
+using Gemma.Core.Tokenization;
+
+namespace Gemma.Benchmarks;
+
+/// <summary>
+/// Constrained generation at the real 256k Gemma 2 vocabulary: token-mask time in typical parser states (warm: the
+/// per-state token sets already learned, the steady state of a generation) and schema compile time.
+/// <c>dotnet run -c Release --project Gemma.Benchmarks -- --filter '*ConstraintBenchmarks*'</c>; the distribution over
+/// whole generations (cold and warm, mean/p50/p99/max) comes from the <c>constraint-trace</c> mode.
+/// </summary>
+[MemoryDiagnoser]
+public class ConstraintBenchmarks
+{
+    internal const string PersonSchema = """{"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer","minimum":0,"maximum":150},"email":{"type":"string","format":"email"},"tags":{"type":"array","items":{"type":"string"},"maxItems":5},"address":{"type":"object","properties":{"street":{"type":"string"},"city":{"type":"string"},"zip":{"type":"string","pattern":"^[0-9]{5}$"}},"required":["street","city"],"additionalProperties":false}},"required":["name","age","tags"],"additionalProperties":false}""";
+
+    private GemmaTokenizer _tokenizer = null!;
+    private GrammarMatcher _matcher = null!;
+    private ulong[] _mask = [];
+
+    /// <summary>The parser state: the prefix already generated under the Person schema (or any JSON for "any:").</summary>
+    [Params("{", "{\"name\": \"Tar", "{\"name\": \"a\", \"age\": 4", "{\"name\": \"a\", \"age\": 1, \"tags\": [\"x\", \"y", "any:[{\"k\": [1, \"ab")]
+    public string State { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _tokenizer = GemmaTokenizer.FromTokenizerJson(TokenizerBenchmarks.TokenizerPath);
+        bool any = State.StartsWith("any:", StringComparison.Ordinal);
+        OutputConstraint c = any ? OutputConstraint.AnyJson() : OutputConstraint.FromJsonSchema(PersonSchema);
+        _matcher = c.CreateMatcher(_tokenizer);
+        foreach (int id in _tokenizer.EncodeToIds(any ? State[4..] : State, addBos: false, parseControlTokens: false))
+            if (!_matcher.TryAdvance(id)) throw new InvalidOperationException($"prefix '{State}' rejected");
+        _mask = new ulong[(_tokenizer.VocabularySize + 63) / 64];
+        _matcher.FillMask(_mask); // learn this state's token sets once (the cold cost is reported by constraint-trace)
+    }
+
+    [Benchmark]
+    public void Mask() => _matcher.FillMask(_mask);
+}
+
+/// <summary>Schema compile time (no vocabulary work: that is learned lazily per state, see constraint-trace).</summary>
+[MemoryDiagnoser]
+public class ConstraintCompileBenchmarks
+{
+    [Benchmark]
+    public OutputConstraint PersonSchema() => OutputConstraint.FromJsonSchema(ConstraintBenchmarks.PersonSchema);
+
+    [Benchmark]
+    public OutputConstraint AnyJson() => OutputConstraint.AnyJson();
+
+    [Benchmark]
+    public OutputConstraint LlamaCppJsonGbnf() => OutputConstraint.FromGbnf(ConstraintTrace.JsonGbnf);
+}
+
+/// <summary>
+/// <c>constraint-trace</c>: replays constrained generations with random logits at the 256k vocabulary and times every
+/// mask — the first generation (cold: each new parser state learns its token sets) and the following ones (warm) —
+/// plus compile times, best of N. Prints mean, p50, p99 and max per schema.
+/// </summary>
+internal static class ConstraintTrace
+{
+    internal const string JsonGbnf = """
+        root   ::= object
+        value  ::= object | array | string | number | ("true" | "false" | "null") ws
+        object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
+        array  ::= "[" ws ( value ("," ws value)* )? "]" ws
+        string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\bfnrt] | "u" [0-9a-fA-F]{4}) )* "\"" ws
+        number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
+        ws ::= | " " | "\n" [ \t]{0,20}
+        """;
+
+    public static int Run(string[] args)
+    {
+        int generations = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 20;
+        var tokenizer = GemmaTokenizer.FromTokenizerJson(TokenizerBenchmarks.TokenizerPath);
+        var clock = Stopwatch.StartNew();
+        TokenVocabulary.For(tokenizer);
+        Console.WriteLine($"vocabulary: {tokenizer.VocabularySize} tokens, trie built in {clock.ElapsedMilliseconds} ms");
+        var cases = new (string Name, Func<OutputConstraint> Create)[]
+        {
+            ("person schema", () => OutputConstraint.FromJsonSchema(ConstraintBenchmarks.PersonSchema)),
+            ("any JSON", OutputConstraint.AnyJson),
+            ("llama.cpp json.gbnf", () => OutputConstraint.FromGbnf(JsonGbnf)),
+            ("regex", () => OutputConstraint.FromRegex(@"[A-Z][a-z]{2,12}( [A-Z][a-z]{2,12}){0,3}, \d{1,3} (years|days)")),
+        };
+        foreach ((string name, Func<OutputConstraint> create) in cases)
+        {
+            double bestCompile = double.MaxValue;
+            for (int i = 0; i < 20; i++)
+            {
+                long t = Stopwatch.GetTimestamp();
+                create();
+                bestCompile = Math.Min(bestCompile, Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            }
+            OutputConstraint c = create();
+            var first = new List<double>();
+            var warm = new List<double>();
+            // First pass: every generation meets some parser states for the first time (they learn their token sets).
+            for (int g = 0; g < generations; g++) Generate(c, tokenizer, g, first);
+            // Second pass over the same generations: every state learned, the steady state of a reused constraint.
+            for (int g = 0; g < generations; g++) Generate(c, tokenizer, g, warm);
+            Console.WriteLine($"{name}: compile best {bestCompile:F2} ms, {c.CacheFor(TokenVocabulary.For(tokenizer)).ComputedStates} states learned");
+            Console.WriteLine($"    first pass ({first.Count} masks) {Summary(first)}");
+            Console.WriteLine($"    warm pass  ({warm.Count} masks) {Summary(warm)}");
+        }
+        return 0;
+    }
+
+    private static void Generate(OutputConstraint c, GemmaTokenizer tokenizer, int seed, List<double> times)
+    {
+        GrammarMatcher m = c.CreateMatcher(tokenizer);
+        var mask = new ulong[(tokenizer.VocabularySize + 63) / 64];
+        var rng = new Random(seed);
+        var allowed = new List<int>();
+        for (int step = 0; step < 128 && !m.IsFinished; step++)
+        {
+            long t = Stopwatch.GetTimestamp();
+            m.FillMask(mask);
+            times.Add(Stopwatch.GetElapsedTime(t).TotalMicroseconds);
+            if (m.CanEnd && rng.Next(4) == 0) break;
+            allowed.Clear();
+            for (int w = 0; w < mask.Length; w++)
+                for (ulong bits = mask[w]; bits != 0; bits &= bits - 1) allowed.Add(w * 64 + System.Numerics.BitOperations.TrailingZeroCount(bits));
+            if (allowed.Count == 0) break;
+            // Prefer short tokens (as a model closing structures would) so walks reach deep and varied states.
+            int pick = allowed[rng.Next(allowed.Count)];
+            for (int k = 0; k < 3 && m.Vocabulary.Bytes[pick].Length > 2; k++) pick = allowed[rng.Next(allowed.Count)];
+            if (!m.TryAdvance(pick)) throw new InvalidOperationException("mask and matcher disagree");
+        }
+    }
+
+    private static string Summary(List<double> us)
+    {
+        if (us.Count == 0) return "-";
+        us.Sort();
+        double P(double q) => us[Math.Min(us.Count - 1, (int)(q * us.Count))];
+        return $"mean {us.Average():F1} us, p50 {P(0.5):F1} us, p99 {P(0.99):F1} us, max {us[^1]:F1} us";
+    }
+}

@@ -1,0 +1,165 @@
+
+using System.Text.Json;
+using Gemma.Core.Chat;
+using Gemma.Tests.Chat;
+using Microsoft.Extensions.AI;
+using NUnit.Framework;
+using AIMessage = Microsoft.Extensions.AI.ChatMessage;
+using AIRole = Microsoft.Extensions.AI.ChatRole;
+
+namespace Gemma.Tests.Constraints;
+
+/// <summary>IChatClient: ResponseFormat, GetResponseAsync&lt;T&gt; and tool calling on the demo model.</summary>
+[TestFixture]
+public class ChatStructuredOutputTests
+{
+    public enum Mood { Happy, Sad, Curious }
+
+    public sealed record Person(string Name, int Age, Mood Mood, string[] Tags, string? Nickname);
+
+    private static GemmaChatClient NewClient() => new(ChatClientTestHelpers.Demo, new GemmaChatClientOptions { MaxConcurrentGenerations = 1 });
+
+    private static ChatOptions Sampled(int seed, int maxTokens = 96) => new() { Seed = seed, Temperature = 1f, MaxOutputTokens = maxTokens };
+
+    [Test]
+    public async Task GetResponseAsyncOfT_Object_Deserializes([Values(0, 1, 2)] int seed)
+    {
+        using var client = NewClient();
+        ChatResponse<Person> r = await client.GetResponseAsync<Person>([ChatClientTestHelpers.User("Describe a person.")], options: Sampled(seed));
+        Assert.That(r.FinishReason, Is.EqualTo(ChatFinishReason.Stop), r.Text);
+        Person p = r.Result;
+        Assert.That(p.Name, Is.Not.Null);
+        Assert.That(p.Tags, Is.Not.Null);
+    }
+
+    [Test]
+    public async Task GetResponseAsyncOfT_NonObjectRoots_AreUnwrapped()
+    {
+        using var client = NewClient();
+        ChatResponse<int[]> numbers = await client.GetResponseAsync<int[]>([ChatClientTestHelpers.User("Numbers?")], options: Sampled(3, 64));
+        Assert.That(numbers.Result, Is.Not.Null, numbers.Text);
+        ChatResponse<Mood> mood = await client.GetResponseAsync<Mood>([ChatClientTestHelpers.User("Mood?")], options: Sampled(4, 32));
+        Assert.That(Enum.IsDefined(mood.Result), mood.Text);
+        ChatResponse<bool> flag = await client.GetResponseAsync<bool>([ChatClientTestHelpers.User("Yes?")], options: Sampled(5, 32));
+        Assert.That(flag.Text, Does.Contain("\"data\"")); // M.E.AI wraps non-object roots as {"data": …}
+    }
+
+    [Test]
+    public async Task ResponseFormatJson_AnyJsonValue([Values(0, 1, 2, 3)] int seed)
+    {
+        using var client = NewClient();
+        var options = Sampled(seed, 64);
+        options.ResponseFormat = ChatResponseFormat.Json;
+        ChatResponse r = await client.GetResponseAsync([ChatClientTestHelpers.User("JSON please")], options);
+        Assert.That(r.FinishReason, Is.EqualTo(ChatFinishReason.Stop), r.Text);
+        Assert.DoesNotThrow(() => JsonDocument.Parse(r.Text), r.Text);
+    }
+
+    [Test]
+    public async Task ResponseFormatSchema_ValidatesAndStreams()
+    {
+        const string schema = """{"type":"object","properties":{"city":{"type":"string","maxLength":12},"rain":{"type":"boolean"}},"required":["city","rain"],"additionalProperties":false}""";
+        using var client = NewClient();
+        var options = Sampled(7, 64);
+        options.ResponseFormat = ChatResponseFormat.ForJsonSchema(JsonDocument.Parse(schema).RootElement, "weather");
+        var (text, last, updates) = await ChatClientTestHelpers.Stream(client, [ChatClientTestHelpers.User("Weather?")], options);
+        Assert.That(updates, Is.GreaterThan(2), "JSON output still streams");
+        Assert.That(last.FinishReason, Is.EqualTo(ChatFinishReason.Stop));
+        JsonSchemaConstraintTests.AssertValid(schema, text);
+    }
+
+    [System.ComponentModel.Description("Gets the weather")]
+    private static string GetWeather([System.ComponentModel.Description("City name")] string city, int days) => $"{city}: sunny for {days} days";
+
+    private static AIFunction WeatherTool => AIFunctionFactory.Create(GetWeather, "get_weather");
+
+    private static AIFunction TimeTool => AIFunctionFactory.Create(([System.ComponentModel.Description("IANA zone")] string zone) => "12:00", "get_time", "Gets the time");
+
+    [Test]
+    public async Task Tools_RequireAny_ReturnsAValidCall([Values(0, 1, 2, 3)] int seed)
+    {
+        using var client = NewClient();
+        var options = Sampled(seed, 96);
+        options.Tools = [WeatherTool, TimeTool];
+        options.ToolMode = ChatToolMode.RequireAny;
+        ChatResponse r = await client.GetResponseAsync([ChatClientTestHelpers.User("Weather in Tokyo?")], options);
+        FunctionCallContent call = r.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().Single();
+        Assert.That(call.Name, Is.AnyOf("get_weather", "get_time"));
+        AIFunction tool = call.Name == "get_weather" ? WeatherTool : TimeTool;
+        string args = JsonSerializer.Serialize(call.Arguments!.ToDictionary(a => a.Key, a => (JsonElement)a.Value!));
+        JsonSchemaConstraintTests.AssertValid(tool.JsonSchema.GetRawText(), args);
+    }
+
+    [Test]
+    public async Task Tools_RequireSpecific_CallsThatTool([Values(0, 1)] int seed)
+    {
+        using var client = NewClient();
+        var options = Sampled(seed, 96);
+        options.Tools = [WeatherTool, TimeTool];
+        options.ToolMode = ChatToolMode.RequireSpecific("get_time");
+        ChatResponse r = await client.GetResponseAsync([ChatClientTestHelpers.User("Weather in Tokyo?")], options);
+        Assert.That(r.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().Single().Name, Is.EqualTo("get_time"));
+    }
+
+    [Test]
+    public async Task Tools_None_NeverCalls_AndAuto_IsTextOrACall([Values(0, 1, 2)] int seed)
+    {
+        using var client = NewClient();
+        var options = Sampled(seed, 48);
+        options.Tools = [WeatherTool];
+        options.ToolMode = ChatToolMode.None;
+        ChatResponse none = await client.GetResponseAsync([ChatClientTestHelpers.User("Hi")], options);
+        Assert.That(none.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>(), Is.Empty);
+
+        options.ToolMode = ChatToolMode.Auto;
+        ChatResponse auto = await client.GetResponseAsync([ChatClientTestHelpers.User("Hi")], options);
+        var calls = auto.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
+        if (calls.Count == 0) Assert.That(auto.Text, Does.Not.StartWith("{"));
+        else Assert.That(calls.Single().Name, Is.EqualTo("get_weather"));
+    }
+
+    [Test]
+    public void Tools_RequireMissingFunction_ClearError()
+    {
+        using var client = NewClient();
+        var options = new ChatOptions { Tools = [WeatherTool], ToolMode = ChatToolMode.RequireSpecific("nope") };
+        var e = Assert.ThrowsAsync<Gemma.Core.GemmaException>(() => client.GetResponseAsync([ChatClientTestHelpers.User("x")], options));
+        Assert.That(e!.Message, Does.Contain("'nope'"));
+    }
+
+    [Test]
+    public async Task UseFunctionInvocation_CallsTheTool_ThenAnswersWithItsResult()
+    {
+        int invoked = 0;
+        AIFunction counting = AIFunctionFactory.Create((string city) => { invoked++; return $"{city}: sunny"; }, "get_weather", "Gets the weather");
+        using var inner = NewClient();
+        IChatClient client = new ChatClientBuilder(inner).UseFunctionInvocation().Build();
+        var options = Sampled(1, 64);
+        options.Tools = [counting];
+        options.ToolMode = ChatToolMode.RequireAny;
+        ChatResponse r = await client.GetResponseAsync([ChatClientTestHelpers.User("Weather in Paris?")], options);
+        Assert.That(invoked, Is.GreaterThanOrEqualTo(1));
+        var contents = r.Messages.SelectMany(m => m.Contents).ToList();
+        Assert.That(contents.OfType<FunctionCallContent>(), Is.Not.Empty);
+        Assert.That(contents.OfType<FunctionResultContent>(), Is.Not.Empty);
+        Assert.That(r.Messages[^1].Role, Is.EqualTo(AIRole.Assistant));
+    }
+
+    [Test]
+    public async Task History_WithCallsAndResults_IsRenderedForTheModel()
+    {
+        using var client = NewClient();
+        var call = new FunctionCallContent("c1", "get_weather", new Dictionary<string, object?> { ["city"] = "Oslo", ["days"] = 2 });
+        AIMessage[] history =
+        [
+            ChatClientTestHelpers.User("Weather in Oslo?"),
+            new(AIRole.Assistant, [call]),
+            new(AIRole.Tool, [new FunctionResultContent("c1", "Oslo: snow")]),
+        ];
+        ChatResponse r = await client.GetResponseAsync(history, ChatClientTestHelpers.Greedy(8));
+        Assert.That(r.FinishReason, Is.Not.Null);
+        var messages = ChatOptionsMapping.ToGemmaMessages(history);
+        Assert.That(messages[^2].Content, Is.EqualTo("{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\",\"days\":2}}"));
+        Assert.That(messages[^1].Content, Is.EqualTo("Result of function get_weather: \"Oslo: snow\""));
+    }
+}
