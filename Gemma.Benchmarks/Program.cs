@@ -8,8 +8,10 @@ internal static class Program
     // dotnet run -c Release --project Gemma.Benchmarks -- --filter '*'            (BenchmarkDotNet kernels)
     // dotnet run -c Release --project Gemma.Benchmarks -- peer --model F.gguf      (end-to-end vs llama.cpp)
     // dotnet run -c Release --project Gemma.Benchmarks -- logits-check | quality | quantize-check   (demo model vs llama.cpp)
+    // dotnet run -c Release --project Gemma.Benchmarks -- linear-quick CASES         (best-of-N matmul timings)
     private static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "linear-quick") return Kernels.LinearQuickCommand.Run(args[1..]);
         if (args.Length > 0 && args[0] is "peer" or "peer-child" or "logits-check" or "quality" or "quantize-check")
         {
             try

@@ -1,3 +1,4 @@
+using Gemma.Core.Chat;
 using Gemma.Core.Generation;
 using Gemma.Core.Tokenization;
 
@@ -10,9 +11,13 @@ namespace Gemma.Core;
 /// Not thread-safe: use one session per conversation; many sessions can share one <see cref="GemmaModel"/>.
 /// </summary>
 /// <remarks>
-/// Context overflow: when the conversation plus the reply budget no longer fits the context, the oldest
-/// user/model exchanges are dropped (the system prompt is kept) and the remaining conversation is prefilled again.
-/// A single message that alone does not fit is an error.
+/// <para>Context overflow: when the conversation plus room for the reply (<c>min(MaxTokens, context / 4)</c> tokens)
+/// no longer fits the context, the oldest user/model exchanges are dropped (the system prompt is kept; see
+/// <see cref="DroppedTurns"/>) and the remaining conversation is prefilled again. A message that does not fit even
+/// alone is a <see cref="ContextLengthExceededException"/>, and the history stays as it was.</para>
+/// <para>KV-cache reuse: each turn keeps the longest prefix of the cache that is still valid (see
+/// <see cref="TextGenerator"/>); when sliding-window slots of it were overwritten, the whole prompt is prefilled again.
+/// The reply is the same either way.</para>
 /// </remarks>
 public sealed class ChatSession : IDisposable
 {
@@ -37,37 +42,60 @@ public sealed class ChatSession : IDisposable
     /// <summary>Exchanges dropped so far to fit the context.</summary>
     public int DroppedTurns { get; private set; }
 
-    /// <summary>Sends a user message and streams the model's reply; the reply joins the history when it ends.</summary>
+    /// <summary>
+    /// Sends a user message and streams the model's reply; the reply joins the history when it ends (also when it is
+    /// cancelled or the caller stops reading: the partial reply is what the model said).
+    /// </summary>
+    /// <exception cref="ContextLengthExceededException">The message does not fit the context even without the older
+    /// turns; the history is unchanged.</exception>
     public async IAsyncEnumerable<string> SendAsync(string message, SamplingOptions? options = null,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
         SamplingOptions sampling = options ?? _options.Sampling;
         sampling.Validate(_model.Config.VocabSize);
-        _history.Add(GemmaChatMessage.User(message));
-        int[] prompt;
-        try
-        {
-            prompt = FitToContext(sampling.MaxTokens);
-        }
-        catch
-        {
-            _history.RemoveAt(_history.Count - 1);
-            throw;
-        }
+        GemmaChatMessage user = GemmaChatMessage.User(message);
+        (int[] prompt, int dropped) = FitToContext(user, sampling.MaxTokens); // throws before the history changes
+        List<GemmaChatMessage> before = [.. _history];
+        _history.RemoveRange(0, dropped);
+        DroppedTurns += dropped / 2;
+        _history.Add(user);
+
         var reply = new System.Text.StringBuilder();
+        bool failed = false;
+        IAsyncEnumerator<string> pieces = _generator.GenerateAsync(prompt, sampling, cancellationToken).GetAsyncEnumerator(cancellationToken);
         try
         {
-            await foreach (string text in _generator.GenerateAsync(prompt, sampling, cancellationToken))
+            while (true)
             {
-                reply.Append(text);
-                yield return text;
+                try
+                {
+                    if (!await pieces.MoveNextAsync()) break;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    failed = true;
+                    throw;
+                }
+                reply.Append(pieces.Current);
+                yield return pieces.Current;
             }
         }
         finally
         {
-            // Whatever was generated (even if cancelled) is part of the conversation, so the cache and history agree.
-            _history.Add(GemmaChatMessage.Assistant(reply.ToString()));
+            await pieces.DisposeAsync();
+            if (failed)
+            {
+                // Nothing usable was said: the conversation is as before the call (the cache is checked against it next time).
+                _history.Clear();
+                _history.AddRange(before);
+                DroppedTurns -= dropped / 2;
+            }
+            else
+            {
+                // Whatever was generated (even if cancelled) is part of the conversation, so the cache and history agree.
+                _history.Add(GemmaChatMessage.Assistant(reply.ToString()));
+            }
         }
     }
 
@@ -79,26 +107,34 @@ public sealed class ChatSession : IDisposable
         DroppedTurns = 0;
     }
 
-    private int[] FitToContext(int replyBudget)
+    /// <summary>
+    /// The prompt for the history plus <paramref name="user"/>, and how many of the oldest history messages (whole
+    /// user/model exchanges) must be dropped so that it leaves room for the reply (<see cref="ConversationFit"/>).
+    /// Changes nothing.
+    /// </summary>
+    private (int[] Prompt, int Dropped) FitToContext(GemmaChatMessage user, int replyBudget)
     {
         GemmaTokenizer tokenizer = _model.RequireTokenizer();
         int limit = _generator.Context.ContextLength;
-        while (true)
+        int room = ConversationFit.ReplyRoom(replyBudget, limit);
+        int exchanges = _history.Count / 2; // the history holds user/model pairs
+        var fit = ConversationFit.DropOldest(n => ChatTemplate.EncodeToIds(tokenizer, Conversation(2 * n, user)), exchanges, room, limit);
+        if (fit is not { } f)
         {
-            int[] ids = ChatTemplate.EncodeToIds(tokenizer, WithSystem());
-            if (ids.Length + Math.Max(1, Math.Min(replyBudget, limit / 4)) <= limit) return ids;
-            if (_history.Count <= 1)
-                throw new GemmaException($"The message needs {ids.Length} tokens with the template; the context length is {limit}.");
-            _history.RemoveRange(0, Math.Min(2, _history.Count - 1)); // oldest user + model exchange
-            DroppedTurns++;
+            int alone = ChatTemplate.EncodeToIds(tokenizer, Conversation(2 * exchanges, user)).Length;
+            throw new ContextLengthExceededException(
+                $"The message needs {alone} tokens with the chat template, plus {room} for the reply; the context length is {limit}.",
+                alone, limit);
         }
+        return (f.Prompt, 2 * f.Dropped);
     }
 
-    private List<GemmaChatMessage> WithSystem()
+    private List<GemmaChatMessage> Conversation(int dropped, GemmaChatMessage user)
     {
-        var all = new List<GemmaChatMessage>(_history.Count + 1);
+        var all = new List<GemmaChatMessage>(_history.Count - dropped + 2);
         if (!string.IsNullOrWhiteSpace(_options.SystemPrompt)) all.Add(GemmaChatMessage.System(_options.SystemPrompt));
-        all.AddRange(_history);
+        all.AddRange(_history.Skip(dropped));
+        all.Add(user);
         return all;
     }
 

@@ -50,6 +50,7 @@ public sealed class GemmaModel : IDisposable
     {
         options ??= new GemmaModelOptions();
         options.Validate();
+        options = options.CappedToCores();
         if (File.Exists(path))
         {
             if (!IsGguf(path)) throw new GemmaException($"{path}: not a model: expected a Hugging Face model folder or a GGUF file.");
@@ -75,10 +76,62 @@ public sealed class GemmaModel : IDisposable
         }
     }
 
-    /// <summary>Loads a GGUF file: config from <c>{arch}.*</c>, tokenizer from <c>tokenizer.ggml.*</c>, weights in place.</summary>
-    private static GemmaModel LoadGguf(string path, GemmaModelOptions options)
+    /// <summary>
+    /// Loads the model <see cref="ModelLocation.Resolve(string?)"/> finds: a bundle in the running executable,
+    /// <c>$GEMMA_MODEL</c>, the Hugging Face cache copy of google/gemma-2-2b-jpn-it, else the embedded demo model —
+    /// so a program works out of the box and picks up the real model once it is downloaded.
+    /// </summary>
+    public static GemmaModel LoadDefault(GemmaModelOptions? options = null) => Load(ModelLocation.Resolve(), options);
+
+    /// <summary>
+    /// Loads the model at <paramref name="location"/>: a folder or GGUF file (<see cref="Load(string, GemmaModelOptions?)"/>),
+    /// the GGUF region of a bundled executable (mapped read-only in place), or the embedded demo model (read in place
+    /// from this assembly's image: no copy, no file).
+    /// </summary>
+    public static GemmaModel Load(ModelLocation location, GemmaModelOptions? options = null)
     {
-        GgufCheckpoint source = GgufCheckpoint.Open(path);
+        ArgumentNullException.ThrowIfNull(location);
+        options ??= new GemmaModelOptions();
+        options.Validate();
+        switch (location.Source)
+        {
+            case ModelSource.Demo:
+                return LoadGguf(OpenDemo(), location.ToString(), options);
+            case ModelSource.Bundle:
+                ModelBundle.Region region = location.BundleRegion!.Value;
+                string name = $"{Path.GetFileName(location.Path)} (bundled model)";
+                return LoadGguf(GgufFile.Open(location.Path!, region.ModelOffset, region.ModelLength, name), location.ToString(), options);
+            default:
+                return Load(location.Path!, options);
+        }
+    }
+
+    /// <summary>
+    /// The demo GGUF embedded in this assembly. The runtime maps the assembly image (under the JIT a file mapping, under
+    /// Native AOT the executable's read-only data), so the resource stream is an <see cref="UnmanagedMemoryStream"/> over
+    /// those pages and the weights are used in place; a host that loaded the assembly from a byte array gives another
+    /// stream kind, which is copied once.
+    /// </summary>
+    private static unsafe GgufFile OpenDemo()
+    {
+        string resource = ModelLocation.DemoName + ".gguf";
+        using Stream stream = typeof(GemmaModel).Assembly.GetManifestResourceStream(resource)
+            ?? throw new GemmaException($"The embedded demo model ({resource}) is missing from {typeof(GemmaModel).Assembly.GetName().Name}.");
+        if (stream is UnmanagedMemoryStream memory)
+            return GgufFile.FromUnmanagedMemory(memory.PositionPointer, memory.Length, resource);
+        var copy = new byte[stream.Length];
+        stream.ReadExactly(copy);
+        return GgufFile.FromMemory(copy, resource);
+    }
+
+    /// <summary>Loads a GGUF file: config from <c>{arch}.*</c>, tokenizer from <c>tokenizer.ggml.*</c>, weights in place.</summary>
+    private static GemmaModel LoadGguf(string path, GemmaModelOptions options) => LoadGguf(GgufFile.Open(path), path, options);
+
+    /// <summary>Loads an opened GGUF (a file, a region of one, or memory), which the model then owns.</summary>
+    private static GemmaModel LoadGguf(GgufFile file, string location, GemmaModelOptions options)
+    {
+        string path = file.Path;
+        GgufCheckpoint source = GgufCheckpoint.Open(file);
         try
         {
             if (!source.Tensors.TryGetValue(TensorNaming.Gguf.Name(TensorRole.Embedding, -1, null!), out TensorView? embedding) || embedding.Shape.Length != 2)
@@ -88,7 +141,7 @@ public sealed class GemmaModel : IDisposable
             if (tokenizer != null && tokenizer.VocabularySize > config.VocabSize)
                 throw new GemmaException($"{path}: the vocabulary has {tokenizer.VocabularySize} tokens but token_embd only {config.VocabSize} rows.");
             GemmaWeights weights = WeightsLoader.Load(config, source, TensorNaming.Gguf);
-            return new GemmaModel(config, weights, tokenizer, options, path);
+            return new GemmaModel(config, weights, tokenizer, options, location);
         }
         catch
         {
@@ -140,11 +193,17 @@ public sealed class GemmaModel : IDisposable
     /// <summary>Creates a new, empty inference context (KV cache + buffers) for one sequence.</summary>
     public InferenceContext CreateContext(int? contextLength = null)
     {
+        return new InferenceContext(this, ResolveContextLength(contextLength));
+    }
+
+    /// <summary>The context length a new context gets for <paramref name="contextLength"/> (null: the default), validated.</summary>
+    internal int ResolveContextLength(int? contextLength)
+    {
         int length = contextLength ?? Options.ContextLength ?? Math.Min(Config.MaxPositionEmbeddings, 8192);
         if (length < 1) throw new GemmaException($"Context length must be at least 1, got {length}.");
         if (length > Config.MaxPositionEmbeddings)
             throw new GemmaException($"Context length {length} exceeds the model's max_position_embeddings {Config.MaxPositionEmbeddings}.");
-        return new InferenceContext(this, length);
+        return length;
     }
 
     /// <inheritdoc />

@@ -23,7 +23,7 @@ public sealed class InferenceContext : IDisposable
         int chunk = Math.Min(model.Options.PrefillChunk, contextLength);
         _pool = model.Options.Threads > 1 ? new WorkerPool(model.Options.Threads) : null;
         _state = new InferenceState(model.Config, chunk);
-        _cache = new KvCache(model.Config, contextLength, chunk);
+        _cache = new KvCache(model.Config, contextLength, chunk, model.Options.KvCache);
     }
 
     /// <summary>Positions processed so far; the next token goes to this position.</summary>
@@ -76,7 +76,18 @@ public sealed class InferenceContext : IDisposable
     /// <summary>Forgets all positions.</summary>
     public void Reset() => _cache.Clear();
 
-    /// <summary>Forgets positions from <paramref name="length"/> on, keeping the prefix.</summary>
+    /// <summary>
+    /// True when <see cref="Truncate"/> can keep the first <paramref name="length"/> positions: always for 0 and for
+    /// lengths at or beyond <see cref="Position"/>; once a sliding-window layer's ring has wrapped, otherwise only for
+    /// the last prefill chunk of positions (earlier keys a later query would see were overwritten).
+    /// </summary>
+    public bool CanTruncateTo(int length) => _cache.CanTruncateTo(length);
+
+    /// <summary>
+    /// Forgets positions from <paramref name="length"/> on, keeping the prefix (0 forgets everything, like
+    /// <see cref="Reset"/>). Check <see cref="CanTruncateTo"/> first.
+    /// </summary>
+    /// <exception cref="GemmaException">The prefix is no longer intact (see <see cref="CanTruncateTo"/>).</exception>
     public void Truncate(int length) => _cache.Truncate(length);
 
     /// <inheritdoc />

@@ -9,14 +9,15 @@ namespace Gemma.Kernels;
 /// </summary>
 /// <remarks>
 /// Numerics: F32 and BF16 weights are widened exactly to float32 and every output element is a float32
-/// accumulation (16 or 8 SIMD lanes, reduced in a fixed order). Each element is computed by one thread with a kernel
-/// chosen by its token index and the row count only, so results are bit-identical for any pool size.
+/// accumulation (16 or 8 SIMD lanes) in one fixed reduction order per element (see <c>MatMul.Float.cs</c>), so results
+/// are bit-identical for any pool size and any batch: a token's output does not depend on the other tokens
+/// computed with it (batch invariance, which Q8_0 has as well).
 /// Q8_0 weights are multiplied with activations quantized per 32-block to int8, as llama.cpp does
 /// (<c>MatMul.Q8.cs</c>): exact integer block dot products, float32 scales; this adds the activation rounding error.
 /// The hot kernels are <c>[MethodImpl(AggressiveOptimization)]</c>: fully optimized at first call instead of going
 /// through Tier0/OSR (under BenchmarkDotNet in-process the unoptimized Q8_0 versions were observed to persist, 4–6× slower).
-/// Files: <c>MatMul.cs</c> dispatch and threading, <c>MatMul.Scalar.cs</c> references, <c>MatMul.V512.cs</c> /
-/// <c>MatMul.V256.cs</c> float kernels, <c>MatMul.Q8*.cs</c> the int8 path.
+/// Files: <c>MatMul.cs</c> dispatch and threading, <c>MatMul.Scalar.cs</c> references,
+/// <c>MatMul.Float.cs</c> float kernels (decode and packed GEMM, over <c>VectorOps.cs</c>), <c>MatMul.Q8*.cs</c> the int8 path.
 /// </remarks>
 internal static unsafe partial class MatMul
 {
@@ -34,28 +35,117 @@ internal static unsafe partial class MatMul
     public static void Linear(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int n, WorkerPool? pool = null)
     {
         CheckShapes(w, x, y, n);
-        if (n == 0 || w.Rows == 0) return;
-        if (w.Cols == 0) { y.Slice(0, n * w.Rows).Clear(); return; }
-
         fixed (float* px = x)
         fixed (float* py = y)
+            Run(px, n, pool, 1, w, py, default, null, default, null);
+    }
+
+    /// <summary>
+    /// Two <see cref="Linear"/> layers of the same input in one pool round-trip (e.g. the gate and up projections):
+    /// <c>y0 = x·W0ᵀ</c>, <c>y1 = x·W1ᵀ</c>. Results are bit-identical to two separate calls.
+    /// </summary>
+    /// <param name="w0">First weights <c>[rows0, cols]</c>.</param>
+    /// <param name="y0">First output <c>[n, rows0]</c>; must not overlap <paramref name="x"/> or <paramref name="y1"/>.</param>
+    /// <param name="w1">Second weights <c>[rows1, cols]</c> (same column count).</param>
+    /// <param name="y1">Second output <c>[n, rows1]</c>.</param>
+    /// <param name="x">Activations <c>[n, cols]</c>.</param>
+    /// <param name="n">Number of activation rows (tokens).</param>
+    /// <param name="pool">Workers to split the output rows over; null runs on the calling thread.</param>
+    public static void Linear2(in WeightMatrix w0, Span<float> y0, in WeightMatrix w1, Span<float> y1,
+                               ReadOnlySpan<float> x, int n, WorkerPool? pool = null)
+    {
+        CheckShapes(w0, x, y0, n);
+        CheckShapes(w1, x, y1, n);
+        CheckSameColumns(w0, w1);
+        fixed (float* px = x)
+        fixed (float* p0 = y0)
+        fixed (float* p1 = y1)
+            Run(px, n, pool, 2, w0, p0, w1, p1, default, null);
+    }
+
+    /// <summary>
+    /// Three <see cref="Linear"/> layers of the same input in one pool round-trip (e.g. the q, k and v projections);
+    /// results are bit-identical to three separate calls. Parameters as in <see cref="Linear2"/>.
+    /// </summary>
+    /// <param name="w0">First weights.</param>
+    /// <param name="y0">First output.</param>
+    /// <param name="w1">Second weights (same column count).</param>
+    /// <param name="y1">Second output.</param>
+    /// <param name="w2">Third weights (same column count).</param>
+    /// <param name="y2">Third output.</param>
+    /// <param name="x">Activations <c>[n, cols]</c>.</param>
+    /// <param name="n">Number of activation rows (tokens).</param>
+    /// <param name="pool">Workers to split the output rows over; null runs on the calling thread.</param>
+    public static void Linear3(in WeightMatrix w0, Span<float> y0, in WeightMatrix w1, Span<float> y1,
+                               in WeightMatrix w2, Span<float> y2, ReadOnlySpan<float> x, int n, WorkerPool? pool = null)
+    {
+        CheckShapes(w0, x, y0, n);
+        CheckShapes(w1, x, y1, n);
+        CheckShapes(w2, x, y2, n);
+        CheckSameColumns(w0, w1);
+        CheckSameColumns(w0, w2);
+        fixed (float* px = x)
+        fixed (float* p0 = y0)
+        fixed (float* p1 = y1)
+        fixed (float* p2 = y2)
+            Run(px, n, pool, 3, w0, p0, w1, p1, w2, p2);
+    }
+
+    private static void CheckSameColumns(in WeightMatrix a, in WeightMatrix b)
+    {
+        if (a.Cols != b.Cols) throw new ArgumentException($"Fused layers need the same input size, got {a.Cols} and {b.Cols}.");
+    }
+
+    /// <summary>The first <paramref name="count"/> of up to three layers of one input, as one pool call.</summary>
+    private static void Run(float* x, int n, WorkerPool? pool, int count,
+                            in WeightMatrix w0, float* y0, in WeightMatrix w1, float* y1, in WeightMatrix w2, float* y2)
+    {
+        int threads = pool?.Threads ?? 1;
+        var work = new FusedWork(
+            Prepare(w0, x, y0, n, threads),
+            count > 1 ? Prepare(w1, x, y1, n, threads) : default,
+            count > 2 ? Prepare(w2, x, y2, n, threads) : default);
+        if (work.Items == 0) return;
+        if (UsesInt8Activations(w0.Type) || (count > 1 && UsesInt8Activations(w1.Type)) || (count > 2 && UsesInt8Activations(w2.Type)))
         {
-            var work = new LinearWork(w, px, py, n, pool?.Threads ?? 1);
-            if (UsesInt8Activations(w.Type))
-            {
-                // Quantize the activations once on the calling thread; the workers share them read-only.
-                Q8Activations.Rent(n, w.Cols, out work.QuantizedX, out work.XScales, out work.XSums);
-                QuantizeActivations(px, n, w.Cols, work.QuantizedX, work.XScales);
-                if (w.Type is WeightType.Q4_K or WeightType.Q5_K) BlockSums(work.QuantizedX, work.XScales, n * (w.Cols / Q8_0.BlockSize), work.XSums);
-            }
-            if (pool is null || pool.Threads == 1 || (long)w.Rows * w.Cols * n < ParallelThreshold)
-            {
-                // Same row chunks as the pool would use: for prefill a chunk's weights × one k-block stay in L2
-                // while every token tile passes over them.
-                for (int i = 0; i < work.Items; i++) work.Execute(i);
-            }
-            else
-                pool.For(work.Items, ref work);
+            // Quantize the activations once on the calling thread; the workers (and all layers) share them read-only.
+            Q8Activations.Rent(n, w0.Cols, out sbyte* q, out float* scales, out float* sums);
+            QuantizeActivations(x, n, w0.Cols, q, scales);
+            if (NeedsBlockSums(w0.Type) || (count > 1 && NeedsBlockSums(w1.Type)) || (count > 2 && NeedsBlockSums(w2.Type)))
+                BlockSums(q, scales, n * (w0.Cols / Q8_0.BlockSize), sums);
+            work.A.QuantizedX = work.B.QuantizedX = work.C.QuantizedX = q;
+            work.A.XScales = work.B.XScales = work.C.XScales = scales;
+            work.A.XSums = work.B.XSums = work.C.XSums = sums;
+        }
+        long madds = (long)n * w0.Cols * ((long)work.A.W.Rows + work.B.W.Rows + work.C.W.Rows);
+        if (pool is null || pool.Threads == 1 || madds < ParallelThreshold)
+        {
+            // Same row chunks as the pool would use: for prefill a chunk's weights stay in L2 while the tokens pass.
+            for (int i = 0; i < work.Items; i++) work.Execute(i);
+        }
+        else
+            pool.For(work.Items, ref work);
+    }
+
+    /// <summary>The work of one layer; empty (no items) when there is nothing to compute, after clearing y if cols = 0.</summary>
+    private static LinearWork Prepare(in WeightMatrix w, float* x, float* y, int n, int threads)
+    {
+        if (n == 0 || w.Rows == 0) return default;
+        if (w.Cols == 0) { new Span<float>(y, n * w.Rows).Clear(); return default; }
+        return new LinearWork(w, x, y, n, threads);
+    }
+
+    /// <summary>Up to three layers' items as one index range: [0, A.Items) then B's, then C's.</summary>
+    private struct FusedWork(LinearWork a, LinearWork b, LinearWork c) : IParallelWork
+    {
+        public LinearWork A = a, B = b, C = c;
+        public readonly int Items => A.Items + B.Items + C.Items;
+
+        public readonly void Execute(int index)
+        {
+            if (index < A.Items) A.Execute(index);
+            else if ((index -= A.Items) < B.Items) B.Execute(index);
+            else C.Execute(index - B.Items);
         }
     }
 
@@ -116,21 +206,22 @@ internal static unsafe partial class MatMul
 
         private readonly void RunFloat<TRow>(int r0, int r1) where TRow : IRowFormat
         {
-            if (Vector512.IsHardwareAccelerated) V512.Range<TRow>(W, X, Y, N, r0, r1);
-            else if (Vector256.IsHardwareAccelerated) V256.Range<TRow>(W, X, Y, N, r0, r1);
+            if (Vector512.IsHardwareAccelerated) FloatKernels.Range<Ops512, Vector512<float>, TRow>(W, X, Y, N, r0, r1);
+            else if (Vector256.IsHardwareAccelerated) FloatKernels.Range<Ops256, Vector256<float>, TRow>(W, X, Y, N, r0, r1);
             else LinearScalarRange(W, X, Y, N, r0, r1);
         }
     }
 
     /// <summary>
-    /// Splits [0, vecCols) into blocks of at most 1024 columns (multiples of <paramref name="step"/>)
-    /// so that a tile of activations stays in L1 while it is reused over many weight rows (prefill). Decode (n &lt; 4)
-    /// uses one block so each weight row is one long sequential stream for the prefetcher.
+    /// Splits [0, vecCols) into blocks of at most 1024 columns (multiples of <paramref name="step"/>), the unit of
+    /// the reduction order: each block's FMA chain is reduced to a scalar and the block sums are added in order.
+    /// Depends on the column count only — never on the number of tokens — so a token's output is the same alone
+    /// (decode) and inside any batch (batch invariance). In prefill a block of activations stays in L1.
     /// </summary>
-    internal static int KBlockSize(int vecCols, int n, int step)
+    internal static int KBlockSize(int vecCols, int step)
     {
         const int KBlock = 1024;
-        if (n < 4 || vecCols <= KBlock) return Math.Max(vecCols, step);
+        if (vecCols <= KBlock) return Math.Max(vecCols, step);
         int blocks = (vecCols + KBlock - 1) / KBlock;
         return (vecCols / blocks + step - 1) / step * step;
     }
@@ -144,13 +235,13 @@ internal static unsafe partial class MatMul
     }
 
     /// <summary>The k-range [K0, K1) one tile call covers, and what the output needs around it.</summary>
-    internal readonly struct Segment(int k0, int k1, int vec, int cols, int rows, bool first, bool last)
+    internal readonly struct Segment(int k0, int k1, int vec, int cols, int rows)
     {
         public readonly int K0 = k0, K1 = k1, Vec = vec, Cols = cols, Rows = rows;
         /// <summary>First k-block: overwrite the output instead of adding to it.</summary>
-        public readonly bool First = first;
+        public readonly bool First = k0 == 0;
         /// <summary>Last k-block: also add the scalar tail [Vec, Cols).</summary>
-        public readonly bool Last = last;
+        public readonly bool Last = k1 == vec;
     }
 
     /// <summary>Stores one k-block's partial sum: <c>y = (first ? 0 : y) + partial (+ scalar tail on the last block)</c>.</summary>

@@ -26,7 +26,7 @@ internal static class CliRunner
             Console.Error.WriteLine("gemma: cancelled.");
             return ExitCodes.Cancelled;
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             Console.Error.WriteLine($"gemma: error: {e.Message}");
             return ExitCodes.BadInput;

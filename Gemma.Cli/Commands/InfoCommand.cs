@@ -25,7 +25,7 @@ internal static class InfoCommand
             o.WriteLine($"heads:        {c.NumHeads} query / {c.NumKvHeads} kv × head_dim {c.HeadDim}   query_pre_attn_scalar {c.QueryPreAttnScalar}");
             o.WriteLine($"attention:    {string.Concat(c.LayerTypes.Select(t => t == AttentionKind.Sliding ? 'S' : 'G'))} (S = sliding window {c.SlidingWindow?.ToString() ?? "-"}, G = global)");
             o.WriteLine($"soft-caps:    attention {c.AttnLogitSoftcapping?.ToString() ?? "none"}, final {c.FinalLogitSoftcapping?.ToString() ?? "none"}");
-            o.WriteLine($"rope theta:   {c.RopeTheta} (sliding layers {c.RopeLocalTheta})   rms eps {c.RmsNormEps}");
+            o.WriteLine($"rope theta:   {Number(c.RopeTheta)} (sliding layers {Number(c.RopeLocalTheta)})   rms eps {Number(c.RmsNormEps)}");
             o.WriteLine($"context:      max_position_embeddings {c.MaxPositionEmbeddings}");
             o.WriteLine($"bos/eos:      {c.BosTokenId} / [{string.Join(", ", c.EosTokenIds)}]");
             IReadOnlyDictionary<string, TensorView> tensors = model.Weights.Source.Tensors;
@@ -42,5 +42,18 @@ internal static class InfoCommand
             return ExitCodes.Success;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The shortest text that reads back to <paramref name="value"/>, exponent as Python writes it (<c>1e-06</c>).
+    /// A value that is exactly a float32 (GGUF metadata stores them so) is written as that float: <c>1e-06</c>, not
+    /// <c>9.999999974752427e-07</c>.
+    /// </summary>
+    internal static string Number(double value)
+    {
+        string text = (double)(float)value == value
+            ? ((float)value).ToString("R", System.Globalization.CultureInfo.InvariantCulture)
+            : value.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        return text.Replace('E', 'e');
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Gemma.Core;
 using Gemma.Core.Formats.Gguf;
 
 namespace Gemma.Cli.Commands;
@@ -15,8 +16,9 @@ internal static class QuantizeCommand
         var command = new Command("quantize", "Convert a Hugging Face model folder to GGUF (q8_0, q4_k_m, q4_0, q6_k, bf16, f16 or f32).") { model, type, output };
         command.SetAction((parse, ct) => Task.FromResult(CliRunner.Run(() =>
         {
-            string source = ModelLocator.Resolve(parse.GetValue(model));
-            if (!Directory.Exists(source)) throw new UsageException($"--model must be a Hugging Face model folder; '{source}' is not a folder.");
+            ModelLocation location = ModelLocator.Resolve(parse.GetValue(model));
+            if (location.Path is not string source || !Directory.Exists(source))
+                throw new UsageException($"--model must be a Hugging Face model folder; '{location}' is not a folder.");
             GgufOutputType outType = parse.GetValue(type) switch
             {
                 "q8_0" => GgufOutputType.Q8_0,

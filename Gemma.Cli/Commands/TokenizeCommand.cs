@@ -11,56 +11,39 @@ using Gemma.Core.Tokenization;
 namespace Gemma.Cli.Commands;
 
 /// <summary>
-/// <c>gemma tokenize (--model DIR | --tokenizer FILE) --text TEXT [--json] [--bos]</c>: prints the ids and pieces of a
-/// text, encoded exactly as Hugging Face <c>tokenizer.encode</c> does (control-token text is parsed).
+/// <c>gemma tokenize [-m MODEL | --tokenizer FILE] (--text TEXT | --prompt-file FILE | &lt; stdin) [--json] [--bos]</c>:
+/// prints the ids and pieces of a text, encoded exactly as Hugging Face <c>tokenizer.encode</c> does (control-token
+/// text is parsed). The model is found like the other commands' (<c>$GEMMA_MODEL</c>, the HF cache, the demo model).
 /// With <c>--json</c> the output is one object <c>{"ids":[...],"pieces":[...]}</c>.
 /// </summary>
 internal static class TokenizeCommand
 {
+    /// <summary>Most characters read (64 MiB of UTF-16): a bound on memory, far beyond any context.</summary>
+    internal const int MaxChars = 32 * 1024 * 1024;
+
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model directory (tokenizer.json, else tokenizer.model)." };
+        var model = new Option<string?>("--model", "-m") { Description = "Model folder or GGUF file (its tokenizer). Default: found as for the other commands." };
         var tokenizerFile = new Option<string>("--tokenizer") { Description = "A tokenizer.json (optionally .gz) or SentencePiece tokenizer.model file." };
-        var text = new Option<string>("--text") { Description = "The text to encode.", Required = true };
+        var input = new PromptInput(new Option<string?>("--text", "--prompt", "-p") { Description = "The text to encode." });
         var json = new Option<bool>("--json") { Description = "Print one JSON object {\"ids\":[...],\"pieces\":[...]}." };
         var bos = new Option<bool>("--bos") { Description = "Put <bos> first, as a prompt starts." };
 
-        var command = new Command("tokenize", "Encode text with the Gemma tokenizer and print ids and pieces.")
+        var command = new Command("tokenize", "Encode text with the Gemma tokenizer and print ids and pieces.") { model, tokenizerFile, json, bos };
+        input.AddTo(command);
+        command.SetAction(parse => CliRunner.Run(() =>
         {
-            model, tokenizerFile, text, json, bos,
-        };
-        command.SetAction(parseResult => Run(
-            parseResult.GetValue(model), parseResult.GetValue(tokenizerFile), parseResult.GetValue(text) ?? "",
-            parseResult.GetValue(json), parseResult.GetValue(bos)));
-        return command;
-    }
-
-    private static int Run(string? modelDir, string? tokenizerPath, string text, bool json, bool addBos)
-    {
-        if ((modelDir is null) == (tokenizerPath is null))
-        {
-            Console.Error.WriteLine("gemma: give exactly one of --model DIR or --tokenizer FILE.");
-            return ExitCodes.Usage;
-        }
-        Console.OutputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false);
-        try
-        {
-            var tokenizer = LoadCached(modelDir, tokenizerPath);
-            int[] ids = tokenizer.EncodeToIds(text, addBos);
-            Console.Out.Write(json ? ToJson(tokenizer, ids) : ToTable(tokenizer, ids));
+            string? modelPath = parse.GetValue(model), tokenizerPath = parse.GetValue(tokenizerFile);
+            if (modelPath != null && tokenizerPath != null) throw new UsageException("give --model or --tokenizer, not both.");
+            string text = input.Read(parse, MaxChars, $"tokenize reads at most {MaxChars:N0}")
+                ?? throw new UsageException("tokenize needs --text, --prompt-file or text on standard input.");
+            GemmaTokenizer tokenizer = tokenizerPath != null ? LoadCached(null, tokenizerPath) : LoadCached(ModelLocator.Resolve(modelPath), null);
+            int[] ids = tokenizer.EncodeToIds(text, parse.GetValue(bos));
+            Console.Out.Write(parse.GetValue(json) ? ToJson(tokenizer, ids) : ToTable(tokenizer, ids));
             Console.Out.Flush();
             return ExitCodes.Success;
-        }
-        catch (GemmaException e)
-        {
-            Console.Error.WriteLine($"gemma: error: {e.Message}");
-            return ExitCodes.BadInput;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            Console.Error.WriteLine($"gemma: error: {e.Message}");
-            return ExitCodes.BadInput;
-        }
+        }));
+        return command;
     }
 
     private static (string Key, GemmaTokenizer Tokenizer)? _last;
@@ -69,13 +52,22 @@ internal static class TokenizeCommand
     /// Loads the tokenizer, reusing the previous one when the same file (same path, size and time) is asked for
     /// again: free for a one-shot process, and it lets a host (or the test suite) run the command many times.
     /// </summary>
-    private static GemmaTokenizer LoadCached(string? modelDir, string? tokenizerPath)
+    private static GemmaTokenizer LoadCached(ModelLocation? model, string? tokenizerPath)
     {
-        string key = modelDir is not null ? "dir:" + FileKey(Path.Combine(modelDir, "tokenizer.json")) + FileKey(Path.Combine(modelDir, "tokenizer.model"))
-                                          : "file:" + FileKey(tokenizerPath!);
+        bool folder = model?.Path is string dir && Directory.Exists(dir);
+        string key = folder ? "dir:" + FileKey(Path.Combine(model!.Path!, "tokenizer.json")) + FileKey(Path.Combine(model.Path!, "tokenizer.model"))
+                   : model != null ? $"model:{model}|" + (model.Path is string file ? FileKey(file) : "")
+                   : "file:" + FileKey(tokenizerPath!);
         if (_last is { } last && last.Key == key) return last.Tokenizer;
-        var tokenizer = modelDir is not null ? GemmaTokenizer.FromModelDirectory(modelDir)
-            : tokenizerPath!.EndsWith(".model", StringComparison.OrdinalIgnoreCase) ? GemmaTokenizer.FromSentencePieceModel(tokenizerPath)
+        GemmaTokenizer tokenizer;
+        if (folder) tokenizer = GemmaTokenizer.FromModelDirectory(model!.Path!);
+        else if (model != null)
+        {
+            // A GGUF file, a bundle or the embedded demo model: the vocabulary lives in the GGUF metadata.
+            using GemmaModel gguf = GemmaModel.Load(model, new GemmaModelOptions { Threads = 1 });
+            tokenizer = gguf.RequireTokenizer();
+        }
+        else tokenizer = tokenizerPath!.EndsWith(".model", StringComparison.OrdinalIgnoreCase) ? GemmaTokenizer.FromSentencePieceModel(tokenizerPath)
             : GemmaTokenizer.FromTokenizerJson(tokenizerPath);
         _last = (key, tokenizer);
         return tokenizer;

@@ -13,11 +13,17 @@ namespace Gemma.Core.Chat;
 /// </summary>
 /// <remarks>
 /// <para><b>Stateless, like the interface.</b> Each call gets the whole conversation; the client renders it with
-/// <see cref="ChatTemplate"/> and generates the next assistant turn. It keeps no history: a conversation longer than the
-/// context is a <see cref="GemmaException"/> (trim it, e.g. with a chat reducer).</para>
+/// <see cref="ChatTemplate"/> and generates the next assistant turn. It keeps no history.</para>
+/// <para><b>Context overflow.</b> A conversation whose prompt leaves no room to answer (prompt tokens ≥ the context
+/// length) is a <see cref="ContextLengthExceededException"/> naming both numbers (OpenAI's
+/// <c>context_length_exceeded</c>); trim it, e.g. with a chat reducer, or opt in to
+/// <see cref="GemmaChatClientOptions.DropOldestMessages"/>. A reply that reaches the end of the context stops with
+/// <see cref="ChatFinishReason.Length"/>. The client stays usable after either.</para>
 /// <para><b>KV-cache reuse.</b> The client keeps up to <see cref="GemmaChatClientOptions.MaxConcurrentGenerations"/>
 /// generators, each with its own KV cache. A call whose <see cref="ChatOptions.ConversationId"/> names a conversation
-/// gets that conversation's generator back, so only the new tokens are prefilled; the id is returned in
+/// gets that conversation's generator back, so only the new tokens are prefilled (the longest prefix whose
+/// sliding-window keys are still cached; when there is none the prompt is prefilled from the start — the reply is the
+/// same either way); the id is returned in
 /// <see cref="ChatResponse.ConversationId"/>. It is only a cache key: the caller still sends the full history (the
 /// client never stores messages). Calls without an id take the idle generator sharing the longest prefix with their
 /// prompt. See <c>GeneratorPool</c> and <c>docs/api.md</c>.</para>
@@ -39,6 +45,7 @@ public sealed class GemmaChatClient : IChatClient
     private readonly GemmaTokenizer _tokenizer;
     private readonly GemmaChatClientOptions _options;
     private readonly GeneratorPool _pool;
+    private readonly int _contextLength;
     private readonly ChatClientMetadata _metadata;
 
     /// <summary>
@@ -60,6 +67,7 @@ public sealed class GemmaChatClient : IChatClient
             _options = options ?? new GemmaChatClientOptions();
             _options.Validate();
             _tokenizer = model.RequireTokenizer();
+            _contextLength = model.ResolveContextLength(_options.ContextLength);
         }
         catch
         {
@@ -68,7 +76,7 @@ public sealed class GemmaChatClient : IChatClient
         }
         _model = model;
         _ownsModel = ownsModel;
-        _pool = new GeneratorPool(_options.MaxConcurrentGenerations, () => new TextGenerator(_model, _options.ContextLength));
+        _pool = new GeneratorPool(_options.MaxConcurrentGenerations, () => new TextGenerator(_model, _contextLength));
         ModelId = _options.ModelId ?? DefaultModelId(model.Location);
         _metadata = new ChatClientMetadata("Gemma.NET", providerUri: null, defaultModelId: ModelId);
     }
@@ -112,7 +120,7 @@ public sealed class GemmaChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(messages);
         SamplingOptions sampling = ChatOptionsMapping.ToSamplingOptions(options, _options.DefaultSampling, _model.Config.VocabSize);
         List<GemmaChatMessage> conversation = ChatOptionsMapping.ToGemmaMessages(messages, options?.Instructions);
-        int[] prompt = ChatTemplate.EncodeToIds(_tokenizer, conversation);
+        int[] prompt = FitToContext(conversation, sampling.MaxTokens);
         string? conversationId = options?.ConversationId;
         string responseId = Guid.NewGuid().ToString("N");
         string messageId = Guid.NewGuid().ToString("N");
@@ -122,9 +130,6 @@ public sealed class GemmaChatClient : IChatClient
         GenerationStats? stats;
         try
         {
-            int limit = entry.Generator.Context.ContextLength;
-            if (prompt.Length >= limit)
-                throw new GemmaException($"The conversation needs {prompt.Length} tokens with the chat template; the context length is {limit}. Drop old messages (e.g. with a chat reducer).");
             await foreach (string piece in entry.Generator.GenerateAsync(prompt, sampling, cancellationToken).ConfigureAwait(false))
             {
                 yield return new ChatResponseUpdate(AIChatRole.Assistant, piece)
@@ -154,6 +159,34 @@ public sealed class GemmaChatClient : IChatClient
             FinishReason = ChatOptionsMapping.ToChatFinishReason(stats.FinishReason),
             AdditionalProperties = new AdditionalPropertiesDictionary { [StatsKey] = stats },
         };
+    }
+
+    /// <summary>
+    /// The prompt of <paramref name="conversation"/>: whole, or with <see cref="GemmaChatClientOptions.DropOldestMessages"/>
+    /// without as few of its oldest user/assistant exchanges as leave room for the reply (<see cref="ConversationFit"/>).
+    /// </summary>
+    /// <exception cref="ContextLengthExceededException">The prompt leaves no room for a single token.</exception>
+    private int[] FitToContext(List<GemmaChatMessage> conversation, int maxTokens)
+    {
+        int[] prompt;
+        if (_options.DropOldestMessages)
+        {
+            int first = conversation[0].Role == GemmaChatRole.System ? 1 : 0;
+            int exchanges = (conversation.Count - first - 1) / 2; // user, assistant, ..., user: the last user turn stays
+            int[] Encode(int dropped) => ChatTemplate.EncodeToIds(_tokenizer, [.. conversation.Take(first), .. conversation.Skip(first + 2 * dropped)]);
+            var fit = ConversationFit.DropOldest(Encode, exchanges, ConversationFit.ReplyRoom(maxTokens, _contextLength), _contextLength);
+            prompt = fit?.Prompt ?? Encode(exchanges);
+        }
+        else
+        {
+            prompt = ChatTemplate.EncodeToIds(_tokenizer, conversation);
+        }
+        if (prompt.Length >= _contextLength)
+            throw new ContextLengthExceededException(
+                $"This model's context length is {_contextLength} tokens, but the conversation needs {prompt.Length} with the chat template " +
+                $"(context_length_exceeded). Drop old messages (e.g. with a chat reducer) or set GemmaChatClientOptions.DropOldestMessages.",
+                prompt.Length, _contextLength);
+        return prompt;
     }
 
     /// <summary>

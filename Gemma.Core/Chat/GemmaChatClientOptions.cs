@@ -22,6 +22,15 @@ public sealed record GemmaChatClientOptions
     public int? ContextLength { get; init; }
 
     /// <summary>
+    /// What to do when a conversation does not fit the context. False (default): a
+    /// <see cref="ContextLengthExceededException"/> when the prompt leaves no room to answer. True: drop the oldest
+    /// user/assistant exchanges (system messages and the last user message stay) until the prompt leaves room for the
+    /// reply, <c>min(MaxOutputTokens, context / 4)</c> tokens; the exception only when the last message alone does not fit.
+    /// <c>UsageDetails.InputTokenCount</c> counts the prompt actually used.
+    /// </summary>
+    public bool DropOldestMessages { get; init; }
+
+    /// <summary>
     /// Sampling used for every option a call's <c>ChatOptions</c> leaves unset (llama.cpp's defaults unless changed;
     /// <c>MaxTokens</c> 512).
     /// </summary>

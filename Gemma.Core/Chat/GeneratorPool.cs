@@ -7,7 +7,8 @@ namespace Gemma.Core.Chat;
 /// A generator remembers the conversation id of its last call. Choice on <see cref="RentAsync"/>, among idle generators:
 /// <list type="number">
 /// <item>the one keyed by the call's conversation id;</item>
-/// <item>else the unkeyed one whose cached tokens share the longest prefix (&gt; 0) with the prompt;</item>
+/// <item>else the unkeyed one that can keep the longest prefix (&gt; 0) of the prompt in its cache
+/// (<see cref="TextGenerator.KeepablePrefix"/>: shared ids whose sliding-window slots are still intact);</item>
 /// <item>else a new one, while there are fewer than <c>capacity</c>;</item>
 /// <item>else the least recently used (unkeyed first): its cache is overwritten.</item>
 /// </list>
@@ -99,7 +100,7 @@ internal sealed class GeneratorPool : IDisposable
             foreach (Entry e in _entries)
             {
                 if (e.Busy || e.ConversationId is not null) continue;
-                int common = CommonPrefix(e.Generator.CachedTokens, prompt);
+                int common = e.Generator.KeepablePrefix(prompt);
                 if (common > bestCommon) (best, bestCommon) = (e, common);
             }
             if (best is not null) return best;
@@ -113,13 +114,6 @@ internal sealed class GeneratorPool : IDisposable
             return _entries.Where(e => !e.Busy)
                 .OrderBy(e => e.ConversationId is null ? 0 : 1).ThenBy(e => e.LastUsed).First();
         }
-    }
-
-    private static int CommonPrefix(IReadOnlyList<int> cached, IReadOnlyList<int> prompt)
-    {
-        int n = Math.Min(cached.Count, prompt.Count), i = 0;
-        while (i < n && cached[i] == prompt[i]) i++;
-        return i;
     }
 
     /// <summary>Disposes idle generators now and busy ones when they are returned.</summary>

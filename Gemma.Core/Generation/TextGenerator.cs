@@ -61,7 +61,9 @@ public sealed class TextGenerator : IDisposable
         foreach (int id in prompt)
             if ((uint)id >= (uint)_model.Config.VocabSize) throw new GemmaException($"Prompt token id {id} is outside the vocabulary.");
         if (prompt.Count >= _context.ContextLength)
-            throw new GemmaException($"The prompt has {prompt.Count} tokens but the context length is {_context.ContextLength}: no room to generate.");
+            throw new ContextLengthExceededException(
+                $"The prompt has {prompt.Count} tokens but the context length is {_context.ContextLength}: no room to generate.",
+                prompt.Count, _context.ContextLength);
         return Run(prompt, options, cancellationToken);
     }
 
@@ -127,17 +129,28 @@ public sealed class TextGenerator : IDisposable
     }
 
     /// <summary>
-    /// Length of the prefix of <paramref name="prompt"/> that is in the KV cache and may be kept. At least one prompt
-    /// token is always left to prefill (its logits start the generation). Truncates the cache to that prefix.
+    /// Length of the prefix of <paramref name="prompt"/> that is in the KV cache and can be kept (changes nothing):
+    /// the common prefix of the cached ids and the prompt, less its last token (its logits start the generation, so
+    /// at least one prompt token is always prefilled), or 0 when sliding-window slots of that prefix were already
+    /// overwritten (<see cref="Model.KvCache.CanTruncateTo"/>) and the prompt must be prefilled from the start.
+    /// </summary>
+    internal int KeepablePrefix(IReadOnlyList<int> prompt)
+    {
+        int common = 0, limit = Math.Min(Math.Min(_cached.Count, _context.Position), prompt.Count - 1);
+        while (common < limit && _cached[common] == prompt[common]) common++;
+        return _context.Cache.LongestKeepablePrefix(common);
+    }
+
+    /// <summary>
+    /// Rewinds the KV cache to the <see cref="KeepablePrefix"/> of <paramref name="prompt"/> and returns its length.
+    /// A cache is only an optimisation: when nothing can be kept it is cleared, never an error.
     /// </summary>
     private int ReusablePrefix(IReadOnlyList<int> prompt)
     {
-        int common = 0, limit = Math.Min(_cached.Count, prompt.Count - 1);
-        while (common < limit && _cached[common] == prompt[common]) common++;
-        if (!_context.Cache.CanTruncateTo(common)) common = 0;
-        _context.Truncate(common);
-        _cached.RemoveRange(common, _cached.Count - common);
-        return common;
+        int keep = KeepablePrefix(prompt);
+        _context.Truncate(keep); // 0 clears the cache
+        _cached.RemoveRange(keep, _cached.Count - keep);
+        return keep;
     }
 
     private ReadOnlySpan<float> PrefillFresh(int[] fresh) => _context.Prefill(fresh);

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Gemma.Core.Config;
 using Gemma.Kernels;
 
@@ -19,9 +20,7 @@ internal sealed partial class Transformer
         Span<float> q = s.Q.AsSpan(0, n * qDim);
         Span<float> k = s.K.AsSpan(0, n * kvDim);
         Span<float> v = s.V.AsSpan(0, n * kvDim);
-        MatMul.Linear(w.QProj, normed, q, n, pool);
-        MatMul.Linear(w.KProj, normed, k, n, pool);
-        MatMul.Linear(w.VProj, normed, v, n, pool);
+        MatMul.Linear3(w.QProj, q, w.KProj, k, w.VProj, v, normed, n, pool); // one pool round-trip for q, k, v
         if (w.QNorm != null) RmsNorm.Apply(q, w.QNorm, (float)c.RmsNormEps, q);
         if (w.KNorm != null) RmsNorm.Apply(k, w.KNorm, (float)c.RmsNormEps, k);
 
@@ -35,10 +34,7 @@ internal sealed partial class Transformer
             Rope.ApplyRotateHalf(k.Slice(i * kvDim, kvDim), hd, cos, sin);
             int slot = (start + i) % capacity;
             for (int kh = 0; kh < c.NumKvHeads; kh++)
-            {
-                k.Slice(i * kvDim + kh * hd, hd).CopyTo(cache.Keys(l, kh).Slice(slot * hd, hd));
-                v.Slice(i * kvDim + kh * hd, hd).CopyTo(cache.Values(l, kh).Slice(slot * hd, hd));
-            }
+                cache.Write(l, kh, slot, k.Slice(i * kvDim + kh * hd, hd), v.Slice(i * kvDim + kh * hd, hd));
         }
 
         var work = new AttentionWork
@@ -84,8 +80,12 @@ internal sealed partial class Transformer
             // float per token allocated a new array on every decode step once past 256 positions.
             if (t_scores == null || t_scores.Length < needed) t_scores = new float[Math.Max(Math.Max(Cache.ContextLength, needed), 256)];
             int offset = (i * heads + head) * hd;
-            Model.AttendOne(Q.Slice(offset, hd), Cache.Keys(Layer, kh), Cache.Values(Layer, kh), first, p, Cache.Capacity(Layer),
-                SoftCap, t_scores, Output.Slice(offset, hd));
+            if (Cache.Type == KvCacheType.Float16)
+                Model.AttendOne<Half>(Q.Slice(offset, hd), Cache.Keys<Half>(Layer, kh), Cache.Values<Half>(Layer, kh), first, p,
+                    Cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
+            else
+                Model.AttendOne<float>(Q.Slice(offset, hd), Cache.Keys<float>(Layer, kh), Cache.Values<float>(Layer, kh), first, p,
+                    Cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
         }
     }
 
@@ -93,8 +93,8 @@ internal sealed partial class Transformer
     /// One query head over positions [<paramref name="first"/>, <paramref name="last"/>] of a ring buffer of
     /// <paramref name="capacity"/> slots: at most two contiguous segments (before and after the wrap).
     /// </summary>
-    private void AttendOne(ReadOnlySpan<float> q, ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int first, int last,
-        int capacity, float softCap, float[] scoreBuffer, Span<float> output)
+    private void AttendOne<T>(ReadOnlySpan<float> q, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, int first, int last,
+        int capacity, float softCap, float[] scoreBuffer, Span<float> output) where T : unmanaged
     {
         int hd = q.Length;
         int count = last - first + 1;
@@ -102,10 +102,23 @@ internal sealed partial class Transformer
         int lenA = Math.Min(count, capacity - a); // first segment: slots a … a + lenA − 1
         int lenB = count - lenA;                  // wrapped segment: slots 0 … lenB − 1
         Span<float> scores = scoreBuffer.AsSpan(0, count);
-        Attention.Scores(q, keys.Slice(a * hd, lenA * hd), lenA, _queryScale, softCap, scores);
-        if (lenB > 0) Attention.Scores(q, keys.Slice(0, lenB * hd), lenB, _queryScale, softCap, scores.Slice(lenA));
+        Scores(q, keys.Slice(a * hd, lenA * hd), lenA, softCap, scores);
+        if (lenB > 0) Scores(q, keys.Slice(0, lenB * hd), lenB, softCap, scores.Slice(lenA));
         Attention.SoftmaxInPlace(scores);
-        Attention.AccumulateWeightedValues(scores.Slice(0, lenA), values.Slice(a * hd, lenA * hd), output);
-        if (lenB > 0) Attention.AccumulateWeightedValues(scores.Slice(lenA), values.Slice(0, lenB * hd), output);
+        WeightedValues(scores.Slice(0, lenA), values.Slice(a * hd, lenA * hd), output);
+        if (lenB > 0) WeightedValues(scores.Slice(lenA), values.Slice(0, lenB * hd), output);
+    }
+
+    // The kernel overload for the cache's element type (typeof checks are JIT-time constants).
+    private void Scores<T>(ReadOnlySpan<float> q, ReadOnlySpan<T> keys, int count, float softCap, Span<float> scores) where T : unmanaged
+    {
+        if (typeof(T) == typeof(Half)) Attention.Scores(q, MemoryMarshal.Cast<T, Half>(keys), count, _queryScale, softCap, scores);
+        else Attention.Scores(q, MemoryMarshal.Cast<T, float>(keys), count, _queryScale, softCap, scores);
+    }
+
+    private static void WeightedValues<T>(ReadOnlySpan<float> weights, ReadOnlySpan<T> values, Span<float> output) where T : unmanaged
+    {
+        if (typeof(T) == typeof(Half)) Attention.AccumulateWeightedValues(weights, MemoryMarshal.Cast<T, Half>(values), output);
+        else Attention.AccumulateWeightedValues(weights, MemoryMarshal.Cast<T, float>(values), output);
     }
 }

@@ -106,8 +106,7 @@ internal sealed partial class Transformer
         int f = _config.IntermediateSize;
         Span<float> gate = s.Gate.AsSpan(0, n * f);
         Span<float> up = s.Up.AsSpan(0, n * f);
-        MatMul.Linear(w.GateProj, normed, gate, n, pool);
-        MatMul.Linear(w.UpProj, normed, up, n, pool);
+        MatMul.Linear2(w.GateProj, gate, w.UpProj, up, normed, n, pool);
         Activations.GeluTanhMul(gate, up, gate);
         MatMul.Linear(w.DownProj, gate, delta, n, pool);
         if (w.PostFeedforwardNorm != null) RmsNorm.Apply(delta, w.PostFeedforwardNorm, eps, delta);

@@ -105,7 +105,7 @@ public class ChatOptionsMappingTests
     {
         using var client = new GemmaChatClient(Demo, new GemmaChatClientOptions { ContextLength = 32 });
         string huge = string.Concat(Enumerable.Repeat("パッケージ管理 ", 40));
-        var e = Assert.ThrowsAsync<GemmaException>(() => client.GetResponseAsync([User(huge)], Greedy(4)))!;
+        var e = Assert.ThrowsAsync<ContextLengthExceededException>(() => client.GetResponseAsync([User(huge)], Greedy(4)))!;
         Assert.That(e.Message, Does.Contain("context length is 32"));
         Assert.That((await client.GetResponseAsync([User("a")], Greedy(2))).Usage!.OutputTokenCount, Is.GreaterThan(0));
     }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Gemma.Tests.Cli;
@@ -15,6 +16,33 @@ internal static class CliProcess
     public static Result RunWithInput(string input, params string[] args) => Run(null, input, args);
 
     private static Result Run(IDictionary<string, string?>? env, string? input, string[] args)
+    {
+        using Process p = Start(env, args);
+        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        Task writer = Task.Run(() =>
+        {
+            try
+            {
+                if (input != null) p.StandardInput.Write(input);
+                p.StandardInput.Close();
+            }
+            catch (IOException)
+            {
+                // The process stopped reading (e.g. it rejected a prompt that is too long): that is its answer.
+            }
+        });
+        if (!p.WaitForExit(120_000))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"gemma {string.Join(' ', args)} did not finish in 120 s");
+        }
+        writer.Wait();
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>Starts gemma with every stream redirected; the caller drives stdin and reads the outputs.</summary>
+    public static Process Start(IDictionary<string, string?>? env, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "gemma.dll");
         var psi = new ProcessStartInfo("dotnet")
@@ -33,16 +61,15 @@ internal static class CliProcess
         psi.Environment["GEMMA_MODEL"] = null;
         psi.Environment["HF_HUB_CACHE"] = Path.Combine(Path.GetTempPath(), "gemma-tests-no-hf-cache");
         if (env != null) foreach (var (k, v) in env) psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
-        if (input != null) { p.StandardInput.Write(input); }
-        p.StandardInput.Close();
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"gemma {string.Join(' ', args)} did not finish in 120 s");
-        }
-        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+        return Process.Start(psi)!;
     }
+
+    /// <summary>Sends SIGINT (what Ctrl-C sends) to a process; Unix only.</summary>
+    public static void Interrupt(Process p)
+    {
+        if (Kill(p.Id, 2) != 0) throw new InvalidOperationException($"kill(SIGINT) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 }

@@ -70,13 +70,77 @@ public class ChatSessionTests
     }
 
     [Test]
-    public void AMessageThatCannotFitIsAClearErrorAndLeavesTheSessionUsable()
+    public void AMessageThatCannotFitIsAClearErrorAndLeavesTheHistoryAndSessionUsable()
     {
         using ChatSession session = Model.CreateChatSession(new ChatSessionOptions { ContextLength = 64 });
+        var o = SamplingOptions.Greedy with { MaxTokens = 4 };
+        string first = Reply(session, "設定", o);
+        GemmaChatMessage[] before = [.. session.History];
+        Assert.That(before, Has.Length.EqualTo(2));
+
         string huge = string.Concat(Enumerable.Repeat("パッケージ管理 ", 100));
-        Assert.Throws<GemmaException>(() => Reply(session, huge, SamplingOptions.Greedy));
-        Assert.That(session.History, Is.Empty);
-        Assert.That(Reply(session, "設定", SamplingOptions.Greedy with { MaxTokens = 4 }), Is.Not.Null);
+        var e = Assert.Throws<ContextLengthExceededException>(() => Reply(session, huge, SamplingOptions.Greedy))!;
+        Assert.That(e.ContextLength, Is.EqualTo(64));
+        Assert.That(e.PromptTokens, Is.GreaterThan(64));
+        Assert.That(e.Message, Does.Contain("context length is 64"));
+        Assert.That(session.History, Is.EqualTo(before), "the rejected message drops nothing");
+        Assert.That(session.DroppedTurns, Is.Zero);
+
+        // The session goes on as if the rejected message had not been sent.
+        string second = Reply(session, "方法", o);
+        using ChatSession fresh = Model.CreateChatSession(new ChatSessionOptions { ContextLength = 64 });
+        Reply(fresh, "設定", o);
+        Assert.That(second, Is.EqualTo(Reply(fresh, "方法", o)));
+        Assert.That(first, Is.Not.Null);
+    }
+
+    [TestCase("demo")]
+    [TestCase("small")]
+    public void AConversationSeveralWindowsLongAnswersEveryTurnAsAFreshGeneratorWould(string name)
+    {
+        // Turns of replies longer than the sliding window, in a context that overflows (old turns dropped, the rest
+        // prefilled again); every reply equals a fresh generator's on the conversation the session sent.
+        GemmaModel model = name == "demo" ? Model : SmallWindowModel.Instance;
+        int window = model.Config.SlidingWindow!.Value;
+        int context = name == "demo" ? 384 : 160;
+        var o = SamplingOptions.Greedy with { MaxTokens = window + 24 };
+        using ChatSession session = model.CreateChatSession(new ChatSessionOptions { ContextLength = context, SystemPrompt = "簡潔に答えてください。" });
+        string[] messages = ["Debian について", "パッケージ", "apt", "dpkg", "カーネル", "ネットワーク"];
+        int totalPositions = 0;
+        foreach (string message in messages)
+        {
+            string reply = Reply(session, message, o);
+            GenerationStats stats = session.LastStats!;
+            Assert.That(stats.GeneratedTokens, Is.GreaterThan(0), message);
+            totalPositions += stats.PrefilledTokens + stats.GeneratedTokens;
+
+            List<GemmaChatMessage> sent = [GemmaChatMessage.System("簡潔に答えてください。"), .. session.History.SkipLast(1)];
+            int[] prompt = ChatTemplate.EncodeToIds(model.RequireTokenizer(), sent);
+            Assert.That(stats.PromptTokens, Is.EqualTo(prompt.Length), message);
+            using var fresh = new TextGenerator(model, context);
+            Assert.That(reply, Is.EqualTo(string.Concat(fresh.Generate(prompt, o))), message);
+            Assert.That(session.History[^1], Is.EqualTo(GemmaChatMessage.Assistant(reply)));
+        }
+        Assert.That(session.DroppedTurns, Is.GreaterThan(0), "the context overflowed");
+        Assert.That(totalPositions, Is.GreaterThan(4 * window));
+    }
+
+    [Test]
+    public void SixTurnsOf256TokenRepliesOnTheDemoModelAllAnswer()
+    {
+        // The repro: 256-token replies outgrow the window after one turn and the 1024 context after three.
+        Dictionary<int, float> noEnd = new() { [Model.RequireTokenizer().EndOfTurnId] = float.NegativeInfinity };
+        foreach (int id in Model.Config.EosTokenIds) noEnd[id] = float.NegativeInfinity;
+        var o = new SamplingOptions { Temperature = 0, MaxTokens = 256, LogitBias = noEnd };
+        using ChatSession session = Model.CreateChatSession();
+        foreach (string message in (string[])["Debian について", "パッケージ", "apt", "dpkg", "debconf", "systemd"])
+        {
+            string reply = Reply(session, message, o);
+            Assert.That(session.LastStats!.GeneratedTokens, Is.EqualTo(256), message);
+            Assert.That(reply, Is.Not.Empty);
+        }
+        Assert.That(session.DroppedTurns, Is.GreaterThan(0));
+        Assert.That(session.History, Has.Count.EqualTo(2 * (6 - session.DroppedTurns)));
     }
 
     [Test]

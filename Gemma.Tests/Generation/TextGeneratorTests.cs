@@ -106,8 +106,9 @@ public class TextGeneratorTests
     {
         using var generator = new TextGenerator(Model, contextLength: 16);
         int[] prompt = Enumerable.Repeat(100, 16).Prepend(2).ToArray();
-        var e = Assert.Throws<GemmaException>(() => generator.Generate(prompt, SamplingOptions.Greedy).ToList())!;
+        var e = Assert.Throws<ContextLengthExceededException>(() => generator.Generate(prompt, SamplingOptions.Greedy).ToList())!;
         Assert.That(e.Message, Does.Contain("context length is 16"));
+        Assert.That((e.PromptTokens, e.ContextLength), Is.EqualTo((17, 16)));
     }
 
     [Test]

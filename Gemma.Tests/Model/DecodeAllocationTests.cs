@@ -9,10 +9,11 @@ namespace Gemma.Tests.Model;
 [Category("Model")]
 public class DecodeAllocationTests
 {
-    [TestCase(1, "bf16")]
-    [TestCase(2, "bf16")]
-    [TestCase(2, "q4_k_m")]   // the 4/6-bit kernels in place, Q6_K embedding rows decoded per token
-    public void ThirtyTwoDecodeStepsAllocateNothing(int threads, string weights)
+    [TestCase(1, KvCacheType.Float32, "bf16")]
+    [TestCase(2, KvCacheType.Float32, "bf16")]
+    [TestCase(2, KvCacheType.Float16, "bf16")]
+    [TestCase(2, KvCacheType.Float32, "q4_k_m")]   // the 4/6-bit kernels in place, Q6_K embedding rows decoded per token
+    public void ThirtyTwoDecodeStepsAllocateNothing(int threads, KvCacheType kv, string weights)
     {
         using var dir = new Fixtures.TempDir();
         string path = Fixtures.DemoModel;
@@ -21,7 +22,7 @@ public class DecodeAllocationTests
             path = Path.Combine(dir.Path, "demo-q4_k_m.gguf");
             Gemma.Core.Formats.Gguf.GgufModelWriter.Convert(Fixtures.DemoModel, path, Gemma.Core.Formats.Gguf.GgufOutputType.Q4_K_M);
         }
-        using var model = GemmaModel.Load(path, new GemmaModelOptions { Threads = threads, ContextLength = 512 });
+        using var model = GemmaModel.Load(path, new GemmaModelOptions { Threads = threads, ContextLength = 512, KvCache = kv });
         using var ctx = model.CreateContext();
         var sampler = new Sampler(new SamplingOptions { Seed = 5, RepetitionPenalty = 1.1f }, model.Config.VocabSize);
         int[] history = new int[512];

@@ -9,7 +9,7 @@ namespace Gemma.Tests.Reliability;
 /// Fuzzes the two JSON files of a model folder besides the tokenizer: the shard index
 /// (<c>model.safetensors.index.json</c> of a copy of the demo model, opened by <see cref="SafetensorsCheckpoint"/>)
 /// and <c>config.json</c> / <c>generation_config.json</c> (of a copy of gemma2-micro, loaded end to end by
-/// <see cref="GemmaModel.Load"/>, then run for two tokens when the load succeeds).
+/// <see cref="GemmaModel.Load(string, GemmaModelOptions?)"/>, then run for two tokens when the load succeeds).
 /// </summary>
 [Category("Reliability")]
 public class JsonLoaderFuzzTests

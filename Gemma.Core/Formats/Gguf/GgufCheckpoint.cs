@@ -32,9 +32,11 @@ internal sealed unsafe class GgufCheckpoint : ITensorSource
     public IReadOnlyDictionary<string, TensorView> Tensors => _tensors;
 
     /// <summary>Opens and validates <paramref name="path"/>.</summary>
-    public static GgufCheckpoint Open(string path)
+    public static GgufCheckpoint Open(string path) => Open(GgufFile.Open(path));
+
+    /// <summary>Wraps an opened <paramref name="file"/>, which the checkpoint then owns (disposed on failure too).</summary>
+    internal static GgufCheckpoint Open(GgufFile file)
     {
-        GgufFile file = GgufFile.Open(path);
         try
         {
             return new GgufCheckpoint(file);

@@ -5,7 +5,7 @@ namespace Gemma.Core.Formats.Gguf;
 
 /// <summary>
 /// A GGUF (version 2 or 3, little-endian) file opened through a read-only memory mapping. The header, metadata
-/// and tensor infos are parsed and validated at <see cref="Open"/>; tensor data is never copied — each
+/// and tensor infos are parsed and validated at <see cref="Open(string)"/>; tensor data is never copied — each
 /// <see cref="GgufTensorInfo"/> points into the mapping, valid until <see cref="Dispose"/>.
 /// <para>
 /// The file is untrusted input: every read is bounds-checked before it happens, every count and length is
@@ -33,12 +33,14 @@ internal sealed unsafe class GgufFile : IDisposable
         Tensors = [];
     }
 
-    private GgufFile(string path, long length, FileStream stream) : this(path, length)
+    private GgufFile(string path, long offset, long length, FileStream stream) : this(path, length)
     {
-        // Read-only mapping of the whole file; the stream is owned (and closed) by the map.
+        // Read-only mapping of [offset, offset + length) of the file (all of it, or a GGUF inside a larger file such
+        // as a bundled executable); the stream is owned (and closed) by the map. The view API rounds the offset
+        // down to a page and reports the difference in PointerOffset.
         _map = MemoryMappedFile.CreateFromFile(stream, mapName: null, capacity: 0, MemoryMappedFileAccess.Read,
             HandleInheritability.None, leaveOpen: false);
-        _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        _view = _map.CreateViewAccessor(offset, length, MemoryMappedFileAccess.Read);
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _base = p + _view.PointerOffset;
@@ -48,9 +50,9 @@ internal sealed unsafe class GgufFile : IDisposable
     public string Path { get; }
 
     /// <summary>File name (no directory), as used in error messages.</summary>
-    public string FileName { get; }
+    public string FileName { get; private init; }
 
-    /// <summary>File size in bytes.</summary>
+    /// <summary>Size of the GGUF in bytes (the whole file, or the region it occupies inside a larger file).</summary>
     public long FileLength { get; }
 
     /// <summary>GGUF format version (2 or 3).</summary>
@@ -84,10 +86,18 @@ internal sealed unsafe class GgufFile : IDisposable
     /// Opens, maps and validates <paramref name="path"/>. Any problem with the file — missing, unreadable,
     /// truncated, malformed — is a <see cref="GemmaException"/>.
     /// </summary>
-    public static GgufFile Open(string path)
+    public static GgufFile Open(string path) => Open(path, 0, null, System.IO.Path.GetFileName(path));
+
+    /// <summary>
+    /// Opens the GGUF occupying <paramref name="length"/> bytes at <paramref name="offset"/> of <paramref name="path"/>
+    /// (the whole file when <paramref name="length"/> is null). Only that region is mapped, and every offset in it —
+    /// tensor data included — is validated against the region, not the file: nothing outside it is ever read.
+    /// Offsets reported by the file (<see cref="DataOffset"/>, <see cref="GgufTensorInfo.FileOffset"/>) are relative to
+    /// the region's start. <paramref name="name"/> names the GGUF in error messages.
+    /// </summary>
+    internal static GgufFile Open(string path, long offset, long? length, string name)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        string name = System.IO.Path.GetFileName(path);
         FileStream stream;
         try
         {
@@ -101,11 +111,14 @@ internal sealed unsafe class GgufFile : IDisposable
         GgufFile? file = null;
         try
         {
-            long length = stream.Length;
-            if (length < GgufParser.HeaderBytes)
-                throw new GemmaException($"{name}: file is {length} bytes, too short for a GGUF header ({GgufParser.HeaderBytes} bytes)");
-            file = new GgufFile(path, length, stream);
-            file.Load(GgufParser.Parse(file._base, length, name, file));
+            long fileLength = stream.Length;
+            long regionLength = length ?? fileLength - offset;
+            if (offset < 0 || regionLength < 0 || offset > fileLength || regionLength > fileLength - offset)
+                throw new GemmaException($"{name}: the GGUF region [offset {offset}, {regionLength} bytes] lies outside the file ({fileLength} bytes)");
+            if (regionLength < GgufParser.HeaderBytes)
+                throw new GemmaException($"{name}: file is {regionLength} bytes, too short for a GGUF header ({GgufParser.HeaderBytes} bytes)");
+            file = new GgufFile(path, offset, regionLength, stream) { FileName = name };
+            file.Load(GgufParser.Parse(file._base, regionLength, name, file));
             return file;
         }
         catch (Exception e)
@@ -120,8 +133,22 @@ internal sealed unsafe class GgufFile : IDisposable
     }
 
     /// <summary>
+    /// Parses the GGUF at <paramref name="data"/> in place (no copy): memory that outlives the returned file, such as
+    /// a manifest resource of a loaded assembly. Validation is that of <see cref="Open(string)"/>, bounded to
+    /// <paramref name="length"/> bytes; <see cref="Dispose"/> releases nothing.
+    /// </summary>
+    internal static GgufFile FromUnmanagedMemory(byte* data, long length, string name)
+    {
+        if (length < GgufParser.HeaderBytes)
+            throw new GemmaException($"{name}: file is {length} bytes, too short for a GGUF header ({GgufParser.HeaderBytes} bytes)");
+        var file = new GgufFile(name, length) { _base = data };
+        file.Load(GgufParser.Parse(data, length, name, file));
+        return file;
+    }
+
+    /// <summary>
     /// Parses a copy of <paramref name="bytes"/> held in native memory, with exactly the validation of
-    /// <see cref="Open"/> (used by tests to run many cases without file I/O).
+    /// <see cref="Open(string)"/> (used by tests to run many cases without file I/O).
     /// </summary>
     internal static GgufFile FromMemory(ReadOnlySpan<byte> bytes, string fileName)
     {
@@ -166,7 +193,7 @@ internal sealed unsafe class GgufFile : IDisposable
         if (_base != null)
         {
             if (_ownsNativeCopy) System.Runtime.InteropServices.NativeMemory.Free(_base);
-            else _view!.SafeMemoryMappedViewHandle.ReleasePointer();
+            else _view?.SafeMemoryMappedViewHandle.ReleasePointer();
             _base = null;
         }
         _view?.Dispose();

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Gemma.Kernels;
+
+namespace Gemma.Benchmarks.Kernels;
+
+/// <summary>
+/// <c>linear-quick</c>: best-of-N stopwatch timings of <see cref="MatMul.Linear"/> for a list of cases, interleaved
+/// round by round (case A, B, C, A, B, C, …) so that the load of a shared machine hits every case alike. A companion
+/// to the BenchmarkDotNet classes for quick A/B work; the best time is the least-disturbed one.
+/// <code>dotnet run -c Release --project Gemma.Benchmarks -- linear-quick --rounds 20 --threads 2 bf16:2048x2304:1 q8_0:9216x2304:128</code>
+/// Each case is <c>type:rowsxcols:n</c>; prints best and median time, GB/s of weights and GFLOP/s.
+/// </summary>
+internal static unsafe class LinearQuickCommand
+{
+    public static int Run(string[] args)
+    {
+        int rounds = 15, threads = 1;
+        var cases = new List<(WeightType Type, int Rows, int Cols, int N)>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--rounds": rounds = int.Parse(args[++i]); break;
+                case "--threads": threads = int.Parse(args[++i]); break;
+                default:
+                    string[] p = args[i].Split(':');
+                    string[] s = p[1].Split('x');
+                    WeightType type = p[0].ToLowerInvariant() switch
+                    {
+                        "f32" => WeightType.F32,
+                        "bf16" => WeightType.BF16,
+                        "q8_0" => WeightType.Q8_0,
+                        _ => throw new ArgumentException($"unknown type {p[0]}"),
+                    };
+                    cases.Add((type, int.Parse(s[0]), int.Parse(s[1]), int.Parse(p[2])));
+                    break;
+            }
+        }
+        using var pool = threads > 1 ? new WorkerPool(threads) : null;
+        var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, c.N)).ToArray();
+        var times = cases.Select(_ => new List<double>()).ToArray();
+        for (int round = 0; round < rounds + 2; round++)
+            for (int i = 0; i < cases.Count; i++)
+            {
+                (WeightMatrix w, float[] x, float[] y) = setups[i];
+                // Short calls are repeated so a sample lasts ≥ ~2 ms.
+                int reps = Math.Max(1, (int)(2_000_000L / Math.Max(1, w.ByteLength / 20 + (long)w.Rows * w.Cols * cases[i].N / 50)));
+                long t0 = Stopwatch.GetTimestamp();
+                for (int r = 0; r < reps; r++) MatMul.Linear(w, x, y, cases[i].N, pool);
+                double us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / reps;
+                if (round >= 2) times[i].Add(us); // two warm-up rounds (JIT, page faults)
+            }
+        Console.WriteLine($"threads={threads} rounds={rounds}");
+        Console.WriteLine("| type | rows×cols | n | best µs | median µs | GB/s (best) | GFLOP/s (best) |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+        for (int i = 0; i < cases.Count; i++)
+        {
+            var t = times[i].Order().ToArray();
+            double best = t[0], median = t[t.Length / 2];
+            var c = cases[i];
+            double bytes = setups[i].W.ByteLength, flops = 2.0 * c.Rows * c.Cols * c.N;
+            Console.WriteLine($"| {c.Type} | {c.Rows}×{c.Cols} | {c.N} | {best:F1} | {median:F1} | {bytes / best / 1e3:F1} | {flops / best / 1e3:F1} |");
+        }
+        return 0;
+    }
+
+    private static (WeightMatrix W, float[] X, float[] Y) Setup(WeightType type, int rows, int cols, int n)
+    {
+        long bytes = WeightMatrix.RowBytesOf(type, cols) * rows;
+        byte* p = (byte*)NativeMemory.AlignedAlloc((nuint)bytes, 64); // lives until the process exits
+        var rng = new Random(1);
+        for (long off = 0; off < bytes; off += int.MaxValue)
+            rng.NextBytes(new Span<byte>(p + off, (int)Math.Min(bytes - off, int.MaxValue)));
+        if (type == WeightType.BF16)
+            for (long i = 0; i < bytes / 2; i++) ((ushort*)p)[i] &= 0xBFFF;
+        else if (type == WeightType.F32)
+            for (long i = 0; i < bytes / 4; i++) ((uint*)p)[i] &= 0xBFFFFFFF;
+        else
+            for (long b = 0; b < bytes / Q8_0.BlockBytes; b++) *(ushort*)(p + b * Q8_0.BlockBytes) = 0x2000;
+        var x = new float[n * cols];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
+        return (new WeightMatrix(p, rows, cols, type), x, new float[n * rows]);
+    }
+}

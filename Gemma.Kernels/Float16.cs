@@ -1,0 +1,58 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Gemma.Kernels;
+
+/// <summary>
+/// IEEE binary16 elements read as float32 (the compact KV cache). Exact and branch-free: .NET's <c>(float)Half</c> is
+/// a long branchy software routine and .NET 10 exposes no <c>vcvtph2ps</c>, so exponent+mantissa are placed at
+/// float32's mantissa boundary and multiplied by 2¹¹² to rebias — exact for normals and subnormals (a float32
+/// denormal times a power of two); inf/NaN are patched. Same method as the Q8_0 block scales (<c>MatMul.HalfToSingle</c>).
+/// </summary>
+internal readonly unsafe struct F16Row : IRowFormat
+{
+    private const float TwoPow112 = 5.192296858534828E+33f; // 2¹¹², exactly representable
+
+    public static int BytesPerElement => 2;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Load(byte* row, int col) => ToSingle(((ushort*)row)[col]);
+
+    /// <summary>Exact fp16 bits → float32.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float ToSingle(ushort h)
+    {
+        uint em = h & 0x7FFFu;
+        uint sign = (uint)(h & 0x8000) << 16;
+        uint magnitude = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(em << 13) * TwoPow112);
+        if (em >= 0x7C00) magnitude = 0x7F800000u | (em & 0x3FFu) << 13; // inf / NaN (payload kept)
+        return BitConverter.UInt32BitsToSingle(sign | magnitude);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load512(byte* row, int col)
+    {
+        Vector256<ushort> raw = Vector256.Load((ushort*)row + col);
+        Vector512<int> h = (Avx512F.IsSupported ? Avx512F.ConvertToVector512UInt32(raw) : Vector512.WidenLower(raw.ToVector512Unsafe())).AsInt32();
+        Vector512<int> em = h & Vector512.Create(0x7FFF);
+        Vector512<int> sign = Vector512.ShiftLeft(h & Vector512.Create(0x8000), 16);
+        Vector512<int> magnitude = (Vector512.ShiftLeft(em, 13).AsSingle() * Vector512.Create(TwoPow112)).AsInt32();
+        Vector512<int> special = Vector512.Create(0x7F800000) | Vector512.ShiftLeft(em & Vector512.Create(0x3FF), 13);
+        magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00)), special, magnitude);
+        return (sign | magnitude).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load256(byte* row, int col)
+    {
+        Vector128<ushort> raw = Vector128.Load((ushort*)row + col);
+        Vector256<int> h = (Avx2.IsSupported ? Avx2.ConvertToVector256Int32(raw).AsUInt32() : Vector256.WidenLower(raw.ToVector256Unsafe())).AsInt32();
+        Vector256<int> em = h & Vector256.Create(0x7FFF);
+        Vector256<int> sign = Vector256.ShiftLeft(h & Vector256.Create(0x8000), 16);
+        Vector256<int> magnitude = (Vector256.ShiftLeft(em, 13).AsSingle() * Vector256.Create(TwoPow112)).AsInt32();
+        Vector256<int> special = Vector256.Create(0x7F800000) | Vector256.ShiftLeft(em & Vector256.Create(0x3FF), 13);
+        magnitude = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7C00)), special, magnitude);
+        return (sign | magnitude).AsSingle();
+    }
+}

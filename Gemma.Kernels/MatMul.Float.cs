@@ -1,0 +1,298 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Gemma.Kernels;
+
+internal static unsafe partial class MatMul
+{
+    /// <summary>
+    /// Float kernels (F32, BF16 and any <see cref="IRowFormat"/>), written once over <see cref="IVectorOps{TV}"/> and
+    /// specialized per width (Vector512: 16 lanes, Vector256: 8).
+    /// <para>
+    /// <b>The reduction order</b> (the same for every output element, whatever the batch, tile, chunk or thread count —
+    /// batch invariance): the vector part of the columns is cut into k-blocks (<see cref="KBlockSize"/>, from the
+    /// column count only); inside a block, vector chunk c (of <c>Lanes</c> columns) is FMA'd into accumulator
+    /// <c>c % 4</c>, chunks ascending; the block's value is <c>Sum((a0 + a1) + (a2 + a3))</c>; block values are added
+    /// to the output in block order, and the scalar tail (columns past the last full vector) after the last block.
+    /// </para>
+    /// <para>
+    /// <b>Decode</b> (<see cref="GemmMinTokens"/> &gt; n) reads each weight row once, front to back, straight from the
+    /// (memory-mapped) matrix: one sequential stream, four independent FMA chains per row.
+    /// <b>GEMM</b> (n ≥ <see cref="GemmMinTokens"/>): per row panel of <see cref="PanelRows"/> rows and per k-block, the
+    /// weights are unpacked once into a float32 panel (per-thread scratch, L2-resident) laid out so the micro-kernel
+    /// reads it sequentially; a register tile of 4 rows × 4 tokens (Vector512; 4 × 2 on Vector256) then walks the
+    /// block four times, once per accumulator chain (chunks j, j + 4, …), so each output keeps the decode order with
+    /// one accumulator per output in registers. A row panel's last group is padded with zero rows.
+    /// </para>
+    /// </summary>
+    [SkipLocalsInit] // the tiles' partial-sum scratch is fully written before it is read
+    private static class FloatKernels
+    {
+        /// <summary>Rows of one unpacked panel (× k-block ≤ 1024 columns × 4 bytes = 256 KB, half of L2).</summary>
+        internal const int PanelRows = 64;
+
+        /// <summary>Output rows [r0, r1) for all n tokens.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Range<TOps, TV, TRow>(in WeightMatrix w, float* x, float* y, int n, int r0, int r1)
+            where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
+        {
+            if (n >= GemmMinTokens) Gemm<TOps, TV, TRow>(w, x, y, n, r0, r1);
+            else
+                for (int t = 0; t < n; t++)
+                    Decode<TOps, TV, TRow>(w, x + (long)t * w.Cols, y + (long)t * w.Rows, r0, r1);
+        }
+
+        /// <summary>One token, rows one after another (a single sequential weight stream for the prefetchers).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Decode<TOps, TV, TRow>(in WeightMatrix w, float* x, float* y, int r0, int r1)
+            where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
+        {
+            int cols = w.Cols, L = TOps.Lanes;
+            int vec = cols & ~(L - 1);
+            int kb = KBlockSize(vec, L);
+            long rb = w.RowBytes;
+            for (int r = r0; r < r1; r++)
+            {
+                byte* row = w.Data + r * rb;
+                int k0 = 0;
+                do
+                {
+                    int k1 = Math.Min(vec, k0 + kb);
+                    Finish<TRow>(y + r, RowBlock<TOps, TV, TRow>(row, x, k0, k1), new Segment(k0, k1, vec, cols, w.Rows), row, x);
+                    k0 = k1;
+                }
+                while (k0 < vec);
+            }
+        }
+
+        /// <summary>One row's k-block [k0, k1) in the reduction order (four chains by chunk index mod 4).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static float RowBlock<TOps, TV, TRow>(byte* row, float* x, int k0, int k1)
+            where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
+        {
+            int L = TOps.Lanes;
+            TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+            int k = k0;
+            for (; k + 4 * L <= k1; k += 4 * L)
+            {
+                a0 = TOps.Fma(TOps.LoadRow<TRow>(row, k), TOps.Load(x + k), a0);
+                a1 = TOps.Fma(TOps.LoadRow<TRow>(row, k + L), TOps.Load(x + k + L), a1);
+                a2 = TOps.Fma(TOps.LoadRow<TRow>(row, k + 2 * L), TOps.Load(x + k + 2 * L), a2);
+                a3 = TOps.Fma(TOps.LoadRow<TRow>(row, k + 3 * L), TOps.Load(x + k + 3 * L), a3);
+            }
+            if (k < k1)
+            {
+                a0 = TOps.Fma(TOps.LoadRow<TRow>(row, k), TOps.Load(x + k), a0);
+                if ((k += L) < k1)
+                {
+                    a1 = TOps.Fma(TOps.LoadRow<TRow>(row, k), TOps.Load(x + k), a1);
+                    if ((k += L) < k1) a2 = TOps.Fma(TOps.LoadRow<TRow>(row, k), TOps.Load(x + k), a2);
+                }
+            }
+            return TOps.Sum(TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3)));
+        }
+
+        /// <summary>Packed GEMM over rows [r0, r1): panels of <see cref="PanelRows"/> rows, k-blocks, token tiles.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Gemm<TOps, TV, TRow>(in WeightMatrix w, float* x, float* y, int n, int r0, int r1)
+            where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
+        {
+            int cols = w.Cols, rows = w.Rows, L = TOps.Lanes;
+            int vec = cols & ~(L - 1);
+            int kb = KBlockSize(vec, L);
+            long rb = w.RowBytes;
+            int tile = L == 16 ? 4 : 2; // tokens per register tile: 16 (or 8) accumulators + operands fit the register file
+            float* panel = PanelScratch.Get(PanelRows * Math.Max(kb, L));
+            byte** rowPtr = stackalloc byte*[4];
+            for (int p0 = r0; p0 < r1; p0 += PanelRows)
+            {
+                int p1 = Math.Min(r1, p0 + PanelRows);
+                int k0 = 0;
+                do
+                {
+                    int k1 = Math.Min(vec, k0 + kb);
+                    var s = new Segment(k0, k1, vec, cols, rows);
+                    int chunks = (k1 - k0) / L;
+                    for (int g = p0; g < p1; g += 4) Pack<TOps, TV, TRow>(w, g, Math.Min(4, p1 - g), k0, chunks, panel + (long)(g - p0) * (k1 - k0));
+                    int t = 0;
+                    for (; t + tile <= n; t += tile)
+                        for (int g = p0; g < p1; g += 4)
+                        {
+                            float* gp = panel + (long)(g - p0) * (k1 - k0);
+                            if (tile == 4) Tile4x4<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s);
+                            else Tile4x2<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s);
+                        }
+                    for (; t < n; t++)
+                        for (int g = p0; g < p1; g += 4)
+                            Tile4x1<TOps, TV, TRow>(panel + (long)(g - p0) * (k1 - k0), chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s);
+                    k0 = k1;
+                }
+                while (k0 < vec);
+            }
+        }
+
+        /// <summary>
+        /// Unpacks rows [g, g + count) × columns [k0, k0 + chunks·L) into <paramref name="dst"/> as float32, in the order
+        /// the micro-kernels read: pass j (chunks j, j + 4, …), then chunk, then row (4 rows, missing rows zero), L lanes.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Pack<TOps, TV, TRow>(in WeightMatrix w, int g, int count, int k0, int chunks, float* dst)
+            where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
+        {
+            int L = TOps.Lanes;
+            for (int j = 0; j < 4; j++)
+                for (int c = j; c < chunks; c += 4, dst += 4 * L)
+                {
+                    int k = k0 + c * L;
+                    for (int i = 0; i < 4; i++)
+                        TOps.Store(dst + i * L, i < count ? TOps.LoadRow<TRow>(w.Row(g + i), k) : TOps.Zero);
+                }
+        }
+
+        /// <summary>Adds four pass accumulators in the reduction order and stores the block value of one output.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static float Combine<TOps, TV>(float* part, int output, int outputs)
+            where TOps : IVectorOps<TV> where TV : struct
+        {
+            int L = TOps.Lanes;
+            TV p0 = TOps.Load(part + (0 * outputs + output) * L), p1 = TOps.Load(part + (1 * outputs + output) * L);
+            TV p2 = TOps.Load(part + (2 * outputs + output) * L), p3 = TOps.Load(part + (3 * outputs + output) * L);
+            return TOps.Sum(TOps.Add(TOps.Add(p0, p1), TOps.Add(p2, p3)));
+        }
+
+        /// <summary>4 rows (panel group <paramref name="gp"/>) × 4 tokens: 16 accumulators, one per output, per pass.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Tile4x4<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+            where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
+        {
+            int L = TOps.Lanes;
+            long cs = s.Cols;
+            float* part = stackalloc float[4 * 16 * 16];
+            float* x0 = xt + s.K0, x1 = x0 + cs, x2 = x0 + 2 * cs, x3 = x0 + 3 * cs; // k-block start
+            float* pw = gp;
+            for (int j = 0; j < 4; j++)
+            {
+                TV a00 = TOps.Zero, a01 = TOps.Zero, a02 = TOps.Zero, a03 = TOps.Zero;
+                TV a10 = TOps.Zero, a11 = TOps.Zero, a12 = TOps.Zero, a13 = TOps.Zero;
+                TV a20 = TOps.Zero, a21 = TOps.Zero, a22 = TOps.Zero, a23 = TOps.Zero;
+                TV a30 = TOps.Zero, a31 = TOps.Zero, a32 = TOps.Zero, a33 = TOps.Zero;
+                for (int c = j; c < chunks; c += 4, pw += 4 * L)
+                {
+                    int k = c * L;
+                    TV xv0 = TOps.Load(x0 + k), xv1 = TOps.Load(x1 + k), xv2 = TOps.Load(x2 + k), xv3 = TOps.Load(x3 + k);
+                    TV wv = TOps.Load(pw);
+                    a00 = TOps.Fma(wv, xv0, a00); a01 = TOps.Fma(wv, xv1, a01); a02 = TOps.Fma(wv, xv2, a02); a03 = TOps.Fma(wv, xv3, a03);
+                    wv = TOps.Load(pw + L);
+                    a10 = TOps.Fma(wv, xv0, a10); a11 = TOps.Fma(wv, xv1, a11); a12 = TOps.Fma(wv, xv2, a12); a13 = TOps.Fma(wv, xv3, a13);
+                    wv = TOps.Load(pw + 2 * L);
+                    a20 = TOps.Fma(wv, xv0, a20); a21 = TOps.Fma(wv, xv1, a21); a22 = TOps.Fma(wv, xv2, a22); a23 = TOps.Fma(wv, xv3, a23);
+                    wv = TOps.Load(pw + 3 * L);
+                    a30 = TOps.Fma(wv, xv0, a30); a31 = TOps.Fma(wv, xv1, a31); a32 = TOps.Fma(wv, xv2, a32); a33 = TOps.Fma(wv, xv3, a33);
+                }
+                // Output index = row · 4 + token.
+                float* pj = part + j * 16 * L;
+                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 1 * L, a01); TOps.Store(pj + 2 * L, a02); TOps.Store(pj + 3 * L, a03);
+                TOps.Store(pj + 4 * L, a10); TOps.Store(pj + 5 * L, a11); TOps.Store(pj + 6 * L, a12); TOps.Store(pj + 7 * L, a13);
+                TOps.Store(pj + 8 * L, a20); TOps.Store(pj + 9 * L, a21); TOps.Store(pj + 10 * L, a22); TOps.Store(pj + 11 * L, a23);
+                TOps.Store(pj + 12 * L, a30); TOps.Store(pj + 13 * L, a31); TOps.Store(pj + 14 * L, a32); TOps.Store(pj + 15 * L, a33);
+            }
+            FinishTile<TOps, TV, TRow>(part, 4, w, g, count, xt, yt, s);
+        }
+
+        /// <summary>4 rows × 2 tokens (the Vector256 tile: 8 accumulators + 2 activations + 1 weight of 16 registers).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Tile4x2<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+            where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
+        {
+            int L = TOps.Lanes;
+            float* part = stackalloc float[4 * 8 * 16];
+            float* x0 = xt + s.K0, x1 = x0 + s.Cols; // k-block start
+            float* pw = gp;
+            for (int j = 0; j < 4; j++)
+            {
+                TV a00 = TOps.Zero, a01 = TOps.Zero, a10 = TOps.Zero, a11 = TOps.Zero;
+                TV a20 = TOps.Zero, a21 = TOps.Zero, a30 = TOps.Zero, a31 = TOps.Zero;
+                for (int c = j; c < chunks; c += 4, pw += 4 * L)
+                {
+                    int k = c * L;
+                    TV xv0 = TOps.Load(x0 + k), xv1 = TOps.Load(x1 + k);
+                    TV wv = TOps.Load(pw);
+                    a00 = TOps.Fma(wv, xv0, a00); a01 = TOps.Fma(wv, xv1, a01);
+                    wv = TOps.Load(pw + L);
+                    a10 = TOps.Fma(wv, xv0, a10); a11 = TOps.Fma(wv, xv1, a11);
+                    wv = TOps.Load(pw + 2 * L);
+                    a20 = TOps.Fma(wv, xv0, a20); a21 = TOps.Fma(wv, xv1, a21);
+                    wv = TOps.Load(pw + 3 * L);
+                    a30 = TOps.Fma(wv, xv0, a30); a31 = TOps.Fma(wv, xv1, a31);
+                }
+                float* pj = part + j * 8 * L;
+                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 1 * L, a01); TOps.Store(pj + 2 * L, a10); TOps.Store(pj + 3 * L, a11);
+                TOps.Store(pj + 4 * L, a20); TOps.Store(pj + 5 * L, a21); TOps.Store(pj + 6 * L, a30); TOps.Store(pj + 7 * L, a31);
+            }
+            FinishTile<TOps, TV, TRow>(part, 2, w, g, count, xt, yt, s);
+        }
+
+        /// <summary>4 rows × 1 token (tokens left over after the tiles).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Tile4x1<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+            where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
+        {
+            int L = TOps.Lanes;
+            float* part = stackalloc float[4 * 4 * 16];
+            float* pw = gp, x0 = xt + s.K0;
+            for (int j = 0; j < 4; j++)
+            {
+                TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+                for (int c = j; c < chunks; c += 4, pw += 4 * L)
+                {
+                    TV xv = TOps.Load(x0 + c * L);
+                    a0 = TOps.Fma(TOps.Load(pw), xv, a0);
+                    a1 = TOps.Fma(TOps.Load(pw + L), xv, a1);
+                    a2 = TOps.Fma(TOps.Load(pw + 2 * L), xv, a2);
+                    a3 = TOps.Fma(TOps.Load(pw + 3 * L), xv, a3);
+                }
+                float* pj = part + j * 4 * L;
+                TOps.Store(pj, a0); TOps.Store(pj + L, a1); TOps.Store(pj + 2 * L, a2); TOps.Store(pj + 3 * L, a3);
+            }
+            FinishTile<TOps, TV, TRow>(part, 1, w, g, count, xt, yt, s);
+        }
+
+        /// <summary>
+        /// Reduces the pass accumulators of a 4-row × <paramref name="tokens"/> tile (output index row · tokens + token)
+        /// and adds the block values to y; padding rows (≥ <paramref name="count"/>) are dropped.
+        /// </summary>
+        private static void FinishTile<TOps, TV, TRow>(float* part, int tokens, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+            where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
+        {
+            int outputs = 4 * tokens;
+            for (int i = 0; i < count; i++)
+            {
+                byte* row = w.Row(g + i);
+                for (int t = 0; t < tokens; t++)
+                    Finish<TRow>(yt + (long)t * s.Rows + g + i, Combine<TOps, TV>(part, i * tokens + t, outputs), s, row, xt + (long)t * s.Cols);
+            }
+        }
+    }
+
+    /// <summary>Tokens from which <see cref="MatMul.Linear"/> unpacks weight panels (below: decode straight from the rows).</summary>
+    internal const int GemmMinTokens = 4;
+
+    /// <summary>
+    /// Per-thread float32 scratch for unpacked weight panels, 64-byte aligned, grown once and reused (no allocation
+    /// per call in steady state). Pinned (POH) so the raw pointer stays valid; freed with the thread.
+    /// </summary>
+    private static class PanelScratch
+    {
+        [ThreadStatic] private static float[]? t_buffer;
+
+        public static float* Get(int floats)
+        {
+            float[]? buffer = t_buffer;
+            if (buffer is null || buffer.Length < floats + 16)
+                t_buffer = buffer = GC.AllocateUninitializedArray<float>(floats + 16, pinned: true);
+            nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+            return (float*)((p + 63) & ~(nint)63);
+        }
+    }
+}
