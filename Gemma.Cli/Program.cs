@@ -28,6 +28,8 @@ internal static class Program
         QuantizeCommand.Create(),
         TokenizeCommand.Create(),
         BundleCommand.Create(),
+        ServeCommand.Create(),
+        ServeBenchCommand.Create(),
     };
 
     /// <summary>Parse errors: one short line each and a pointer to the help on stderr (not the whole help on stdout).</summary>

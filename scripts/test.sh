@@ -10,6 +10,9 @@ results="$(pwd)/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 status=0
 
+# Test dependencies beyond the SDK (chromium for the chat-page browser test); a failure shows up in that test.
+bash scripts/install-test-deps.sh || echo "install-test-deps failed: the browser test will fail" >&2
+
 dotnet build gemma.sln -c Release -nologo -clp:ErrorsOnly || exit 1
 
 run() { # name, env..., then -- and dotnet test arguments

@@ -232,7 +232,11 @@ internal static class BenchCommand
             clock.Restart();
             for (int i = 0; i < nGen; i++) next = TensorPrimitives.IndexOfMax(ctx.Decode(next));
             double decode = clock.Elapsed.TotalSeconds;
-            if (rep < 0) continue;
+            if (rep < 0)
+            {
+                Log(quiet, $"{model.Options.Threads} threads, warm-up: pp {nPrompt / prefill:F1} tok/s, tg {nGen / decode:F2} tok/s (not counted)");
+                continue;
+            }
             speeds.Pp.Add(nPrompt / prefill); speeds.Tg.Add(nGen / decode); speeds.Ttft.Add(prefill * 1000);
             Log(quiet, $"{model.Options.Threads} threads, rep {rep + 1}/{nReps}: pp {nPrompt / prefill:F1} tok/s, tg {nGen / decode:F2} tok/s");
         }

@@ -99,6 +99,33 @@ public sealed partial class Sampler
         return Draw(work, candidates);
     }
 
+    /// <summary>
+    /// Chooses the next token among those whose bit is set in <paramref name="allowed"/> (bit <c>id % 64</c> of word
+    /// <c>id / 64</c>): the others are set to −∞ after bias and penalties, before top-k/top-p/min-p. Used by
+    /// constrained generation (<see cref="Constraints.OutputConstraint"/>).
+    /// </summary>
+    internal int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> history, ReadOnlySpan<ulong> allowed)
+    {
+        Span<float> work = AdjustLogits(logits, history);
+        for (int w = 0; w < allowed.Length; w++)
+        {
+            ulong bits = allowed[w];
+            if (bits == ulong.MaxValue) continue;
+            int start = w * 64;
+            int count = Math.Min(64, work.Length - start);
+            if (bits == 0)
+            {
+                work.Slice(start, count).Fill(float.NegativeInfinity);
+                continue;
+            }
+            for (int b = 0; b < count; b++)
+                if ((bits & (1UL << b)) == 0) work[start + b] = float.NegativeInfinity;
+        }
+        if (_greedy) return ArgMax(work);
+        ReadOnlySpan<ulong> candidates = SelectCandidates(work);
+        return Draw(work, candidates);
+    }
+
     /// <summary>Copies the logits into the work buffer and applies the logit bias and the penalties (the first two links).</summary>
     internal Span<float> AdjustLogits(ReadOnlySpan<float> logits, ReadOnlySpan<int> history)
     {

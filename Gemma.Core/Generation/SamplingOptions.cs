@@ -65,6 +65,13 @@ public sealed record SamplingOptions
     /// <summary>Strings that end generation when they appear in the output (used by the text layer). Null = none.</summary>
     public IReadOnlyList<string>? StopSequences { get; init; }
 
+    /// <summary>
+    /// A rule the output must follow (JSON Schema, any JSON, GBNF grammar or regex): tokens that cannot lead to a valid
+    /// output are masked before top-k/top-p, the end token is allowed only when the output is complete, and as
+    /// <see cref="MaxTokens"/> runs out the shortest valid completion is preferred. Null = unconstrained (default).
+    /// </summary>
+    public Constraints.OutputConstraint? Constraint { get; init; }
+
     /// <summary>True when these options always pick the most likely token (temperature 0 or top-k 1).</summary>
     public bool IsGreedy => Temperature == 0f || TopK == 1;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
+using Gemma.Core.Constraints;
 using Gemma.Core.Tokenization;
 
 namespace Gemma.Core.Generation;
@@ -70,6 +71,8 @@ public sealed class TextGenerator : IDisposable
     private IEnumerable<string> Run(IReadOnlyList<int> prompt, SamplingOptions options, CancellationToken ct)
     {
         var sampler = new Sampler(options, _model.Config.VocabSize);
+        ConstrainedSampler? constrained = options.Constraint is null ? null
+            : new ConstrainedSampler(options.Constraint, _tokenizer, _endIds, _model.Config.VocabSize, options.MaxTokens);
         var detokenizer = new StreamingDetokenizer(_tokenizer);
         var stops = new StopSequenceMatcher(options.StopSequences);
         var clock = Stopwatch.StartNew();
@@ -90,13 +93,17 @@ public sealed class TextGenerator : IDisposable
         {
             if (generated >= options.MaxTokens) { reason = FinishReason.MaxTokens; break; }
             if (ct.IsCancellationRequested) { reason = FinishReason.Cancelled; break; }
-            int next = sampler.Sample(logits, CollectionsMarshal.AsSpan(history));
+            int next = constrained is null
+                ? sampler.Sample(logits, CollectionsMarshal.AsSpan(history))
+                : constrained.Sample(sampler, logits, CollectionsMarshal.AsSpan(history), options.MaxTokens - generated);
             generated++;
             if (_endIds.Contains(next)) { reason = FinishReason.EndOfTurn; break; }
+            constrained?.Accept(next);
             history.Add(next);
             string text = stops.Push(detokenizer.Append(next));
             if (text.Length > 0) yield return text;
             if (stops.Stopped) { reason = FinishReason.StopSequence; break; }
+            if (constrained is { IsFinished: true }) { reason = FinishReason.EndOfTurn; break; } // nothing may follow
             if (generated >= options.MaxTokens) { reason = FinishReason.MaxTokens; break; } // don't decode a token nobody reads
             if (_context.Position >= _context.ContextLength) { reason = FinishReason.ContextFull; break; }
             logits = _context.Decode(next);

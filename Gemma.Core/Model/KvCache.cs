@@ -29,6 +29,7 @@ internal sealed unsafe class KvCache : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(contextLength, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(maxChunk, 1);
         ContextLength = contextLength;
+        MaxChunk = maxChunk;
         KvHeads = config.NumKvHeads;
         _headDim = config.HeadDim;
         int layers = config.NumLayers;
@@ -49,6 +50,9 @@ internal sealed unsafe class KvCache : IDisposable
 
     /// <summary>Most positions this cache can hold.</summary>
     public int ContextLength { get; }
+
+    /// <summary>Most positions one forward pass may append (the sliding layers' ring buffers are sized for it).</summary>
+    public int MaxChunk { get; }
 
     /// <summary>Key/value heads per layer.</summary>
     public int KvHeads { get; }

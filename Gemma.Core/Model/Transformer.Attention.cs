@@ -16,13 +16,10 @@ internal sealed partial class Transformer
     {
         GemmaConfig c = _config;
         int hd = c.HeadDim, qDim = c.QueryDim, kvDim = c.KvDim;
-        Span<float> normed = s.Normed.AsSpan(0, n * c.HiddenSize);
+        ProjectQkv(w, n, s, pool);
         Span<float> q = s.Q.AsSpan(0, n * qDim);
         Span<float> k = s.K.AsSpan(0, n * kvDim);
         Span<float> v = s.V.AsSpan(0, n * kvDim);
-        MatMul.Linear3(w.QProj, q, w.KProj, k, w.VProj, v, normed, n, pool); // one pool round-trip for q, k, v
-        if (w.QNorm != null) RmsNorm.Apply(q, w.QNorm, (float)c.RmsNormEps, q);
-        if (w.KNorm != null) RmsNorm.Apply(k, w.KNorm, (float)c.RmsNormEps, k);
 
         bool local = c.LayerTypes[l] == AttentionKind.Sliding && c.RopeLocalTheta != c.RopeTheta;
         float[] cosTable = local ? s.RopeCosLocal : s.RopeCosGlobal, sinTable = local ? s.RopeSinLocal : s.RopeSinGlobal;
@@ -52,6 +49,19 @@ internal sealed partial class Transformer
         // One item per (token, query head): enough parallelism for decode (heads) and prefill (tokens × heads).
         if (pool != null) pool.For(n * c.NumHeads, ref work);
         else for (int i = 0; i < n * c.NumHeads; i++) work.Execute(i);
+    }
+
+    /// <summary>q, k, v = normed · W{q,k,v}ᵀ for <paramref name="n"/> rows, then the optional per-head q/k norms.</summary>
+    private void ProjectQkv(LayerWeights w, int n, InferenceState s, WorkerPool? pool)
+    {
+        GemmaConfig c = _config;
+        Span<float> normed = s.Normed.AsSpan(0, n * c.HiddenSize);
+        Span<float> q = s.Q.AsSpan(0, n * c.QueryDim);
+        Span<float> k = s.K.AsSpan(0, n * c.KvDim);
+        Span<float> v = s.V.AsSpan(0, n * c.KvDim);
+        MatMul.Linear3(w.QProj, q, w.KProj, k, w.VProj, v, normed, n, pool); // one pool round-trip for q, k, v
+        if (w.QNorm != null) RmsNorm.Apply(q, w.QNorm, (float)c.RmsNormEps, q);
+        if (w.KNorm != null) RmsNorm.Apply(k, w.KNorm, (float)c.RmsNormEps, k);
     }
 
     /// <summary>Attention of one query head of one token; items are independent, so any thread may run any of them.</summary>

@@ -46,7 +46,7 @@ internal sealed partial class Transformer
 
         Embed(tokens, x);
         RopeTables(cache.Length, n, state);
-        for (int l = 0; l < _config.NumLayers; l++) DecoderLayer(l, n, state, cache, pool);
+        for (int l = 0; l < _config.NumLayers; l++) DecoderLayer(l, n, state, cache, null, pool);
         cache.Length += n;
 
         if (!allLogits.IsEmpty)
@@ -85,7 +85,12 @@ internal sealed partial class Transformer
         }
     }
 
-    private void DecoderLayer(int l, int n, InferenceState s, KvCache cache, WorkerPool? pool)
+    /// <summary>
+    /// One decoder layer over <paramref name="n"/> rows: the tokens of one sequence's chunk (<paramref name="cache"/>),
+    /// or the rows of a batch of sequences (<paramref name="batch"/>, see <c>Transformer.Batch.cs</c>). Only attention
+    /// differs between the two; every other step treats rows independently.
+    /// </summary>
+    private void DecoderLayer(int l, int n, InferenceState s, KvCache? cache, BatchRows? batch, WorkerPool? pool)
     {
         LayerWeights w = _weights.Layers[l];
         int h = _config.HiddenSize;
@@ -96,7 +101,8 @@ internal sealed partial class Transformer
 
         // Attention block.
         RmsNorm.Apply(x, w.InputNorm, eps, normed);
-        SelfAttention(l, w, n, s, cache, pool);
+        if (batch is null) SelfAttention(l, w, n, s, cache!, pool);
+        else BatchSelfAttention(l, w, n, batch, pool);
         MatMul.Linear(w.OProj, s.AttentionOut.AsSpan(0, n * _config.QueryDim), delta, n, pool);
         if (w.PostAttentionNorm != null) RmsNorm.Apply(delta, w.PostAttentionNorm, eps, delta);
         Activations.AddInPlace(x, delta);

@@ -1,0 +1,285 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Gemma.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Gemma.Cli.Serve;
+
+/// <summary>
+/// <c>gemma serve</c>: an OpenAI-compatible HTTP server on Kestrel. Routes are plain <see cref="RequestDelegate"/>s
+/// (no reflection-based binding) and bodies go through JsonDocument / source-generated serializers, so the CLI
+/// still publishes with Native AOT. The model loads in the background after the socket is bound: until it is ready
+/// <c>/health</c> answers 503 and the API 503.
+/// </summary>
+internal sealed class GemmaServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly ServerOptions _options;
+    private readonly Func<GemmaModel> _load;
+    private readonly bool _ownsModel;
+    private readonly byte[]? _apiKeyHash;
+    private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    private volatile ServerState? _state;
+    private volatile string? _loadError;
+    private Task? _loading;
+
+    /// <summary>What exists once the model is loaded.</summary>
+    private sealed record ServerState(GemmaModel Model, BatchScheduler Scheduler, OpenAiRequestParser Parser, string ModelName);
+
+    public ServerMetrics Metrics { get; } = new();
+
+    private GemmaServer(ServerOptions options, Func<GemmaModel> load, bool ownsModel)
+    {
+        _options = options;
+        _load = load;
+        _ownsModel = ownsModel;
+        if (options.ApiKey != null) _apiKeyHash = SHA256.HashData(Encoding.UTF8.GetBytes(options.ApiKey));
+
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxBodyBytes;
+            k.AddServerHeader = false;
+            if (IPAddress.TryParse(options.Host, out IPAddress? ip)) k.Listen(ip, options.Port);
+            else if (options.Host == "localhost") k.ListenLocalhost(options.Port);
+            else throw new GemmaException($"--host must be an IP address or 'localhost', got '{options.Host}'.");
+        });
+        _app = builder.Build();
+        _app.Use(Guard);
+        _app.MapGet("/health", Health);
+        _app.MapGet("/", context => ChatPage.Write(context));
+        _app.MapGet("/metrics", Metrics_);
+        _app.MapGet("/v1/models", Models);
+        _app.MapPost("/v1/chat/completions", context => Completions(context, chat: true));
+        _app.MapPost("/v1/completions", context => Completions(context, chat: false));
+        _app.MapPost("/tokenize", Tokenize);
+        _app.MapPost("/detokenize", Detokenize);
+        _app.MapFallback(context => throw new ApiException(404, $"Unknown endpoint {context.Request.Method} {context.Request.Path}.", code: "not_found"));
+    }
+
+    /// <summary>The address Kestrel bound (with the real port when 0 was asked for).</summary>
+    public Uri BaseAddress { get; private set; } = null!;
+
+    /// <summary>Why the model could not be loaded, once <see cref="Loaded"/> completed without it.</summary>
+    public string? LoadError => _loadError;
+
+    /// <summary>Completes when the model is loaded (or failed to load).</summary>
+    public Task Loaded => _loading ?? Task.CompletedTask;
+
+    /// <summary>Binds the socket, then loads the model in the background.</summary>
+    public static async Task<GemmaServer> StartAsync(ServerOptions options, Func<GemmaModel> load, bool ownsModel)
+    {
+        var server = new GemmaServer(options, load, ownsModel);
+        await server._app.StartAsync();
+        string address = server._app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        server.BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1"));
+        server._loading = Task.Run(server.LoadModel);
+        return server;
+    }
+
+    private void LoadModel()
+    {
+        try
+        {
+            GemmaModel model = _load();
+            try
+            {
+                var scheduler = new BatchScheduler(model, _options, Metrics);
+                string name = _options.ModelName ?? Path.GetFileName(model.Location.TrimEnd('/', '\\'));
+                var parser = new OpenAiRequestParser(model.RequireTokenizer(), model.Config.VocabSize, scheduler.ContextLength);
+                _state = new ServerState(model, scheduler, parser, name);
+            }
+            catch
+            {
+                if (_ownsModel) model.Dispose();
+                throw;
+            }
+        }
+        catch (Exception e) when (e is GemmaException or IOException or UnauthorizedAccessException)
+        {
+            _loadError = e.Message;
+        }
+    }
+
+    public Task WaitForShutdownAsync(CancellationToken token) => _app.WaitForShutdownAsync(token);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        if (_loading != null) await _loading;
+        ServerState? state = _state;
+        if (state != null)
+        {
+            state.Scheduler.Dispose();
+            if (_ownsModel) state.Model.Dispose();
+        }
+        await _app.DisposeAsync();
+    }
+
+    /// <summary>Authentication, error objects for every failure, and request counting around all routes.</summary>
+    private async Task Guard(HttpContext context, RequestDelegate next)
+    {
+        string path = context.Request.Path.Value ?? "";
+        bool open = path is "/health" or "/";
+        try
+        {
+            if (!open)
+            {
+                Metrics.Requests.Add(1);
+                CheckApiKey(context);
+            }
+            await next(context);
+        }
+        catch (Exception e) when (e is ApiException or BadHttpRequestException or JsonException)
+        {
+            ApiException api = e switch
+            {
+                ApiException a => a,
+                BadHttpRequestException { StatusCode: 413 } => new ApiException(413, $"The request body exceeds {_options.MaxBodyBytes} bytes.", code: "request_too_large"),
+                BadHttpRequestException b => new ApiException(b.StatusCode, b.Message),
+                _ => new ApiException(400, $"The body is not valid JSON: {e.Message}", code: "invalid_json"),
+            };
+            await WriteError(context, api);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nothing to answer.
+        }
+        catch (IOException) when (context.RequestAborted.IsCancellationRequested)
+        {
+        }
+        catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            // A bug, not bad input: answer 500 with the error object and keep serving.
+            await WriteError(context, new ApiException(500, $"Internal error: {e.Message}", "server_error"));
+        }
+    }
+
+    private async Task WriteError(HttpContext context, ApiException error)
+    {
+        Metrics.RequestErrors.Add(1);
+        if (context.Response.HasStarted) return;  // a stream already under way reports errors in-band
+        context.Response.StatusCode = error.Status;
+        if (error.Status == 401) context.Response.Headers.WWWAuthenticate = "Bearer";
+        if (error.Status == 429) context.Response.Headers.RetryAfter = "1";
+        await WriteJson(context, error.Body, ServeJson.Api.ErrorBody);
+    }
+
+    /// <summary>Bearer token check; hashes both sides so the comparison is constant-time and length-blind.</summary>
+    private void CheckApiKey(HttpContext context)
+    {
+        if (_apiKeyHash == null) return;
+        string header = context.Request.Headers.Authorization.ToString();
+        const string Prefix = "Bearer ";
+        byte[] given = SHA256.HashData(Encoding.UTF8.GetBytes(header.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase) ? header[Prefix.Length..].Trim() : ""));
+        if (!CryptographicOperations.FixedTimeEquals(given, _apiKeyHash))
+            throw new ApiException(401, "Invalid or missing API key (Authorization: Bearer KEY).", "authentication_error", code: "invalid_api_key");
+    }
+
+    private ServerState Ready() =>
+        _state ?? throw new ApiException(503, _loadError != null ? $"The model failed to load: {_loadError}" : "The model is still loading.", "service_unavailable", code: "model_not_ready");
+
+    private Task Health(HttpContext context)
+    {
+        bool ready = _state != null;
+        context.Response.StatusCode = ready ? 200 : 503;
+        string status = ready ? "ok" : _loadError != null ? "error: " + _loadError : "loading";
+        return WriteJson(context, new HealthStatus { Status = status }, ServeJson.Api.HealthStatus);
+    }
+
+    private Task Metrics_(HttpContext context)
+    {
+        context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+        return context.Response.WriteAsync(Metrics.Render(_state?.Scheduler.QueueLength ?? 0, _options.Parallel));
+    }
+
+    private Task Models(HttpContext context)
+    {
+        ServerState s = Ready();
+        var list = new ModelList { Data = [new ModelCard { Id = s.ModelName, Created = _created, ContextLength = s.Scheduler.ContextLength }] };
+        return WriteJson(context, list, ServeJson.Api.ModelList);
+    }
+
+    private async Task Tokenize(HttpContext context)
+    {
+        ServerState s = Ready();
+        using JsonDocument doc = await ReadJson(context);
+        JsonElement root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) throw new ApiException(400, "The request body must be a JSON object.");
+        int[] ids;
+        if (root.TryGetProperty("messages", out _))
+        {
+            ids = s.Parser.ParseChat(root).Prompt;
+        }
+        else
+        {
+            JsonElement text = root.TryGetProperty("content", out JsonElement c) ? c : root.TryGetProperty("prompt", out JsonElement p) ? p : default;
+            if (text.ValueKind != JsonValueKind.String) throw ApiException.BadParam("content", "'content' (or 'prompt') must be a string.");
+            bool special = root.TryGetProperty("add_special", out JsonElement a) && a.ValueKind == JsonValueKind.True;
+            ids = s.Model.RequireTokenizer().EncodeToIds(text.GetString()!, addBos: special);
+        }
+        await WriteJson(context, new TokenizeResult { Tokens = ids, Count = ids.Length, MaxModelLength = s.Scheduler.ContextLength }, ServeJson.Api.TokenizeResult);
+    }
+
+    private async Task Detokenize(HttpContext context)
+    {
+        ServerState s = Ready();
+        using JsonDocument doc = await ReadJson(context);
+        if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("tokens", out JsonElement tokens) || tokens.ValueKind != JsonValueKind.Array)
+            throw ApiException.BadParam("tokens", "'tokens' must be an array of token ids.");
+        var ids = new int[tokens.GetArrayLength()];
+        int i = 0;
+        foreach (JsonElement t in tokens.EnumerateArray())
+        {
+            if (t.ValueKind != JsonValueKind.Number || !t.TryGetInt32(out int id) || (uint)id >= (uint)s.Model.Config.VocabSize)
+                throw ApiException.BadParam("tokens", $"tokens[{i}] is not a token id in [0, {s.Model.Config.VocabSize}).");
+            ids[i++] = id;
+        }
+        await WriteJson(context, new DetokenizeResult { Content = s.Model.RequireTokenizer().Decode(ids) }, ServeJson.Api.DetokenizeResult);
+    }
+
+    private async Task Completions(HttpContext context, bool chat)
+    {
+        ServerState s = Ready();
+        using JsonDocument doc = await ReadJson(context);
+        ParsedRequest parsed = chat ? s.Parser.ParseChat(doc.RootElement) : s.Parser.ParseCompletion(doc.RootElement);
+        var request = new GenerationRequest(parsed.Prompt, parsed.Options, context.RequestAborted, _options.RequestTimeout);
+        if (!s.Scheduler.TryEnqueue(request))
+        {
+            Metrics.Rejected.Add(1);
+            throw new ApiException(429, "The server is busy (request queue full); retry later.", "rate_limit_exceeded", code: "rate_limit_exceeded");
+        }
+        var writer = new CompletionWriter(context, s.ModelName, chat, parsed.IncludeUsage);
+        if (parsed.Stream) await writer.StreamAsync(request);
+        else await writer.WholeAsync(request);
+    }
+
+    /// <summary>Reads the body (Kestrel enforces the size limit) as JSON; malformed JSON is a 400.</summary>
+    private static async Task<JsonDocument> ReadJson(HttpContext context)
+    {
+        try
+        {
+            return await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, context.RequestAborted);
+        }
+        catch (JsonException e)
+        {
+            throw new ApiException(400, $"The body is not valid JSON: {e.Message}", code: "invalid_json");
+        }
+    }
+
+    internal static Task WriteJson<T>(HttpContext context, T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    {
+        context.Response.ContentType = "application/json";
+        return JsonSerializer.SerializeAsync(context.Response.Body, value, type, context.RequestAborted);
+    }
+}

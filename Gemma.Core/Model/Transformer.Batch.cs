@@ -1,0 +1,190 @@
+using Gemma.Core.Config;
+using Gemma.Kernels;
+
+namespace Gemma.Core.Model;
+
+/// <summary>
+/// Buffers of a batched forward pass over up to <see cref="MaxRows"/> rows that may belong to different sequences
+/// (continuous batching), and the worker threads that run it. Allocated once per scheduler; one pass at a time.
+/// </summary>
+internal sealed class BatchRows : IDisposable
+{
+    public BatchRows(GemmaConfig config, int maxRows, int threads = 1)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxRows, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(threads, 1);
+        MaxRows = maxRows;
+        Pool = threads > 1 ? new WorkerPool(threads) : null;
+        State = new InferenceState(config, maxRows);
+        Caches = new KvCache[maxRows];
+        Positions = new int[maxRows];
+        Logits = new float[(long)maxRows * config.VocabSize];
+    }
+
+    /// <summary>Most rows per pass.</summary>
+    public int MaxRows { get; }
+
+    /// <summary>Activations <c>[rows, …]</c>, one row per token of the pass.</summary>
+    public InferenceState State { get; }
+
+    /// <summary><c>[rows]</c> the KV cache each row reads and appends to (valid during a pass).</summary>
+    public KvCache[] Caches { get; }
+
+    /// <summary><c>[rows]</c> the position of each row in its sequence.</summary>
+    public int[] Positions { get; }
+
+    /// <summary><c>[logit rows, vocab]</c> logits of the rows asked for, in the order asked.</summary>
+    public float[] Logits { get; }
+
+    /// <summary>Worker threads of the pass (null: the calling thread alone).</summary>
+    public WorkerPool? Pool { get; }
+
+    public void Dispose() => Pool?.Dispose();
+}
+
+internal sealed partial class Transformer
+{
+    /// <summary>
+    /// One forward pass over rows from several sequences: row i is <paramref name="tokens"/>[i] appended to
+    /// <paramref name="caches"/>[i]. Rows of the same cache are consecutive positions in row order (a prefill chunk);
+    /// a decode step is one row per sequence. Every matmul runs once with n = rows, so the weights are read once for
+    /// all sequences; RMSNorm, RoPE and the MLP are per row, and attention is per row over the row's own cache.
+    /// Logits of the rows in <paramref name="logitRows"/> (ascending) go to <see cref="BatchRows.Logits"/>, row j of
+    /// it for <c>logitRows[j]</c>.
+    /// </summary>
+    internal void ForwardBatch(ReadOnlySpan<int> tokens, ReadOnlySpan<KvCache> caches, ReadOnlySpan<int> logitRows, BatchRows batch)
+    {
+        WorkerPool? pool = batch.Pool;
+        int n = tokens.Length;
+        if (n == 0) return;
+        if (caches.Length != n) throw new ArgumentException($"{n} tokens but {caches.Length} caches.", nameof(caches));
+        if (n > batch.MaxRows) throw new ArgumentException($"A batch holds at most {batch.MaxRows} rows, got {n}.", nameof(tokens));
+        AssignPositions(caches, batch);
+
+        InferenceState s = batch.State;
+        int h = _config.HiddenSize, half = _config.HeadDim / 2;
+        Span<float> x = s.X.AsSpan(0, n * h);
+        Embed(tokens, x);
+        for (int i = 0; i < n; i++)
+        {
+            Rope.CosSin(batch.Positions[i], s.InvFreqGlobal, s.RopeCosGlobal.AsSpan(i * half, half), s.RopeSinGlobal.AsSpan(i * half, half));
+            if (_config.RopeLocalTheta == _config.RopeTheta) continue;
+            Rope.CosSin(batch.Positions[i], s.InvFreqLocal, s.RopeCosLocal.AsSpan(i * half, half), s.RopeSinLocal.AsSpan(i * half, half));
+        }
+        for (int l = 0; l < _config.NumLayers; l++) DecoderLayer(l, n, s, null, batch, pool);
+        for (int i = 0; i < n; i++) caches[i].Length = batch.Positions[i] + 1;
+
+        // Output head once for all rows that need logits: final norm per row, then one [rows, vocab] matmul.
+        int k = logitRows.Length;
+        if (k == 0) return;
+        Span<float> normed = s.Normed.AsSpan(0, k * h);
+        for (int j = 0; j < k; j++)
+        {
+            int row = logitRows[j];
+            if ((uint)row >= (uint)n || (j > 0 && row <= logitRows[j - 1])) throw new ArgumentException("logitRows must be ascending row indices.", nameof(logitRows));
+            RmsNorm.Apply(x.Slice(row * h, h), _weights.FinalNorm, (float)_config.RmsNormEps, normed.Slice(j * h, h));
+        }
+        Span<float> logits = batch.Logits.AsSpan(0, k * _config.VocabSize);
+        MatMul.Linear(_weights.OutputHead, normed, logits, k, pool);
+        if (_config.FinalLogitSoftcapping is double cap) Activations.SoftCapInPlace(logits, (float)cap);
+    }
+
+    /// <summary>
+    /// Position of each row: its cache's length plus the earlier rows of the same cache. Checks that no cache overflows
+    /// its context and that no cache gets more rows than its sliding-window ring buffers allow per pass.
+    /// </summary>
+    private static void AssignPositions(ReadOnlySpan<KvCache> caches, BatchRows batch)
+    {
+        for (int i = 0; i < caches.Length; i++)
+        {
+            KvCache cache = caches[i] ?? throw new ArgumentNullException(nameof(caches));
+            int earlier = 0;
+            for (int j = 0; j < i; j++) if (ReferenceEquals(caches[j], cache)) earlier++;
+            if (earlier >= cache.MaxChunk)
+                throw new ArgumentException($"A cache takes at most {cache.MaxChunk} rows per pass.", nameof(caches));
+            int position = cache.Length + earlier;
+            if (position >= cache.ContextLength)
+                throw new GemmaException($"Context full: position {position} is past the context length {cache.ContextLength}.");
+            batch.Caches[i] = cache;
+            batch.Positions[i] = position;
+        }
+    }
+
+    /// <summary>
+    /// Attention for batch rows: project q/k/v for all rows at once, RoPE each row at its own position, write its k/v
+    /// into its own cache, then attend every (row, head) over that cache. Same masks and numerics as
+    /// <see cref="SelfAttention"/>; a row of a batch gets exactly the result it would get alone when the matmuls are
+    /// batch-invariant.
+    /// </summary>
+    private void BatchSelfAttention(int l, LayerWeights w, int n, BatchRows batch, WorkerPool? pool)
+    {
+        GemmaConfig c = _config;
+        InferenceState s = batch.State;
+        int hd = c.HeadDim, qDim = c.QueryDim, kvDim = c.KvDim, half = hd / 2;
+        ProjectQkv(w, n, s, pool);
+        Span<float> q = s.Q.AsSpan(0, n * qDim);
+        Span<float> k = s.K.AsSpan(0, n * kvDim);
+        Span<float> v = s.V.AsSpan(0, n * kvDim);
+
+        bool local = c.LayerTypes[l] == AttentionKind.Sliding && c.RopeLocalTheta != c.RopeTheta;
+        float[] cosTable = local ? s.RopeCosLocal : s.RopeCosGlobal, sinTable = local ? s.RopeSinLocal : s.RopeSinGlobal;
+        for (int i = 0; i < n; i++)
+        {
+            KvCache cache = batch.Caches[i];
+            ReadOnlySpan<float> cos = cosTable.AsSpan(i * half, half), sin = sinTable.AsSpan(i * half, half);
+            Rope.ApplyRotateHalf(q.Slice(i * qDim, qDim), hd, cos, sin);
+            Rope.ApplyRotateHalf(k.Slice(i * kvDim, kvDim), hd, cos, sin);
+            int slot = batch.Positions[i] % cache.Capacity(l);
+            for (int kh = 0; kh < c.NumKvHeads; kh++)
+                cache.Write(l, kh, slot, k.Slice(i * kvDim + kh * hd, hd), v.Slice(i * kvDim + kh * hd, hd));
+        }
+
+        var work = new BatchAttentionWork
+        {
+            Model = this,
+            Q = q,
+            Output = s.AttentionOut.AsSpan(0, n * qDim),
+            Batch = batch,
+            Layer = l,
+            Window = c.AttentionWindow(l),
+            SoftCap = c.AttnLogitSoftcapping is double cap ? (float)cap : 0f,
+        };
+        work.Output.Clear();
+        if (pool != null) pool.For(n * c.NumHeads, ref work);
+        else for (int i = 0; i < n * c.NumHeads; i++) work.Execute(i);
+    }
+
+    /// <summary>Attention of one query head of one batch row over that row's cache.</summary>
+    private ref struct BatchAttentionWork : IParallelWork
+    {
+        [ThreadStatic] private static float[]? t_scores;
+
+        public Transformer Model;
+        public Span<float> Q;        // [rows, heads·head_dim]
+        public Span<float> Output;   // [rows, heads·head_dim]
+        public BatchRows Batch;
+        public int Layer;
+        public long Window;
+        public float SoftCap;
+
+        public void Execute(int index)
+        {
+            GemmaConfig c = Model._config;
+            int heads = c.NumHeads, hd = c.HeadDim;
+            int i = index / heads, head = index % heads;
+            int kh = head / (heads / c.NumKvHeads);
+            KvCache cache = Batch.Caches[i];
+            int p = Batch.Positions[i];
+            int first = (int)Math.Max(0, p - Window + 1);
+            int needed = p - first + 1;
+            if (t_scores == null || t_scores.Length < needed) t_scores = new float[Math.Max(Math.Max(cache.ContextLength, needed), 256)];
+            int offset = (i * heads + head) * hd;
+            if (cache.Type == KvCacheType.Float16)
+                Model.AttendOne<Half>(Q.Slice(offset, hd), cache.Keys<Half>(Layer, kh), cache.Values<Half>(Layer, kh), first, p,
+                    cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
+            else
+                Model.AttendOne<float>(Q.Slice(offset, hd), cache.Keys<float>(Layer, kh), cache.Values<float>(Layer, kh), first, p,
+                    cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
+        }
+    }
+}
