@@ -52,6 +52,9 @@ internal static unsafe partial class MatMul
         mins = mLo | (ulong)mHi << 32;
     }
 
+    /// <summary>Q4_K/Q5_K use <see cref="BlockSums"/>.</summary>
+    internal static bool NeedsBlockSums(WeightType type) => type is WeightType.Q4_K or WeightType.Q5_K;
+
     /// <summary>
     /// <c>sums[b] = dx_b · Σ qx</c> over each 32-block: the activation side of the Q4_K/Q5_K minimum term, the same for
     /// every weight row, so it is computed once per call instead of once per row.
