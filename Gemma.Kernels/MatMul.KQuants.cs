@@ -29,9 +29,6 @@ internal static unsafe partial class MatMul
 {
     private const int QK = Dequantizer.QK_K;
 
-    /// <summary>True for the types whose minimums need the per-block activation sums (<see cref="BlockSums"/>).</summary>
-    internal static bool NeedsBlockSums(WeightType type) => type is WeightType.Q4_K or WeightType.Q5_K;
-
     /// <summary>True for weight types multiplied with int8 activations.</summary>
     internal static bool UsesInt8Activations(WeightType type) => type is WeightType.Q8_0 or WeightType.Q4_0
         or WeightType.Q4_K or WeightType.Q5_K or WeightType.Q6_K;
