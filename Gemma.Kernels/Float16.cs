@@ -8,7 +8,7 @@ namespace Gemma.Kernels;
 /// IEEE binary16 elements read as float32 (the compact KV cache). Exact and branch-free: .NET's <c>(float)Half</c> is
 /// a long branchy software routine and .NET 10 exposes no <c>vcvtph2ps</c>, so exponent+mantissa are placed at
 /// float32's mantissa boundary and multiplied by 2¹¹² to rebias — exact for normals and subnormals (a float32
-/// denormal times a power of two); inf/NaN are patched. Same method as the Q8_0 block scales (<c>MatMul.HalfToSingle</c>).
+/// denormal times a power of two); inf/NaN are patched. The one fp16 → f32 of the kernels: the Q8_0 block scales use it too.
 /// </summary>
 internal readonly unsafe struct F16Row : IRowFormat
 {
@@ -34,7 +34,13 @@ internal readonly unsafe struct F16Row : IRowFormat
     public static Vector512<float> Load512(byte* row, int col)
     {
         Vector256<ushort> raw = Vector256.Load((ushort*)row + col);
-        Vector512<int> h = (Avx512F.IsSupported ? Avx512F.ConvertToVector512UInt32(raw) : Vector512.WidenLower(raw.ToVector512Unsafe())).AsInt32();
+        return ToSingle((Avx512F.IsSupported ? Avx512F.ConvertToVector512UInt32(raw) : Vector512.WidenLower(raw.ToVector512Unsafe())).AsInt32());
+    }
+
+    /// <summary>Vector form of <see cref="ToSingle(ushort)"/> on the low 16 bits of each lane (bit-identical).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> ToSingle(Vector512<int> h)
+    {
         Vector512<int> em = h & Vector512.Create(0x7FFF);
         Vector512<int> sign = Vector512.ShiftLeft(h & Vector512.Create(0x8000), 16);
         Vector512<int> magnitude = (Vector512.ShiftLeft(em, 13).AsSingle() * Vector512.Create(TwoPow112)).AsInt32();

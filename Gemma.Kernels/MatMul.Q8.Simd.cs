@@ -191,7 +191,7 @@ internal static unsafe partial class MatMul
 
         /// <summary>
         /// One row × one token (decode). Scales are handled 16 blocks at a time: one gather of the 16 fp16 scales,
-        /// a vector fp16 → f32 (<see cref="HalfToSingle512"/>, bit-identical to the scalar one), one multiply by the 16
+        /// a vector fp16 → f32 (<see cref="F16Row.ToSingle(Vector512{int})"/>, bit-identical to the scalar one), one multiply by the 16
         /// activation scales, then one vpermps per block pair picks its two products — instead of two scalar
         /// conversions and three broadcasts per pair. Same products, same accumulation order as the tiles.
         /// </summary>
@@ -211,7 +211,7 @@ internal static unsafe partial class MatMul
                 Vector512<int> halves = Vector512.Create(
                     Avx2.GatherVector256((int*)group, offsets, 1),
                     Avx2.GatherVector256((int*)(group + 8 * Q8_0.BlockBytes), offsets, 1));
-                Vector512<float> scales = HalfToSingle512(halves) * Vector512.Load(xs + b);
+                Vector512<float> scales = F16Row.ToSingle(halves) * Vector512.Load(xs + b);
                 Vector512<int> pick = pick0;
                 for (int p = 0; p < 8; p++)
                 {
@@ -231,18 +231,6 @@ internal static unsafe partial class MatMul
                 acc = Accumulate(new WeightPair(row + b * Q8_0.BlockBytes), xv, -xv, XScales(xs, b), acc);
             }
             return Vector512.Sum(acc) + LastBlock(row, xq, xs, blocks);
-        }
-
-        /// <summary>Vector form of <see cref="HalfToSingle"/> on the low 16 bits of each lane (bit-identical).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> HalfToSingle512(Vector512<int> h)
-        {
-            Vector512<int> em = h & Vector512.Create(0x7FFF);
-            Vector512<int> sign = Vector512.ShiftLeft(h & Vector512.Create(0x8000), 16);
-            Vector512<int> magnitude = (Vector512.ShiftLeft(em, 13).AsSingle() * Vector512.Create(TwoPow112)).AsInt32();
-            Vector512<int> special = Vector512.Create(0x7F800000) | Vector512.ShiftLeft(em & Vector512.Create(0x3FF), 13);
-            magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00)), special, magnitude);
-            return (sign | magnitude).AsSingle();
         }
     }
 

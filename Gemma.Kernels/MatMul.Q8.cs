@@ -45,22 +45,9 @@ internal static unsafe partial class MatMul
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float BlockScale(byte* block) => HalfToSingle(Unsafe.ReadUnaligned<ushort>(block));
 
-    private const float TwoPow112 = 5.192296858534828E+33f; // 2¹¹², exactly representable
-
-    /// <summary>
-    /// Exact fp16 → float32 without branches (.NET's <c>(float)Half</c> is a long branchy software routine and .NET 10
-    /// exposes no vcvtph2ps): place exponent+mantissa at float32's mantissa boundary and multiply by 2¹¹² to rebias;
-    /// that is exact for normals and for subnormals (a float32 denormal times a power of two). Inf/NaN are patched.
-    /// </summary>
+    /// <summary>Exact fp16 → float32 (<see cref="F16Row.ToSingle(ushort)"/>: branch-free; .NET's <c>(float)Half</c> is slow).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float HalfToSingle(ushort h)
-    {
-        uint em = h & 0x7FFFu;
-        uint sign = (uint)(h & 0x8000) << 16;
-        uint magnitude = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(em << 13) * TwoPow112);
-        if (em >= 0x7C00) magnitude = 0x7F800000u | (em & 0x3FFu) << 13; // inf / NaN (payload kept)
-        return BitConverter.UInt32BitsToSingle(sign | magnitude);
-    }
+    internal static float HalfToSingle(ushort h) => F16Row.ToSingle(h);
 
     /// <summary>Exact integer dot product of one 32-element block.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -36,7 +36,7 @@ internal static partial class Dequantizer
     /// <summary>Bytes per Q6_K block: <c>uint8 ql[128]; uint8 qh[64]; int8 scales[16]; fp16 d</c>.</summary>
     public const int Q6_KBlockBytes = 210;
 
-    private static float Fp16(ReadOnlySpan<byte> bytes) => (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(bytes));
+    private static float Fp16(ReadOnlySpan<byte> bytes) => F16Row.ToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes));
 
     private static int CheckSizes(int srcBytes, int dstLength, int blockSize, int blockBytes, string format)
     {

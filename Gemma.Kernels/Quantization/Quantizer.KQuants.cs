@@ -26,7 +26,7 @@ internal static partial class Quantizer
     private static void WriteHalf(Span<byte> destination, float value) =>
         BinaryPrimitives.WriteUInt16LittleEndian(destination, BitConverter.HalfToUInt16Bits((Half)value));
 
-    private static float ReadHalf(ReadOnlySpan<byte> source) => (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(source));
+    private static float ReadHalf(ReadOnlySpan<byte> source) => F16Row.ToSingle(BinaryPrimitives.ReadUInt16LittleEndian(source));
 
     /// <summary>
     /// float32 → Q4_0 (<c>quantize_row_q4_0_ref</c>): per 32, <c>d = max / −8</c> with max the element of largest
