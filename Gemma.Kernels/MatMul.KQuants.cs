@@ -218,7 +218,8 @@ internal static unsafe partial class MatMul
         }
     }
 
-    /// <summary>Scalar reference of the whole Linear for the 4/5/6-bit types (quantize, then the scalar row dots).</summary>
+    /// <summary>Scalar reference of the whole Linear for every int8-activation type, Q8_0 and the 4/5/6-bit ones (quantize
+    /// with <see cref="QuantizeScalar"/>, then the scalar row dots).</summary>
     internal static void LinearQuantScalar(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int n)
     {
         CheckShapes(w, x, y, n);

@@ -70,24 +70,6 @@ internal static unsafe partial class MatMul
         return sum;
     }
 
-    /// <summary>Scalar reference of the whole quantized Linear (quantize with <see cref="QuantizeScalar"/>, then <see cref="DotQ8Scalar"/>).</summary>
-    internal static void LinearQ8Scalar(in WeightMatrix w, ReadOnlySpan<float> x, Span<float> y, int n)
-    {
-        CheckShapes(w, x, y, n);
-        int blocks = w.Cols / Q8_0.BlockSize;
-        var q = new sbyte[Math.Max(1, n * w.Cols)];
-        var s = new float[Math.Max(1, n * blocks)];
-        fixed (float* px = x)
-        fixed (sbyte* pq = q)
-        fixed (float* ps = s)
-        {
-            QuantizeScalar(px, n * blocks, pq, ps);
-            for (int t = 0; t < n; t++)
-                for (int r = 0; r < w.Rows; r++)
-                    y[t * w.Rows + r] = DotQ8Scalar(w.Row(r), pq + (long)t * w.Cols, ps + (long)t * blocks, blocks);
-        }
-    }
-
     /// <summary>Output rows [r0, r1) for all tokens from pre-quantized activations.</summary>
     private static void RunQ8(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
     {

@@ -57,7 +57,7 @@ public unsafe class MatMulQ8Tests
         // float32 sum over cols/32 block terms differs in order: 32·U relative to Σ|block terms| ≤ Σ|w·x| (+ the
         // activation rounding, which is bounded by (2) and covered by 2× margin on the magnitude).
         var yRef = new float[n * rows];
-        MatMul.LinearQ8Scalar(w, x.Span, yRef, n);
+        MatMul.LinearQuantScalar(w, x.Span, yRef, n);
         (double[] exact, double[] magnitude) = KernelTestData.Linear(w, x.Span, n);
         var doubled = magnitude.Select(m => 2 * m).ToArray();
         AssertClose(y.Span, yRef.Select(v => (double)v).ToArray(), doubled, 32 * U, $"Q8 SIMD vs scalar {rows}×{cols} n={n}");
