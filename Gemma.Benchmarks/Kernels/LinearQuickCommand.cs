@@ -32,6 +32,10 @@ internal static unsafe class LinearQuickCommand
                         "f32" => WeightType.F32,
                         "bf16" => WeightType.BF16,
                         "q8_0" => WeightType.Q8_0,
+                        "q4_0" => WeightType.Q4_0,
+                        "q4_k" => WeightType.Q4_K,
+                        "q5_k" => WeightType.Q5_K,
+                        "q6_k" => WeightType.Q6_K,
                         _ => throw new ArgumentException($"unknown type {p[0]}"),
                     };
                     cases.Add((type, int.Parse(s[0]), int.Parse(s[1]), int.Parse(p[2])));
@@ -77,8 +81,21 @@ internal static unsafe class LinearQuickCommand
             for (long i = 0; i < bytes / 2; i++) ((ushort*)p)[i] &= 0xBFFF;
         else if (type == WeightType.F32)
             for (long i = 0; i < bytes / 4; i++) ((uint*)p)[i] &= 0xBFFFFFFF;
-        else
+        else if (type == WeightType.Q8_0)
             for (long b = 0; b < bytes / Q8_0.BlockBytes; b++) *(ushort*)(p + b * Q8_0.BlockBytes) = 0x2000;
+        else
+        {
+            // 4/5/6-bit blocks: random quants and scales, small positive fp16 d (and dmin).
+            (int blockBytes, int dAt) = type switch
+            {
+                WeightType.Q4_0 => (18, 0), WeightType.Q4_K => (144, 0), WeightType.Q5_K => (176, 0), _ => (210, 208),
+            };
+            for (long b = 0; b < bytes / blockBytes; b++)
+            {
+                *(ushort*)(p + b * blockBytes + dAt) = 0x1400;
+                if (type is WeightType.Q4_K or WeightType.Q5_K) *(ushort*)(p + b * blockBytes + 2) = 0x1000;
+            }
+        }
         var x = new float[n * cols];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
         return (new WeightMatrix(p, rows, cols, type), x, new float[n * rows]);
