@@ -93,9 +93,31 @@ internal static unsafe partial class MatMul
             Vector512<float> a00 = default, a10 = default, a20 = default, a30 = default;
             Vector512<float> a01 = default, a11 = default, a21 = default, a31 = default;
             var offset = Vector512.Create(TP.Offset);
+            var ones = Vector512.Create((short)1);
+            // Token block scales 16 at a time (8 steps); vpermps picks step s's pair [dx(2s) × 8, dx(2s+1) × 8].
+            Vector512<float> dx0 = default, dx1 = default;
+            Vector512<int> pick = default, pick0 = Vector512.Create(Vector256.Create(0), Vector256.Create(1)), two = Vector512.Create(2);
+            float* tail = stackalloc float[32];
             byte* pp = panel;
-            for (int s = 0; s < steps; s++, pp += 4 * stepBytes)
+            for (int s = 0; s < steps; s++, pp += 4 * stepBytes, pick += two)
             {
+                if ((s & 7) == 0)
+                {
+                    pick = pick0;
+                    if (s + 8 <= steps) { dx0 = Vector512.Load(xs0 + 2 * s); dx1 = Vector512.Load(xs1 + 2 * s); }
+                    else
+                    {
+                        // Last < 8 steps: copy what is left so no load reads past the token's scales.
+                        for (int j = 0; j < 16; j++)
+                        {
+                            bool inside = 2 * s + j < 2 * steps;
+                            tail[j] = inside ? xs0[2 * s + j] : 0;
+                            tail[16 + j] = inside ? xs1[2 * s + j] : 0;
+                        }
+                        dx0 = Vector512.Load(tail);
+                        dx1 = Vector512.Load(tail + 16);
+                    }
+                }
                 var x0 = Vector512.Load(xq0 + 64 * s);
                 var x1 = Vector512.Load(xq1 + 64 * s);
                 Vector512<short> o0 = default, o1 = default;
@@ -104,12 +126,12 @@ internal static unsafe partial class MatMul
                     o0 = Avx512BW.MultiplyAddAdjacent(offset, x0);
                     o1 = Avx512BW.MultiplyAddAdjacent(offset, x1);
                 }
-                var d0 = Vector512.Create(Vector256.Create(xs0[2 * s]), Vector256.Create(xs0[2 * s + 1]));
-                var d1 = Vector512.Create(Vector256.Create(xs1[2 * s]), Vector256.Create(xs1[2 * s + 1]));
-                a00 = Accumulate<TP>(pp, x0, o0, d0, a00); a01 = Accumulate<TP>(pp, x1, o1, d1, a01);
-                a10 = Accumulate<TP>(pp + stepBytes, x0, o0, d0, a10); a11 = Accumulate<TP>(pp + stepBytes, x1, o1, d1, a11);
-                a20 = Accumulate<TP>(pp + 2 * stepBytes, x0, o0, d0, a20); a21 = Accumulate<TP>(pp + 2 * stepBytes, x1, o1, d1, a21);
-                a30 = Accumulate<TP>(pp + 3 * stepBytes, x0, o0, d0, a30); a31 = Accumulate<TP>(pp + 3 * stepBytes, x1, o1, d1, a31);
+                var d0 = Avx512F.PermuteVar16x32(dx0, pick);
+                var d1 = Avx512F.PermuteVar16x32(dx1, pick);
+                a00 = Accumulate<TP>(pp, x0, o0, d0, ones, a00); a01 = Accumulate<TP>(pp, x1, o1, d1, ones, a01);
+                a10 = Accumulate<TP>(pp + stepBytes, x0, o0, d0, ones, a10); a11 = Accumulate<TP>(pp + stepBytes, x1, o1, d1, ones, a11);
+                a20 = Accumulate<TP>(pp + 2 * stepBytes, x0, o0, d0, ones, a20); a21 = Accumulate<TP>(pp + 2 * stepBytes, x1, o1, d1, ones, a21);
+                a30 = Accumulate<TP>(pp + 3 * stepBytes, x0, o0, d0, ones, a30); a31 = Accumulate<TP>(pp + 3 * stepBytes, x1, o1, d1, ones, a31);
             }
             sums[0] = Vector512.Sum(a00); sums[1] = Vector512.Sum(a10); sums[2] = Vector512.Sum(a20); sums[3] = Vector512.Sum(a30);
             sums[4] = Vector512.Sum(a01); sums[5] = Vector512.Sum(a11); sums[6] = Vector512.Sum(a21); sums[7] = Vector512.Sum(a31);
@@ -117,12 +139,12 @@ internal static unsafe partial class MatMul
 
         /// <summary><c>acc += (float)(Σ q·qx [− offset·Σqx] per 4 bytes [× sc]) · (factor · dx)</c> for one packed step.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> Accumulate<TP>(byte* p, Vector512<sbyte> x, Vector512<short> offsetSums, Vector512<float> dx, Vector512<float> acc)
+        private static Vector512<float> Accumulate<TP>(byte* p, Vector512<sbyte> x, Vector512<short> offsetSums, Vector512<float> dx, Vector512<short> ones, Vector512<float> acc)
             where TP : struct, IKQuantPanel
         {
             Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(Vector512.Load(p), x);
             if (TP.Offset != 0) p16 -= offsetSums;
-            Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, TP.Scales16 ? Vector512.Load((short*)(p + 64)) : Vector512.Create((short)1));
+            Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, TP.Scales16 ? Vector512.Load((short*)(p + 64)) : ones);
             Vector512<float> factor = Vector512.Load((float*)(p + (TP.Scales16 ? 128 : 64)));
             return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), factor * dx, acc);
         }
