@@ -15,7 +15,7 @@ internal static unsafe partial class MatMul
     /// definition) — so the float results of this path are identical on ARM64 with or without SDOT and on x86
     /// (with FMA): the x86 Vector128 test pass checks the numbers an ARM64 machine computes.
     /// </summary>
-    private static class Int8V128
+    internal static class Int8V128
     {
         /// <summary>The 128-bit int8 kernels run here (JIT-time constant); otherwise the int8 types take the scalar path.</summary>
         public static bool IsSupported => Vector128.IsHardwareAccelerated && (AdvSimd.Arm64.IsSupported || Ssse3.IsSupported);
