@@ -9,7 +9,7 @@ namespace Gemma.Kernels;
 /// </summary>
 /// <remarks>
 /// Numerics: F32 and BF16 weights are widened exactly to float32 and every output element is a float32
-/// accumulation (16 or 8 SIMD lanes) in one fixed reduction order per element (see <c>MatMul.Float.cs</c>), so results
+/// accumulation (16, 8 or 4 SIMD lanes) in one fixed reduction order per element (see <c>MatMul.Float.cs</c>), so results
 /// are bit-identical for any pool size and any batch: a token's output does not depend on the other tokens
 /// computed with it (batch invariance, which Q8_0 has as well).
 /// Q8_0 weights are multiplied with activations quantized per 32-block to int8, as llama.cpp does
