@@ -38,7 +38,8 @@ internal sealed class GenerationRequest(int[] prompt, SamplingOptions options, C
 /// <summary>
 /// Continuous batching over <see cref="ServerOptions.Parallel"/> slots on one dedicated thread. Each step runs ONE
 /// batched forward pass (<see cref="Transformer.ForwardBatch"/>) holding a decode row for every generating slot and at
-/// most one chunk of one waiting prompt, so a new prompt never stalls the running streams for more than one step.
+/// most one chunk of prompt rows (of one or several waiting prompts), so a new prompt never stalls the running streams
+/// for more than one step.
 /// Requests wait in a bounded queue; a cancelled (disconnected) or timed-out request leaves its slot at the next step.
 /// A single stream goes through the same batched path (a batch of one), so its output does not depend on the path.
 /// </summary>
@@ -61,6 +62,7 @@ internal sealed class BatchScheduler : IDisposable
     private readonly List<KvCache> _rowCaches = [];
     private readonly List<int> _logitRows = [];
     private readonly List<Sequence> _logitOwners = [];
+    private readonly List<(Sequence Sequence, int Rows)> _prefilling = [];
 
     public BatchScheduler(GemmaModel model, ServerOptions options, ServerMetrics metrics)
     {
@@ -155,7 +157,7 @@ internal sealed class BatchScheduler : IDisposable
         request.Events.Writer.TryComplete();
     }
 
-    /// <summary>One forward pass: a decode row per generating sequence, plus one chunk of one prefilling sequence.</summary>
+    /// <summary>One forward pass: a decode row per generating sequence, plus at most one chunk of prompt rows.</summary>
     private void Step()
     {
         DateTime now = DateTime.UtcNow;
@@ -179,20 +181,25 @@ internal sealed class BatchScheduler : IDisposable
             _rowCaches.Add(s.Entry.Cache);
         }
         int decodeRows = _tokens.Count;
-        Sequence? prefilling = _active.FirstOrDefault(s => !s.Decoding);  // oldest first: FIFO fairness
-        int chunkRows = 0;
-        if (prefilling != null)
+        // Prompt rows: up to one chunk per pass in all, shared by the waiting prompts oldest first (FIFO fairness), so
+        // a burst of short prompts is prefilled in one pass while a long one still takes a chunk per pass.
+        _prefilling.Clear();
+        int budget = _chunk;
+        foreach (Sequence s in _active)
         {
-            chunkRows = Math.Min(_chunk, prefilling.Request.Prompt.Length - prefilling.Entry.Ids.Count);
-            for (int j = 0; j < chunkRows; j++)
+            if (s.Decoding || budget == 0) continue;
+            int done = s.Entry.Ids.Count, rows = Math.Min(budget, s.Request.Prompt.Length - done);
+            budget -= rows;
+            _prefilling.Add((s, rows));
+            for (int j = 0; j < rows; j++)
             {
-                _tokens.Add(prefilling.Request.Prompt[prefilling.Entry.Ids.Count + j]);
-                _rowCaches.Add(prefilling.Entry.Cache);
+                _tokens.Add(s.Request.Prompt[done + j]);
+                _rowCaches.Add(s.Entry.Cache);
             }
-            if (prefilling.Entry.Ids.Count + chunkRows == prefilling.Request.Prompt.Length)
+            if (done + rows == s.Request.Prompt.Length)
             {
                 _logitRows.Add(_tokens.Count - 1);
-                _logitOwners.Add(prefilling);
+                _logitOwners.Add(s);
             }
         }
 
@@ -212,8 +219,8 @@ internal sealed class BatchScheduler : IDisposable
         _metrics.Steps.Add(1);
 
         for (int i = 0; i < decodeRows; i++) _logitOwners[i].Entry.Ids.Add(_logitOwners[i].PendingToken);
-        if (prefilling != null)
-            prefilling.Entry.Ids.AddRange(new ArraySegment<int>(prefilling.Request.Prompt, prefilling.Entry.Ids.Count, chunkRows));
+        foreach ((Sequence s, int rows) in _prefilling)
+            s.Entry.Ids.AddRange(s.Request.Prompt.AsSpan(s.Entry.Ids.Count, rows));
 
         int vocab = _model.Config.VocabSize;
         for (int j = 0; j < _logitOwners.Count; j++)
