@@ -71,6 +71,7 @@ internal sealed class PdaRunner
     }
 
     /// <summary>Stack tops after reading byte <paramref name="b"/> from the tops at <c>Buffer[srcStart..+srcCount]</c>, written at <paramref name="at"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs hot the first time a state is met: no tier-0 code
     public StepResult Advance(int srcStart, int srcCount, byte b, int at)
     {
         var result = new StepResult { Start = at };
@@ -118,6 +119,7 @@ internal sealed class PdaRunner
         return (int)Math.Min(cost, int.MaxValue / 2);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs hot the first time a state is met: no tier-0 code
     private void Closure(int state, int parent, ref StepResult result)
     {
         int n = 0;
