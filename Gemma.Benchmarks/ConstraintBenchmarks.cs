@@ -57,6 +57,38 @@ public class ConstraintCompileBenchmarks
 }
 
 /// <summary>
+/// A constraint used for the first time: compile it, then run <see cref="Generations"/> random-logit generations
+/// (as <c>constraint-trace</c> does) with every parser state met learning its token sets — the whole cold cost a new
+/// schema pays, at the 256k vocabulary. Divide by the masks per operation (printed by <c>constraint-trace</c>) for a
+/// per-mask mean that includes first use.
+/// </summary>
+[MemoryDiagnoser]
+public class ConstraintColdGenerationBenchmarks
+{
+    private const int Generations = 5;
+    private GemmaTokenizer _tokenizer = null!;
+
+    [Params("person", "any JSON", "json.gbnf", "regex", "orders", "shape", "formats", "unicode", "patterns")]
+    public string Constraint { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _tokenizer = GemmaTokenizer.FromTokenizerJson(TokenizerBenchmarks.TokenizerPath);
+        TokenVocabulary.For(_tokenizer);
+    }
+
+    [Benchmark]
+    public int CompileAndGenerateCold()
+    {
+        OutputConstraint c = ConstraintTrace.Create(Constraint);
+        int masks = 0;
+        for (int g = 0; g < Generations; g++) masks += ConstraintTrace.Generate(c, _tokenizer, g, null, null);
+        return masks;
+    }
+}
+
+/// <summary>
 /// <c>constraint-trace</c>: replays constrained generations with random logits at the 256k vocabulary and times every
 /// mask — the first generation (cold: each new parser state learns its token sets) and the following ones (warm) —
 /// plus compile times, best of N. Prints mean, p50, p99 and max per schema.
@@ -84,6 +116,16 @@ internal static class ConstraintTrace
         ("patterns", """{"type":"object","properties":{"code":{"type":"string","pattern":"^[A-Z]{2}[0-9]{2,4}$"},"phone":{"type":"string","pattern":"^\\+[0-9]{1,3} [0-9]{3}-[0-9]{4}$"},"slug":{"type":"string","pattern":"^[a-z0-9]+(-[a-z0-9]+)*$"}},"required":["code","phone","slug"]}"""),
     ];
 
+    /// <summary>The constraint of a benchmark case by short name.</summary>
+    internal static OutputConstraint Create(string name) => name switch
+    {
+        "person" => OutputConstraint.FromJsonSchema(ConstraintBenchmarks.PersonSchema),
+        "any JSON" => OutputConstraint.AnyJson(),
+        "json.gbnf" => OutputConstraint.FromGbnf(JsonGbnf),
+        "regex" => OutputConstraint.FromRegex(@"[A-Z][a-z]{2,12}( [A-Z][a-z]{2,12}){0,3}, \d{1,3} (years|days)"),
+        _ => OutputConstraint.FromJsonSchema(MoreSchemas.Single(s => s.Name.StartsWith(name, StringComparison.Ordinal)).Schema),
+    };
+
     public static int Run(string[] args)
     {
         int generations = args.Length > 0 ? int.Parse(args[0], System.Globalization.CultureInfo.InvariantCulture) : 20;
@@ -93,10 +135,10 @@ internal static class ConstraintTrace
         Console.WriteLine($"vocabulary: {tokenizer.VocabularySize} tokens, slices built in {clock.ElapsedMilliseconds} ms");
         var cases = new List<(string Name, Func<OutputConstraint> Create)>
         {
-            ("person schema", () => OutputConstraint.FromJsonSchema(ConstraintBenchmarks.PersonSchema)),
-            ("any JSON", OutputConstraint.AnyJson),
-            ("llama.cpp json.gbnf", () => OutputConstraint.FromGbnf(JsonGbnf)),
-            ("regex", () => OutputConstraint.FromRegex(@"[A-Z][a-z]{2,12}( [A-Z][a-z]{2,12}){0,3}, \d{1,3} (years|days)")),
+            ("person schema", () => Create("person")),
+            ("any JSON", () => Create("any JSON")),
+            ("llama.cpp json.gbnf", () => Create("json.gbnf")),
+            ("regex", () => Create("regex")),
         };
         foreach ((string name, string schema) in MoreSchemas) cases.Add((name, () => OutputConstraint.FromJsonSchema(schema)));
         var allFirst = new List<double>();
@@ -132,8 +174,11 @@ internal static class ConstraintTrace
         return 0;
     }
 
-    private static void Generate(OutputConstraint c, GemmaTokenizer tokenizer, int seed, List<double> times, List<double> cpuTimes)
+    /// <summary>One random-logit generation (≤ 128 tokens, short tokens preferred); returns the masks computed and,
+    /// when given lists, records each mask's wall and thread-CPU time in µs.</summary>
+    internal static int Generate(OutputConstraint c, GemmaTokenizer tokenizer, int seed, List<double>? times, List<double>? cpuTimes)
     {
+        int masks = 0;
         GrammarMatcher m = c.CreateMatcher(tokenizer);
         var mask = new ulong[(tokenizer.VocabularySize + 63) / 64];
         var rng = new Random(seed);
@@ -143,8 +188,9 @@ internal static class ConstraintTrace
             long cpu = ThreadCpu.Nanoseconds();
             long t = Stopwatch.GetTimestamp();
             m.FillMask(mask);
-            times.Add(Stopwatch.GetElapsedTime(t).TotalMicroseconds);
-            cpuTimes.Add((ThreadCpu.Nanoseconds() - cpu) / 1000.0);
+            times?.Add(Stopwatch.GetElapsedTime(t).TotalMicroseconds);
+            cpuTimes?.Add((ThreadCpu.Nanoseconds() - cpu) / 1000.0);
+            masks++;
             if (m.CanEnd && rng.Next(4) == 0) break;
             allowed.Clear();
             for (int w = 0; w < mask.Length; w++)
@@ -155,6 +201,7 @@ internal static class ConstraintTrace
             for (int k = 0; k < 3 && m.Vocabulary.Bytes[pick].Length > 2; k++) pick = allowed[rng.Next(allowed.Count)];
             if (!m.TryAdvance(pick)) throw new InvalidOperationException("mask and matcher disagree");
         }
+        return masks;
     }
 
     private static string Summary(List<double> us)

@@ -84,7 +84,7 @@ internal sealed class PdaRunner
             StackTop only = Buffer[srcStart];
             int t = next[only.State * classes + cls];
             if (t < 0) return result;
-            if (_g.Calls[t].Length == 0 && !_g.Final[t])
+            if (_g.Plain[t])
             {
                 if (at >= Buffer.Length) Array.Resize(ref Buffer, Math.Max(at + 1, Buffer.Length * 2));
                 Buffer[at] = new StackTop { State = t, Parent = only.Parent };

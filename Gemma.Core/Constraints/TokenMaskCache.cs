@@ -200,6 +200,7 @@ internal sealed class TrieWalker
         int nodes = end[root], baseDepth = depth[root];
         CompiledGrammar g = r.Grammar;
         int[] next = g.Next;
+        bool[] plain = g.Plain;
         byte[] byteClass = g.ByteClass;
         int classes = g.ClassCount;
         int i = root + 1;
@@ -217,7 +218,7 @@ internal sealed class TrieWalker
                     i = end[i];
                     continue;
                 }
-                if (g.Calls[t].Length == 0 && !g.Final[t])
+                if (plain[t])
                 {
                     for (int k = tokenStart[i]; k < tokenStart[i + 1]; k++)
                     {
