@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
+using System.Runtime.Intrinsics.X86;
 
 namespace Gemma.Kernels;
 
@@ -48,4 +50,26 @@ internal readonly unsafe struct Ops256 : IVectorOps<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Vector256.Sum(v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat => TRow.Load256(row, col);
+}
+
+/// <summary>
+/// 128-bit vectors (4 lanes): AdvSimd (NEON) on ARM64, SSE on x86. <see cref="Fma"/> is one <c>fmla</c> on ARM64 and
+/// one <c>vfmadd</c> on x86 with FMA; on an x86 without FMA (pre-2013 CPUs, or <c>DOTNET_EnableAVX2=0</c>)
+/// <c>Vector128.FusedMultiplyAdd</c> would be a per-lane software routine (~6× slower than a whole SIMD loop), so
+/// there the multiply and the add are rounded separately — still one fixed order per output (batch-invariant).
+/// </summary>
+internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
+{
+    public static int Lanes => 4;
+    public static Vector128<float> Zero => Vector128<float>.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Load(float* p) => Vector128.Load(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector128<float> v) => v.Store(p);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
+        HasFma ? Vector128.FusedMultiplyAdd(a, b, c) : a * b + c;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> v) => Vector128.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat => TRow.Load128(row, col);
+
+    /// <summary>A fused multiply-add instruction exists for 128-bit vectors (JIT-time constant).</summary>
+    public static bool HasFma => AdvSimd.IsSupported || System.Runtime.Intrinsics.X86.Fma.IsSupported;
 }
