@@ -32,13 +32,8 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
     public async Task WholeAsync(GenerationRequest request)
     {
         var text = new StringBuilder();
-        GenerationResult? result = null;
-        await foreach (GenerationEvent e in request.Events.Reader.ReadAllAsync(context.RequestAborted))
-        {
-            if (e.Text != null) text.Append(e.Text);
-            if (e.Result != null) result = e.Result;
-        }
-        GenerationResult r = result ?? throw new ApiException(500, "The generation ended without a result.", "server_error");
+        await foreach (string piece in request.ReadTextAsync(context.RequestAborted)) text.Append(piece);
+        GenerationResult r = await request.Completion;
         ThrowIfFailed(r);
         if (chat)
         {
@@ -71,17 +66,12 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
         response.Headers["X-Accel-Buffering"] = "no";
         if (chat) await WriteChunk(new ChatDeltaBody { Role = "assistant", Content = "" }, null);
         var calls = parsesCalls ? new CallStream(this) : null;
-        GenerationResult? result = null;
-        await foreach (GenerationEvent e in request.Events.Reader.ReadAllAsync(context.RequestAborted))
+        await foreach (string piece in request.ReadTextAsync(context.RequestAborted))
         {
-            if (e.Text != null)
-            {
-                if (calls != null) await calls.PushAsync(e.Text);
-                else await WriteChunk(chat ? new ChatDeltaBody { Content = e.Text } : null, null, e.Text);
-            }
-            if (e.Result != null) result = e.Result;
+            if (calls != null) await calls.PushAsync(piece);
+            else await WriteChunk(chat ? new ChatDeltaBody { Content = piece } : null, null, piece);
         }
-        GenerationResult r = result ?? new GenerationResult(StopKind.Error, 0, 0, 0, "The generation ended without a result.");
+        GenerationResult r = await request.Completion;
         if (r.Stop is StopKind.Stop or StopKind.Length)
         {
             bool called = calls != null && await calls.EndAsync();

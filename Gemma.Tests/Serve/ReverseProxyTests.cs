@@ -60,29 +60,39 @@ public class ReverseProxyTests
     public async Task StreamingPassesThroughUnbufferedAndADisconnectFreesTheSlot()
     {
         double before = await _server.MetricAsync("gemma_completion_tokens_total");
-        const int Budget = 600;
-        string body = $"{{\"messages\":[{{\"role\":\"user\",\"content\":\"Debian とは\"}}],\"max_tokens\":{Budget},\"stream\":true,\"logit_bias\":{ServeTestServer.BanEndJson()}}}";
-        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
-        request.Headers.Authorization = new("Bearer", ServeTestServer.Key);
-        using (HttpResponseMessage response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead))
+        const int Budget = 1000, Streams = 2;
+        var open = new List<(HttpResponseMessage Response, StreamReader Reader)>();
+        for (int i = 0; i < Streams; i++)
         {
+            string body = $"{{\"messages\":[{{\"role\":\"user\",\"content\":\"Debian とは {i}\"}}],\"max_tokens\":{Budget},\"stream\":true,\"logit_bias\":{ServeTestServer.BanEndJson()}}}";
+            var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+            request.Headers.Authorization = new("Bearer", ServeTestServer.Key);
+            HttpResponseMessage response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
             Assert.That((int)response.StatusCode, Is.EqualTo(200));
             Assert.That(response.Content.Headers.ContentType?.MediaType, Is.EqualTo("text/event-stream"));
-            using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            open.Add((response, new StreamReader(await response.Content.ReadAsStreamAsync())));
+        }
+        foreach ((_, StreamReader reader) in open)
+        {
             // Read up to the first chunk with generated text.
             string? line;
             while ((line = await reader.ReadLineAsync()) != null && !(line.StartsWith("data: {", StringComparison.Ordinal) && line.Contains("\"content\":\"") && !line.Contains("\"content\":\"\"")))
             {
             }
             Assert.That(line, Is.Not.Null, "a content chunk arrived");
-            // That chunk came through the proxy while the generation was still running: the slot is busy and far
-            // fewer than the budget's tokens exist (a buffering proxy would deliver nothing before the end).
-            Assert.That(await _server.MetricAsync("gemma_slots_active"), Is.EqualTo(1));
-            Assert.That(await _server.MetricAsync("gemma_completion_tokens_total") - before, Is.LessThan(Budget));
         }
-        // The client went away: the proxy aborts its upstream request and the server frees the slot.
+        // Those chunks came through the proxy while the generations were still running: the slots are busy and far
+        // fewer than the budgets' tokens exist (a buffering proxy delivers nothing before the end of a response).
+        Assert.That(await _server.MetricAsync("gemma_slots_active"), Is.EqualTo(Streams));
+        Assert.That(await _server.MetricAsync("gemma_completion_tokens_total") - before, Is.LessThan(Streams * Budget));
+        foreach ((HttpResponseMessage response, StreamReader reader) in open)
+        {
+            reader.Dispose();
+            response.Dispose();
+        }
+        // The clients went away: the proxy aborts its upstream requests and the server frees the slots early.
         await _server.WaitIdleAsync(TimeSpan.FromSeconds(30));
-        Assert.That(await _server.MetricAsync("gemma_completion_tokens_total") - before, Is.LessThan(Budget));
+        Assert.That(await _server.MetricAsync("gemma_completion_tokens_total") - before, Is.LessThan(Streams * Budget));
     }
 
     [Test]
