@@ -92,7 +92,8 @@ internal sealed class GenerationRequest(int[] prompt, SamplingOptions options, C
 /// <summary>
 /// Continuous batching over <see cref="ServerOptions.Parallel"/> slots on one dedicated thread. Each step runs ONE
 /// batched forward pass (<see cref="Transformer.ForwardBatch"/>) holding a decode row for every generating slot and at
-/// most one chunk of one waiting prompt, so a new prompt never stalls the running streams for more than one step.
+/// most one chunk of prompt rows (of one or several waiting prompts), so a new prompt never stalls the running streams
+/// for more than one step.
 /// Requests wait in a bounded queue; a cancelled (disconnected) or timed-out request leaves its slot at the next step.
 /// A single stream goes through the same batched path (a batch of one), so its output does not depend on the path.
 /// </summary>
@@ -115,6 +116,7 @@ internal sealed class BatchScheduler : IDisposable
     private readonly List<KvCache> _rowCaches = [];
     private readonly List<int> _logitRows = [];
     private readonly List<Sequence> _logitOwners = [];
+    private readonly List<(Sequence Sequence, int Rows)> _prefilling = [];
 
     public BatchScheduler(GemmaModel model, ServerOptions options, ServerMetrics metrics)
     {
@@ -206,7 +208,7 @@ internal sealed class BatchScheduler : IDisposable
     private static void Reject(GenerationRequest request, StopKind stop, string? message) =>
         request.Complete(new GenerationResult(stop, request.Prompt.Length, 0, 0, message));
 
-    /// <summary>One forward pass: a decode row per generating sequence, plus one chunk of one prefilling sequence.</summary>
+    /// <summary>One forward pass: a decode row per generating sequence, plus at most one chunk of prompt rows.</summary>
     private void Step()
     {
         long allocated = GC.GetAllocatedBytesForCurrentThread();
@@ -232,24 +234,25 @@ internal sealed class BatchScheduler : IDisposable
             _rowCaches.Add(s.Entry.Cache);
         }
         int decodeRows = _tokens.Count;
-        Sequence? prefilling = null;  // oldest first: FIFO fairness
+        // Prompt rows: up to one chunk per pass in all, shared by the waiting prompts oldest first (FIFO fairness), so
+        // a burst of short prompts is prefilled in one pass while a long one still takes a chunk per pass.
+        _prefilling.Clear();
+        int budget = _chunk;
         foreach (Sequence s in _active)
         {
-            if (!s.Decoding) { prefilling = s; break; }
-        }
-        int chunkRows = 0;
-        if (prefilling != null)
-        {
-            chunkRows = Math.Min(_chunk, prefilling.Request.Prompt.Length - prefilling.Entry.Ids.Count);
-            for (int j = 0; j < chunkRows; j++)
+            if (s.Decoding || budget == 0) continue;
+            int done = s.Entry.Ids.Count, rows = Math.Min(budget, s.Request.Prompt.Length - done);
+            budget -= rows;
+            _prefilling.Add((s, rows));
+            for (int j = 0; j < rows; j++)
             {
-                _tokens.Add(prefilling.Request.Prompt[prefilling.Entry.Ids.Count + j]);
-                _rowCaches.Add(prefilling.Entry.Cache);
+                _tokens.Add(s.Request.Prompt[done + j]);
+                _rowCaches.Add(s.Entry.Cache);
             }
-            if (prefilling.Entry.Ids.Count + chunkRows == prefilling.Request.Prompt.Length)
+            if (done + rows == s.Request.Prompt.Length)
             {
                 _logitRows.Add(_tokens.Count - 1);
-                _logitOwners.Add(prefilling);
+                _logitOwners.Add(s);
             }
         }
 
@@ -269,8 +272,8 @@ internal sealed class BatchScheduler : IDisposable
         _metrics.Steps.Add(1);
 
         for (int i = 0; i < decodeRows; i++) _logitOwners[i].Entry.Ids.Add(_logitOwners[i].PendingToken);
-        if (prefilling != null)
-            prefilling.Entry.Ids.AddRange(new ArraySegment<int>(prefilling.Request.Prompt, prefilling.Entry.Ids.Count, chunkRows));
+        foreach ((Sequence s, int rows) in _prefilling)
+            s.Entry.Ids.AddRange(s.Request.Prompt.AsSpan(s.Entry.Ids.Count, rows));
 
         int vocab = _model.Config.VocabSize;
         for (int j = 0; j < _logitOwners.Count; j++)
@@ -281,7 +284,7 @@ internal sealed class BatchScheduler : IDisposable
             _active.Remove(s);
         }
         _metrics.ActiveSlots = _active.Count;
-        if (prefilling == null && _active.Count == running)
+        if (_prefilling.Count == 0 && _active.Count == running)
         {
             // A steady decode step: every slot decoded one token, none started or ended. Counted so that a test (and
             // /metrics) can hold the per-token path to zero allocations.
