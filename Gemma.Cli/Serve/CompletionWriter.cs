@@ -19,9 +19,11 @@ namespace Gemma.Cli.Serve;
 /// library's <see cref="ChatStructuredOutput.ParseReply"/> and answered as OpenAI does: <c>message.tool_calls</c>
 /// with <c>arguments</c> as a JSON string (the model's own text of the arguments object), <c>content</c> null,
 /// finish reason <c>tool_calls</c>. Streamed, a call is a first <c>delta.tool_calls</c> chunk with index, id, type and
-/// name, then the arguments in fragments as the model writes them.
+/// name, then the arguments in fragments as the model writes them. With <paramref name="severalCalls"/>
+/// (<c>parallel_tool_calls: true</c>) a call reply is an array of calls and starts with <c>[</c> (text may then start
+/// with <c>{</c>); its calls are streamed once the array is complete.
 /// </remarks>
-internal sealed class CompletionWriter(HttpContext context, string model, bool chat, bool includeUsage, bool parsesCalls = false)
+internal sealed class CompletionWriter(HttpContext context, string model, bool chat, bool includeUsage, bool parsesCalls = false, bool severalCalls = false)
 {
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
@@ -65,7 +67,7 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
         if (chat) await WriteChunk(new ChatDeltaBody { Role = "assistant", Content = "" }, null);
-        var calls = parsesCalls ? new CallStream(this) : null;
+        var calls = parsesCalls ? new CallStream(this, severalCalls ? '[' : '{') : null;
         await foreach (string piece in request.ReadTextAsync(context.RequestAborted))
         {
             if (calls != null) await calls.PushAsync(piece);
@@ -130,28 +132,21 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
 
     private static string NewCallId() => "call_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
 
-    /// <summary>The tool calls of a whole reply (none when it is text, or a call cut short by the token budget).</summary>
+    /// <summary>
+    /// The tool calls of a whole reply — one call object or an array of them — with each <c>arguments</c> exactly as
+    /// the model wrote it; none when the reply is text or a call cut short by the token budget.
+    /// </summary>
     private static ToolCallBody[] CallsOf(string reply)
     {
-        if (ChatStructuredOutput.ParseReply(reply) is not FunctionCallContent call) return [];
-        return [new ToolCallBody { Id = NewCallId(), Type = "function", Function = new FunctionCallBody { Name = call.Name, Arguments = RawArguments(reply) } }];
-    }
-
-    /// <summary>The text of the <c>arguments</c> member of a call object, exactly as the model wrote it.</summary>
-    private static string RawArguments(string reply)
-    {
-        byte[] utf8 = Encoding.UTF8.GetBytes(reply);
-        var reader = new Utf8JsonReader(utf8);
-        reader.Read();  // {
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        IReadOnlyList<AIContent> contents = ChatStructuredOutput.ParseReplyContents(reply);
+        if (contents.Count == 0 || !contents.All(c => c is FunctionCallContent)) return [];
+        using JsonDocument doc = JsonDocument.Parse(reply);
+        JsonElement[] items = doc.RootElement.ValueKind == JsonValueKind.Array ? [.. doc.RootElement.EnumerateArray()] : [doc.RootElement];
+        return [.. items.Select(item => new ToolCallBody
         {
-            bool arguments = reader.ValueTextEquals("arguments");
-            reader.Read();
-            long start = reader.TokenStartIndex;
-            reader.Skip();
-            if (arguments) return Encoding.UTF8.GetString(utf8, (int)start, (int)(reader.BytesConsumed - start));
-        }
-        throw new InvalidOperationException("A parsed tool call has no arguments member.");
+            Id = NewCallId(), Type = "function",
+            Function = new FunctionCallBody { Name = item.GetProperty("name").GetString(), Arguments = item.GetProperty("arguments").GetRawText() },
+        })];
     }
 
     /// <summary>
@@ -160,7 +155,7 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
     /// is complete: the header chunk, then ARGS in fragments, always holding back a trailing <c>}</c> (it may be the
     /// call object's own end). A reply that is a call in another form is sent whole at the end.
     /// </summary>
-    private sealed class CallStream(CompletionWriter writer)
+    private sealed class CallStream(CompletionWriter writer, char opener)
     {
         private static readonly Regex Header = new("""^\{"name": "((?:[^"\\]|\\.)*)", "arguments": """, RegexOptions.CultureInvariant);
         private readonly StringBuilder _reply = new();
@@ -176,12 +171,13 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
                 await writer.WriteChunk(new ChatDeltaBody { Content = piece }, null);
                 return;
             }
-            if (_reply.Length > 0 && _reply[0] != '{')
+            if (_reply.Length > 0 && _reply[0] != opener)
             {
                 _text = true;
                 await writer.WriteChunk(new ChatDeltaBody { Content = _reply.ToString() }, null);
                 return;
             }
+            if (opener != '{') return;  // an array of calls is sent once complete
             if (_argsStart < 0)
             {
                 Match m = Header.Match(_reply.ToString());
@@ -202,7 +198,7 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
         {
             if (_text || _reply.Length == 0) return false;
             string reply = _reply.ToString();
-            bool complete = ChatStructuredOutput.ParseReply(reply) is FunctionCallContent;
+            bool complete = CallsOf(reply).Length > 0;
             if (_argsStart >= 0)
             {
                 // A complete call ends with the call object's '}'; a call cut short keeps every character sent.

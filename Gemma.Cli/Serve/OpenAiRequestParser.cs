@@ -15,7 +15,7 @@ namespace Gemma.Cli.Serve;
 /// A validated generation request: prompt ids, sampling, and how to answer. <paramref name="ParsesCalls"/>: tools are
 /// offered, so the reply is a tool call (JSON) or text, read back with <see cref="ChatStructuredOutput.ParseReply"/>.
 /// </summary>
-internal sealed record ParsedRequest(int[] Prompt, SamplingOptions Options, bool Stream, bool IncludeUsage, bool ParsesCalls = false);
+internal sealed record ParsedRequest(int[] Prompt, SamplingOptions Options, bool Stream, bool IncludeUsage, bool ParsesCalls = false, bool SeveralCalls = false);
 
 /// <summary>
 /// Reads OpenAI request bodies (<c>/v1/chat/completions</c>, <c>/v1/completions</c>) into a <see cref="ParsedRequest"/>.
@@ -381,7 +381,8 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         {
             throw ApiException.BadParam("sampling", e.Message);
         }
-        return new ParsedRequest(prompt, options, stream, includeUsage, tools?.ParsesCalls ?? false);
+        bool several = tools?.ParsesCalls == true && OptionalBool(root, "parallel_tool_calls") == true;
+        return new ParsedRequest(prompt, options, stream, includeUsage, tools?.ParsesCalls ?? false, several);
     }
 
     /// <summary>

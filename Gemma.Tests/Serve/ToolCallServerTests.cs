@@ -143,6 +143,42 @@ public class ToolCallServerTests
     }
 
     [Test]
+    public async Task ParallelToolCallsGivesTheLibrarysCallsStreamingAndNot()
+    {
+        var libraryOptions = new ChatOptions
+        {
+            Temperature = 0f, MaxOutputTokens = 200, ToolMode = ChatToolMode.RequireAny, AllowMultipleToolCalls = true,
+            Tools = [Declaration("get_weather", "天気を調べる", WeatherSchema), Declaration("get_time", "時刻を調べる", TimeSchema)],
+        };
+        List<FunctionCallContent> expected = [.. (await _library.GetResponseAsync([new(AIChatRole.User, Question)], libraryOptions)).Messages[^1].Contents.OfType<FunctionCallContent>()];
+        Assert.That(expected, Is.Not.Empty);
+
+        var options = Options(ChatToolChoice.CreateRequiredChoice(), 200, Weather, Time);
+        options.AllowParallelToolCalls = true;
+        ChatCompletion c = (await _client.CompleteChatAsync([new UserChatMessage(Question)], options)).Value;
+        Assert.That(c.FinishReason, Is.EqualTo(ChatFinishReason.ToolCalls));
+        Assert.That(c.ToolCalls.Select(t => t.FunctionName), Is.EqualTo(expected.Select(e => e.Name)));
+        for (int i = 0; i < expected.Count; i++) AssertSameArguments(c.ToolCalls[i].FunctionArguments.ToString(), expected[i]);
+
+        var names = new SortedDictionary<int, string>();
+        var arguments = new SortedDictionary<int, StringBuilder>();
+        ChatFinishReason? finish = null;
+        await foreach (StreamingChatCompletionUpdate u in _client.CompleteChatStreamingAsync([new UserChatMessage(Question)], options))
+        {
+            foreach (StreamingChatToolCallUpdate t in u.ToolCallUpdates)
+            {
+                if (t.FunctionName != null) names[t.Index] = t.FunctionName;
+                if (t.FunctionArgumentsUpdate is { } a && !a.ToMemory().IsEmpty)
+                    (arguments.TryGetValue(t.Index, out StringBuilder? sb) ? sb : arguments[t.Index] = new StringBuilder()).Append(a.ToString());
+            }
+            finish ??= u.FinishReason;
+        }
+        Assert.That(finish, Is.EqualTo(ChatFinishReason.ToolCalls));
+        Assert.That(names.Values, Is.EqualTo(c.ToolCalls.Select(t => t.FunctionName)));
+        Assert.That(arguments.Values.Select(a => a.ToString()), Is.EqualTo(c.ToolCalls.Select(t => t.FunctionArguments.ToString())));
+    }
+
+    [Test]
     public async Task ASpecificFunctionChoiceCallsThatFunction()
     {
         FunctionCallContent expected = (await LibraryAsync([new(AIChatRole.User, Question)], ChatToolMode.RequireSpecific("get_time"), 64, time: true))
