@@ -27,6 +27,13 @@ internal static unsafe partial class MatMul
         static abstract float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins);
         /// <summary>The decode row dot (for tokens that do not fill a tile).</summary>
         static abstract float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols);
+        /// <summary>
+        /// 256-bit form of <see cref="Pack"/>: one 32-element block per step (what <see cref="KQuantV256"/> computes per
+        /// vector), block b at <c>dst + b·stride</c>: 32 q bytes, [16 int16 scales], 8 equal float factors.
+        /// </summary>
+        static abstract void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins);
+        /// <summary>256-bit form of <see cref="Finish"/>.</summary>
+        static abstract float Finish256(float vectorSum, int cols, float* xsums, float* mins);
     }
 
     /// <summary>
@@ -150,6 +157,97 @@ internal static unsafe partial class MatMul
         }
     }
 
+    /// <summary>
+    /// <see cref="KQuantGemmV512"/> on 256 bits (AVX2): steps of one 32-element block, 4 rows × 2 tokens (8 of the 16
+    /// ymm registers as accumulators); the products and order of the <see cref="KQuantV256"/> row dots (one 8-lane
+    /// chain over the blocks, then <see cref="Vector256.Sum{T}"/>), so again bit-identical to decode.
+    /// </summary>
+    private static class KQuantGemmV256
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Run<TP>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1)
+            where TP : struct, IKQuantPanel
+        {
+            int cols = w.Cols, rows = w.Rows, blocks = cols / 32;
+            int stepBytes = TP.Scales16 ? 96 : 64;
+            int superBlocks = cols / QK;
+            long mainBytes = (long)Math.Max(1, blocks) * 4 * stepBytes;
+            long minBytes = 4L * superBlocks * 8 * sizeof(float);
+            byte* panel = (byte*)PanelScratch.Get((int)((mainBytes + minBytes) / sizeof(float)));
+            float* mins = (float*)(panel + mainBytes);
+            float* sums = stackalloc float[8];
+            for (int g = r0; g < r1; g += 4)
+            {
+                int count = Math.Min(4, r1 - g);
+                for (int i = 0; i < 4; i++)
+                {
+                    if (i < count) TP.Pack256(w.Row(g + i), blocks, panel + i * stepBytes, 4 * stepBytes, mins + i * superBlocks * 8);
+                    else
+                        for (int b = 0; b < blocks; b++)
+                            new Span<byte>(panel + ((long)b * 4 + i) * stepBytes, stepBytes).Clear();
+                }
+                int t = 0;
+                for (; t + 2 <= n; t += 2)
+                {
+                    sbyte* xq0 = xq + (long)t * cols;
+                    float* xs0 = xs + (long)t * blocks;
+                    Tile4x2<TP>(panel, blocks, stepBytes, xq0, xs0, cols, sums);
+                    for (int i = 0; i < count; i++)
+                    {
+                        float* m = mins + i * superBlocks * 8;
+                        y[(long)t * rows + g + i] = TP.Finish256(sums[i], cols, xsums + (long)t * blocks, m);
+                        y[(long)(t + 1) * rows + g + i] = TP.Finish256(sums[4 + i], cols, xsums + (long)(t + 1) * blocks, m);
+                    }
+                }
+                for (; t < n; t++)
+                    for (int i = 0; i < count; i++)
+                        y[(long)t * rows + g + i] = TP.Dot(w.Row(g + i), xq + (long)t * cols, xs + (long)t * blocks, xsums + (long)t * blocks, cols);
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Tile4x2<TP>(byte* panel, int blocks, int stepBytes, sbyte* xq0, float* xs0, int cols, float* sums)
+            where TP : struct, IKQuantPanel
+        {
+            sbyte* xq1 = xq0 + cols;
+            float* xs1 = xs0 + blocks;
+            Vector256<float> a00 = default, a10 = default, a20 = default, a30 = default;
+            Vector256<float> a01 = default, a11 = default, a21 = default, a31 = default;
+            var offset = Vector256.Create(TP.Offset);
+            byte* pp = panel;
+            for (int b = 0; b < blocks; b++, pp += 4 * stepBytes)
+            {
+                var x0 = Vector256.Load(xq0 + 32 * b);
+                var x1 = Vector256.Load(xq1 + 32 * b);
+                Vector256<short> o0 = default, o1 = default;
+                if (TP.Offset != 0)
+                {
+                    o0 = Avx2.MultiplyAddAdjacent(offset, x0);
+                    o1 = Avx2.MultiplyAddAdjacent(offset, x1);
+                }
+                var d0 = Vector256.Create(xs0[b]);
+                var d1 = Vector256.Create(xs1[b]);
+                a00 = Accumulate<TP>(pp, x0, o0, d0, a00); a01 = Accumulate<TP>(pp, x1, o1, d1, a01);
+                a10 = Accumulate<TP>(pp + stepBytes, x0, o0, d0, a10); a11 = Accumulate<TP>(pp + stepBytes, x1, o1, d1, a11);
+                a20 = Accumulate<TP>(pp + 2 * stepBytes, x0, o0, d0, a20); a21 = Accumulate<TP>(pp + 2 * stepBytes, x1, o1, d1, a21);
+                a30 = Accumulate<TP>(pp + 3 * stepBytes, x0, o0, d0, a30); a31 = Accumulate<TP>(pp + 3 * stepBytes, x1, o1, d1, a31);
+            }
+            sums[0] = Vector256.Sum(a00); sums[1] = Vector256.Sum(a10); sums[2] = Vector256.Sum(a20); sums[3] = Vector256.Sum(a30);
+            sums[4] = Vector256.Sum(a01); sums[5] = Vector256.Sum(a11); sums[6] = Vector256.Sum(a21); sums[7] = Vector256.Sum(a31);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> Accumulate<TP>(byte* p, Vector256<sbyte> x, Vector256<short> offsetSums, Vector256<float> dx, Vector256<float> acc)
+            where TP : struct, IKQuantPanel
+        {
+            Vector256<short> p16 = Avx2.MultiplyAddAdjacent(Vector256.Load(p), x);
+            if (TP.Offset != 0) p16 -= offsetSums;
+            Vector256<int> p32 = Avx2.MultiplyAddAdjacent(p16, TP.Scales16 ? Vector256.Load((short*)(p + 32)) : Vector256.Create((short)1));
+            Vector256<float> factor = Vector256.Load((float*)(p + (TP.Scales16 ? 64 : 32)));
+            return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p32), factor * dx, acc);
+        }
+    }
+
     /// <summary>Q4_0 steps: block pair (2s, 2s + 1), low nibbles then high nibbles of each block; factor d.</summary>
     private readonly struct Q4_0Panel : IKQuantPanel
     {
@@ -183,6 +281,21 @@ internal static unsafe partial class MatMul
         }
 
         public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) => Q4_0Dot.Dot(row, xq, xs, xsums, cols);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins)
+        {
+            var mask = Vector256.Create((byte)0x0F);
+            for (int b = 0; b < blocks; b++, dst += stride)
+            {
+                byte* block = row + b * Dequantizer.Q4_0BlockBytes;
+                Vector128<byte> raw = Vector128.Load(block + 2);
+                (Vector256.Create(raw, Vector128.ShiftRightLogical(raw.AsUInt16(), 4).AsByte()) & mask).Store(dst);
+                Vector256.Create(BlockScale(block)).Store((float*)(dst + 32));
+            }
+        }
+
+        public static float Finish256(float vectorSum, int cols, float* xsums, float* mins) => vectorSum;
     }
 
     /// <summary>
@@ -238,6 +351,36 @@ internal static unsafe partial class MatMul
 
         public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
             TFive.Value ? Q5_KDot.Dot(row, xq, xs, xsums, cols) : Q4_KDot.Dot(row, xq, xs, xsums, cols);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins)
+        {
+            bool five = TFive.Value;
+            int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
+            var mask = Vector256.Create((byte)0x0F);
+            var onesB = Vector256.Create((byte)1);
+            for (int i = 0; i < blocks / 8; i++, mins += 8)
+            {
+                byte* block = row + i * blockBytes;
+                UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
+                // The same float products as KQuantV256.DotQ45_K: d·sc (then ·dx per token), dmin·m.
+                Vector256<float> dsc = Vector256.Create(BlockScale(block)) * BytesToSingle(sc);
+                (Vector256.Create(BlockScale(block + 2)) * BytesToSingle(m)).Store(mins);
+                Vector256<ushort> qh = five ? Vector256.Load(block + 16).AsUInt16() : default;
+                byte* qs = block + (five ? 48 : 16);
+                for (int j = 0; j < 8; j++, dst += stride)
+                {
+                    Vector256<byte> raw = Vector256.Load(qs + 32 * (j / 2));
+                    Vector256<byte> q = ((j & 1) == 0 ? raw : Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte()) & mask;
+                    if (five)
+                        q |= Vector256.ShiftLeft((Vector256.ShiftRightLogical(qh, j).AsByte() & onesB).AsUInt16(), 4).AsByte();
+                    q.Store(dst);
+                    Vector256.Create(dsc.GetElement(j)).Store((float*)(dst + 32));
+                }
+            }
+        }
+
+        public static float Finish256(float vectorSum, int cols, float* xsums, float* mins) => Finish(vectorSum, null, cols, null, null, xsums, mins);
     }
 
     /// <summary>
@@ -283,6 +426,35 @@ internal static unsafe partial class MatMul
         public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins) => vectorSum;
 
         public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) => Q6_KDot.Dot(row, xq, xs, xsums, cols);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins)
+        {
+            var mask = Vector256.Create((byte)0x0F);
+            var three = Vector256.Create((byte)3);
+            for (int i = 0; i < blocks / 8; i++)
+            {
+                byte* block = row + i * Dequantizer.Q6_KBlockBytes;
+                var d = Vector256.Create(BlockScale(block + 208));
+                for (int h = 0; h < 2; h++)
+                {
+                    byte* ql = block + 64 * h;
+                    Vector256<ushort> qh = Vector256.Load(block + 128 + 32 * h).AsUInt16();
+                    sbyte* sc = (sbyte*)block + 192 + 8 * h;
+                    for (int k = 0; k < 4; k++, dst += stride)
+                    {
+                        Vector256<byte> raw = Vector256.Load(ql + 32 * (k & 1));
+                        Vector256<byte> low = ((k >> 1) == 0 ? raw : Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte()) & mask;
+                        Vector256<byte> high = Vector256.ShiftRightLogical(qh, 2 * k).AsByte() & three;
+                        (low | Vector256.ShiftLeft(high.AsUInt16(), 4).AsByte()).Store(dst);
+                        Vector256.Create(Vector128.Create((short)sc[2 * k]), Vector128.Create((short)sc[2 * k + 1])).Store((short*)(dst + 32));
+                        d.Store((float*)(dst + 64));
+                    }
+                }
+            }
+        }
+
+        public static float Finish256(float vectorSum, int cols, float* xsums, float* mins) => vectorSum;
     }
 
     /// <summary>A JIT-time boolean type parameter.</summary>
@@ -295,17 +467,29 @@ internal static unsafe partial class MatMul
     private static Vector256<float> BytesToSingle(ulong bytes) =>
         Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(Vector128.CreateScalar(bytes).AsByte()));
 
-    /// <summary>The packed GEMM for K-quant type <typeparamref name="TDot"/> when this CPU has it (512-bit); else false.</summary>
+    /// <summary>The packed GEMM for K-quant type <typeparamref name="TDot"/> when this CPU has it (512 or 256 bits); else false.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool KQuantGemm<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1)
         where TDot : IQuantRowDot
     {
-        if (!(Vector512.IsHardwareAccelerated && Avx512BW.IsSupported)) return false;
-        if (typeof(TDot) == typeof(Q4_0Dot)) KQuantGemmV512.Run<Q4_0Panel>(w, xq, xs, xsums, y, n, r0, r1);
-        else if (typeof(TDot) == typeof(Q4_KDot)) KQuantGemmV512.Run<Q45_KPanel<FlagFalse>>(w, xq, xs, xsums, y, n, r0, r1);
-        else if (typeof(TDot) == typeof(Q5_KDot)) KQuantGemmV512.Run<Q45_KPanel<FlagTrue>>(w, xq, xs, xsums, y, n, r0, r1);
-        else if (typeof(TDot) == typeof(Q6_KDot)) KQuantGemmV512.Run<Q6_KPanel>(w, xq, xs, xsums, y, n, r0, r1);
-        else return false;
-        return true;
+        if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported)
+        {
+            if (typeof(TDot) == typeof(Q4_0Dot)) KQuantGemmV512.Run<Q4_0Panel>(w, xq, xs, xsums, y, n, r0, r1);
+            else if (typeof(TDot) == typeof(Q4_KDot)) KQuantGemmV512.Run<Q45_KPanel<FlagFalse>>(w, xq, xs, xsums, y, n, r0, r1);
+            else if (typeof(TDot) == typeof(Q5_KDot)) KQuantGemmV512.Run<Q45_KPanel<FlagTrue>>(w, xq, xs, xsums, y, n, r0, r1);
+            else if (typeof(TDot) == typeof(Q6_KDot)) KQuantGemmV512.Run<Q6_KPanel>(w, xq, xs, xsums, y, n, r0, r1);
+            else return false;
+            return true;
+        }
+        if (Vector256.IsHardwareAccelerated && Avx2.IsSupported)
+        {
+            if (typeof(TDot) == typeof(Q4_0Dot)) KQuantGemmV256.Run<Q4_0Panel>(w, xq, xs, xsums, y, n, r0, r1);
+            else if (typeof(TDot) == typeof(Q4_KDot)) KQuantGemmV256.Run<Q45_KPanel<FlagFalse>>(w, xq, xs, xsums, y, n, r0, r1);
+            else if (typeof(TDot) == typeof(Q5_KDot)) KQuantGemmV256.Run<Q45_KPanel<FlagTrue>>(w, xq, xs, xsums, y, n, r0, r1);
+            else if (typeof(TDot) == typeof(Q6_KDot)) KQuantGemmV256.Run<Q6_KPanel>(w, xq, xs, xsums, y, n, r0, r1);
+            else return false;
+            return true;
+        }
+        return false;
     }
 }
