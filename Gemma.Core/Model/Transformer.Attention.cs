@@ -7,12 +7,15 @@ namespace Gemma.Core.Model;
 internal sealed partial class Transformer
 {
     /// <summary>
-    /// Grouped-query self-attention for tokens at positions <c>cache.Length … + n − 1</c>:
-    /// project q/k/v, [per-head q/k norm], RoPE, append k/v to the cache, then for every query head attend over the
-    /// visible cached positions. Visibility follows the reference mask: query p sees key k iff k ≤ p and, on a sliding
-    /// layer, p − k &lt; window. Writes <see cref="InferenceState.AttentionOut"/> <c>[n, heads·head_dim]</c>.
+    /// Grouped-query self-attention for <paramref name="n"/> rows: the tokens of one sequence at positions
+    /// <c>cache.Length … + n − 1</c>, or (<paramref name="batch"/> not null) rows of several sequences, each at its own
+    /// position in its own cache (<see cref="BatchRows"/>). Project q/k/v, [per-head q/k norm], RoPE, append k/v to the
+    /// row's cache, then for every query head attend over the visible cached positions. Visibility follows the
+    /// reference mask: query p sees key k iff k ≤ p and, on a sliding layer, p − k &lt; window. Writes
+    /// <see cref="InferenceState.AttentionOut"/> <c>[n, heads·head_dim]</c>. A row's result depends only on its own
+    /// cache and position, never on the other rows.
     /// </summary>
-    private void SelfAttention(int l, LayerWeights w, int n, InferenceState s, KvCache cache, WorkerPool? pool)
+    private void SelfAttention(int l, LayerWeights w, int n, InferenceState s, KvCache? cache, BatchRows? batch, WorkerPool? pool)
     {
         GemmaConfig c = _config;
         int hd = c.HeadDim, qDim = c.QueryDim, kvDim = c.KvDim;
@@ -23,15 +26,16 @@ internal sealed partial class Transformer
 
         bool local = c.LayerTypes[l] == AttentionKind.Sliding && c.RopeLocalTheta != c.RopeTheta;
         float[] cosTable = local ? s.RopeCosLocal : s.RopeCosGlobal, sinTable = local ? s.RopeSinLocal : s.RopeSinGlobal;
-        int start = cache.Length, capacity = cache.Capacity(l), half = hd / 2;
+        int start = cache?.Length ?? 0, half = hd / 2;
         for (int i = 0; i < n; i++)
         {
+            KvCache rowCache = batch?.Caches[i] ?? cache!;
             ReadOnlySpan<float> cos = cosTable.AsSpan(i * half, half), sin = sinTable.AsSpan(i * half, half);
             Rope.ApplyRotateHalf(q.Slice(i * qDim, qDim), hd, cos, sin);
             Rope.ApplyRotateHalf(k.Slice(i * kvDim, kvDim), hd, cos, sin);
-            int slot = (start + i) % capacity;
+            int slot = (batch?.Positions[i] ?? start + i) % rowCache.Capacity(l);
             for (int kh = 0; kh < c.NumKvHeads; kh++)
-                cache.Write(l, kh, slot, k.Slice(i * kvDim + kh * hd, hd), v.Slice(i * kvDim + kh * hd, hd));
+                rowCache.Write(l, kh, slot, k.Slice(i * kvDim + kh * hd, hd), v.Slice(i * kvDim + kh * hd, hd));
         }
 
         var work = new AttentionWork
@@ -40,6 +44,7 @@ internal sealed partial class Transformer
             Q = q,
             Output = s.AttentionOut.AsSpan(0, n * qDim),
             Cache = cache,
+            Batch = batch,
             Layer = l,
             Start = start,
             Window = c.AttentionWindow(l),
@@ -82,7 +87,8 @@ internal sealed partial class Transformer
         public Transformer Model;
         public Span<float> Q;        // [n, heads·head_dim]
         public Span<float> Output;   // [n, heads·head_dim]
-        public KvCache Cache;
+        public KvCache? Cache;       // the sequence's cache (rows at Start, Start + 1, …), or
+        public BatchRows? Batch;     // each row's own cache and position
         public int Layer, Start, HeadsPerItem;
         public long Window;
         public float SoftCap;
@@ -93,20 +99,21 @@ internal sealed partial class Transformer
             int heads = c.NumHeads, hd = c.HeadDim, itemsPerToken = heads / HeadsPerItem;
             int i = index / itemsPerToken, head = index % itemsPerToken * HeadsPerItem;
             int kh = head / (heads / c.NumKvHeads);  // grouped-query attention: consecutive query heads share a KV head
-            int p = Start + i;
+            KvCache cache = Batch?.Caches[i] ?? Cache!;
+            int p = Batch?.Positions[i] ?? Start + i;
             int first = (int)Math.Max(0, p - Window + 1);
             int needed = (p - first + 1) * HeadsPerItem;
             // Sized for the whole context (a query sees at most every position), not for this token: growing by one
             // float per token allocated a new array on every decode step once past 256 positions.
             if (t_scores == null || t_scores.Length < needed)
-                t_scores = new float[Math.Max(Math.Max(Cache.ContextLength * HeadsPerItem, needed), 256)];
+                t_scores = new float[Math.Max(Math.Max(cache.ContextLength * HeadsPerItem, needed), 256)];
             int offset = (i * heads + head) * hd, length = HeadsPerItem * hd;
-            if (Cache.Type == KvCacheType.Float16)
-                Model.Attend<Half>(Q.Slice(offset, length), Cache.Keys<Half>(Layer, kh), Cache.Values<Half>(Layer, kh), first, p,
-                    Cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, length));
+            if (cache.Type == KvCacheType.Float16)
+                Model.Attend<Half>(Q.Slice(offset, length), cache.Keys<Half>(Layer, kh), cache.Values<Half>(Layer, kh), first, p,
+                    cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, length));
             else
-                Model.Attend<float>(Q.Slice(offset, length), Cache.Keys<float>(Layer, kh), Cache.Values<float>(Layer, kh), first, p,
-                    Cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, length));
+                Model.Attend<float>(Q.Slice(offset, length), cache.Keys<float>(Layer, kh), cache.Values<float>(Layer, kh), first, p,
+                    cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, length));
         }
     }
 

@@ -62,15 +62,10 @@ internal sealed partial class Transformer
         AssignPositions(caches, batch);
 
         InferenceState s = batch.State;
-        int h = _config.HiddenSize, half = _config.HeadDim / 2;
+        int h = _config.HiddenSize;
         Span<float> x = s.X.AsSpan(0, n * h);
         Embed(tokens, x);
-        for (int i = 0; i < n; i++)
-        {
-            Rope.CosSin(batch.Positions[i], s.InvFreqGlobal, s.RopeCosGlobal.AsSpan(i * half, half), s.RopeSinGlobal.AsSpan(i * half, half));
-            if (_config.RopeLocalTheta == _config.RopeTheta) continue;
-            Rope.CosSin(batch.Positions[i], s.InvFreqLocal, s.RopeCosLocal.AsSpan(i * half, half), s.RopeSinLocal.AsSpan(i * half, half));
-        }
+        RopeTables(0, n, s, batch);
         for (int l = 0; l < _config.NumLayers; l++) DecoderLayer(l, n, s, null, batch, pool);
         for (int i = 0; i < n; i++) caches[i].Length = batch.Positions[i] + 1;
 
@@ -107,84 +102,6 @@ internal sealed partial class Transformer
                 throw new GemmaException($"Context full: position {position} is past the context length {cache.ContextLength}.");
             batch.Caches[i] = cache;
             batch.Positions[i] = position;
-        }
-    }
-
-    /// <summary>
-    /// Attention for batch rows: project q/k/v for all rows at once, RoPE each row at its own position, write its k/v
-    /// into its own cache, then attend every (row, head) over that cache. Same masks and numerics as
-    /// <see cref="SelfAttention"/>; a row of a batch gets exactly the result it would get alone when the matmuls are
-    /// batch-invariant.
-    /// </summary>
-    private void BatchSelfAttention(int l, LayerWeights w, int n, BatchRows batch, WorkerPool? pool)
-    {
-        GemmaConfig c = _config;
-        InferenceState s = batch.State;
-        int hd = c.HeadDim, qDim = c.QueryDim, kvDim = c.KvDim, half = hd / 2;
-        ProjectQkv(w, n, s, pool);
-        Span<float> q = s.Q.AsSpan(0, n * qDim);
-        Span<float> k = s.K.AsSpan(0, n * kvDim);
-        Span<float> v = s.V.AsSpan(0, n * kvDim);
-
-        bool local = c.LayerTypes[l] == AttentionKind.Sliding && c.RopeLocalTheta != c.RopeTheta;
-        float[] cosTable = local ? s.RopeCosLocal : s.RopeCosGlobal, sinTable = local ? s.RopeSinLocal : s.RopeSinGlobal;
-        for (int i = 0; i < n; i++)
-        {
-            KvCache cache = batch.Caches[i];
-            ReadOnlySpan<float> cos = cosTable.AsSpan(i * half, half), sin = sinTable.AsSpan(i * half, half);
-            Rope.ApplyRotateHalf(q.Slice(i * qDim, qDim), hd, cos, sin);
-            Rope.ApplyRotateHalf(k.Slice(i * kvDim, kvDim), hd, cos, sin);
-            int slot = batch.Positions[i] % cache.Capacity(l);
-            for (int kh = 0; kh < c.NumKvHeads; kh++)
-                cache.Write(l, kh, slot, k.Slice(i * kvDim + kh * hd, hd), v.Slice(i * kvDim + kh * hd, hd));
-        }
-
-        var work = new BatchAttentionWork
-        {
-            Model = this,
-            Q = q,
-            Output = s.AttentionOut.AsSpan(0, n * qDim),
-            Batch = batch,
-            Layer = l,
-            Window = c.AttentionWindow(l),
-            SoftCap = c.AttnLogitSoftcapping is double cap ? (float)cap : 0f,
-        };
-        work.Output.Clear();
-        if (pool != null) pool.For(n * c.NumHeads, ref work);
-        else for (int i = 0; i < n * c.NumHeads; i++) work.Execute(i);
-    }
-
-    /// <summary>Attention of one query head of one batch row over that row's cache.</summary>
-    private ref struct BatchAttentionWork : IParallelWork
-    {
-        [ThreadStatic] private static float[]? t_scores;
-
-        public Transformer Model;
-        public Span<float> Q;        // [rows, heads·head_dim]
-        public Span<float> Output;   // [rows, heads·head_dim]
-        public BatchRows Batch;
-        public int Layer;
-        public long Window;
-        public float SoftCap;
-
-        public void Execute(int index)
-        {
-            GemmaConfig c = Model._config;
-            int heads = c.NumHeads, hd = c.HeadDim;
-            int i = index / heads, head = index % heads;
-            int kh = head / (heads / c.NumKvHeads);
-            KvCache cache = Batch.Caches[i];
-            int p = Batch.Positions[i];
-            int first = (int)Math.Max(0, p - Window + 1);
-            int needed = p - first + 1;
-            if (t_scores == null || t_scores.Length < needed) t_scores = new float[Math.Max(Math.Max(cache.ContextLength, needed), 256)];
-            int offset = (i * heads + head) * hd;
-            if (cache.Type == KvCacheType.Float16)
-                Model.Attend<Half>(Q.Slice(offset, hd), cache.Keys<Half>(Layer, kh), cache.Values<Half>(Layer, kh), first, p,
-                    cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
-            else
-                Model.Attend<float>(Q.Slice(offset, hd), cache.Keys<float>(Layer, kh), cache.Values<float>(Layer, kh), first, p,
-                    cache.Capacity(Layer), SoftCap, t_scores, Output.Slice(offset, hd));
         }
     }
 }

@@ -73,22 +73,26 @@ internal sealed partial class Transformer
         }
     }
 
-    /// <summary>cos/sin of every position of the chunk, once per chunk for each RoPE base (shared by all layers).</summary>
-    private void RopeTables(int start, int n, InferenceState s)
+    /// <summary>
+    /// cos/sin of every row's position, once per pass for each RoPE base (shared by all layers): positions
+    /// <c>start + i</c> of one sequence's chunk, or each batch row's own position when <paramref name="batch"/> is set.
+    /// </summary>
+    private void RopeTables(int start, int n, InferenceState s, BatchRows? batch = null)
     {
         int half = _config.HeadDim / 2;
         for (int i = 0; i < n; i++)
         {
-            Rope.CosSin(start + i, s.InvFreqGlobal, s.RopeCosGlobal.AsSpan(i * half, half), s.RopeSinGlobal.AsSpan(i * half, half));
+            int position = batch?.Positions[i] ?? start + i;
+            Rope.CosSin(position, s.InvFreqGlobal, s.RopeCosGlobal.AsSpan(i * half, half), s.RopeSinGlobal.AsSpan(i * half, half));
             if (_config.RopeLocalTheta == _config.RopeTheta) continue;
-            Rope.CosSin(start + i, s.InvFreqLocal, s.RopeCosLocal.AsSpan(i * half, half), s.RopeSinLocal.AsSpan(i * half, half));
+            Rope.CosSin(position, s.InvFreqLocal, s.RopeCosLocal.AsSpan(i * half, half), s.RopeSinLocal.AsSpan(i * half, half));
         }
     }
 
     /// <summary>
     /// One decoder layer over <paramref name="n"/> rows: the tokens of one sequence's chunk (<paramref name="cache"/>),
-    /// or the rows of a batch of sequences (<paramref name="batch"/>, see <c>Transformer.Batch.cs</c>). Only attention
-    /// differs between the two; every other step treats rows independently.
+    /// or the rows of a batch of sequences (<paramref name="batch"/>, see <c>Transformer.Batch.cs</c>). Only where
+    /// attention finds a row's cache and position differs between the two; every other step treats rows independently.
     /// </summary>
     private void DecoderLayer(int l, int n, InferenceState s, KvCache? cache, BatchRows? batch, WorkerPool? pool)
     {
@@ -101,8 +105,7 @@ internal sealed partial class Transformer
 
         // Attention block.
         RmsNorm.Apply(x, w.InputNorm, eps, normed);
-        if (batch is null) SelfAttention(l, w, n, s, cache!, pool);
-        else BatchSelfAttention(l, w, n, batch, pool);
+        SelfAttention(l, w, n, s, cache, batch, pool);
         MatMul.Linear(w.OProj, s.AttentionOut.AsSpan(0, n * _config.QueryDim), delta, n, pool);
         if (w.PostAttentionNorm != null) RmsNorm.Apply(delta, w.PostAttentionNorm, eps, delta);
         Activations.AddInPlace(x, delta);
