@@ -13,6 +13,8 @@ internal unsafe interface IVectorOps<TV> where TV : struct
     /// <summary>float32 lanes per vector.</summary>
     static abstract int Lanes { get; }
     static abstract TV Zero { get; }
+    /// <summary>Every lane = <paramref name="value"/>.</summary>
+    static abstract TV Create(float value);
     static abstract TV Load(float* p);
     static abstract void Store(float* p, TV v);
     /// <summary><c>a · b + c</c>, one rounding.</summary>
@@ -29,6 +31,7 @@ internal readonly unsafe struct Ops512 : IVectorOps<Vector512<float>>
 {
     public static int Lanes => 16;
     public static Vector512<float> Zero => Vector512<float>.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Create(float value) => Vector512.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Load(float* p) => Vector512.Load(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector512<float> v) => v.Store(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
@@ -42,6 +45,7 @@ internal readonly unsafe struct Ops256 : IVectorOps<Vector256<float>>
 {
     public static int Lanes => 8;
     public static Vector256<float> Zero => Vector256<float>.Zero;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Create(float value) => Vector256.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Load(float* p) => Vector256.Load(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector256<float> v) => v.Store(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
