@@ -104,7 +104,10 @@ internal static unsafe partial class MatMul
             long rb = w.RowBytes;
             int tile = L == 16 ? 4 : 2; // tokens per register tile: 16 (or 8) accumulators + operands fit the register file
             float* panel = PanelScratch.Get(PanelRows * Math.Max(kb, L));
-            byte** rowPtr = stackalloc byte*[4];
+            // The tiles' pass accumulators (4 passes × ≤ 16 outputs × ≤ 16 lanes) and reduction scratch, allocated once
+            // here: the tiles themselves then have no stack probe.
+            float* part = stackalloc float[4 * 16 * 16];
+            float* scratch = stackalloc float[16 * 16 + 16];
             for (int p0 = r0; p0 < r1; p0 += PanelRows)
             {
                 int p1 = Math.Min(r1, p0 + PanelRows);
@@ -120,12 +123,12 @@ internal static unsafe partial class MatMul
                         for (int g = p0; g < p1; g += 4)
                         {
                             float* gp = panel + (long)(g - p0) * (k1 - k0);
-                            if (tile == 4) Tile4x4<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s);
-                            else Tile4x2<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s);
+                            if (tile == 4) Tile4x4<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s, part, scratch);
+                            else Tile4x2<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s, part, scratch);
                         }
                     for (; t < n; t++)
                         for (int g = p0; g < p1; g += 4)
-                            Tile4x1<TOps, TV, TRow>(panel + (long)(g - p0) * (k1 - k0), chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s);
+                            Tile4x1<TOps, TV, TRow>(panel + (long)(g - p0) * (k1 - k0), chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s, part, scratch);
                     k0 = k1;
                 }
                 while (k0 < vec);
@@ -150,25 +153,13 @@ internal static unsafe partial class MatMul
                 }
         }
 
-        /// <summary>Adds four pass accumulators in the reduction order and stores the block value of one output.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static float Combine<TOps, TV>(float* part, int output, int outputs)
-            where TOps : IVectorOps<TV> where TV : struct
-        {
-            int L = TOps.Lanes;
-            TV p0 = TOps.Load(part + (0 * outputs + output) * L), p1 = TOps.Load(part + (1 * outputs + output) * L);
-            TV p2 = TOps.Load(part + (2 * outputs + output) * L), p3 = TOps.Load(part + (3 * outputs + output) * L);
-            return TOps.Sum(TOps.Add(TOps.Add(p0, p1), TOps.Add(p2, p3)));
-        }
-
         /// <summary>4 rows (panel group <paramref name="gp"/>) × 4 tokens: 16 accumulators, one per output, per pass.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Tile4x4<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        private static void Tile4x4<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s, float* part, float* scratch)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
             int L = TOps.Lanes;
             long cs = s.Cols;
-            float* part = stackalloc float[4 * 16 * 16];
             float* x0 = xt + s.K0, x1 = x0 + cs, x2 = x0 + 2 * cs, x3 = x0 + 3 * cs; // k-block start
             float* pw = gp;
             for (int j = 0; j < 4; j++)
@@ -190,23 +181,22 @@ internal static unsafe partial class MatMul
                     wv = TOps.Load(pw + 3 * L);
                     a30 = TOps.Fma(wv, xv0, a30); a31 = TOps.Fma(wv, xv1, a31); a32 = TOps.Fma(wv, xv2, a32); a33 = TOps.Fma(wv, xv3, a33);
                 }
-                // Output index = row · 4 + token.
+                // Output index = token · 4 + row (a{row}{token}).
                 float* pj = part + j * 16 * L;
-                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 1 * L, a01); TOps.Store(pj + 2 * L, a02); TOps.Store(pj + 3 * L, a03);
-                TOps.Store(pj + 4 * L, a10); TOps.Store(pj + 5 * L, a11); TOps.Store(pj + 6 * L, a12); TOps.Store(pj + 7 * L, a13);
-                TOps.Store(pj + 8 * L, a20); TOps.Store(pj + 9 * L, a21); TOps.Store(pj + 10 * L, a22); TOps.Store(pj + 11 * L, a23);
-                TOps.Store(pj + 12 * L, a30); TOps.Store(pj + 13 * L, a31); TOps.Store(pj + 14 * L, a32); TOps.Store(pj + 15 * L, a33);
+                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 4 * L, a01); TOps.Store(pj + 8 * L, a02); TOps.Store(pj + 12 * L, a03);
+                TOps.Store(pj + 1 * L, a10); TOps.Store(pj + 5 * L, a11); TOps.Store(pj + 9 * L, a12); TOps.Store(pj + 13 * L, a13);
+                TOps.Store(pj + 2 * L, a20); TOps.Store(pj + 6 * L, a21); TOps.Store(pj + 10 * L, a22); TOps.Store(pj + 14 * L, a23);
+                TOps.Store(pj + 3 * L, a30); TOps.Store(pj + 7 * L, a31); TOps.Store(pj + 11 * L, a32); TOps.Store(pj + 15 * L, a33);
             }
-            FinishTile<TOps, TV, TRow>(part, 4, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(part, scratch, 4, w, g, count, xt, yt, s);
         }
 
         /// <summary>4 rows × 2 tokens (the Vector256 tile: 8 accumulators + 2 activations + 1 weight of 16 registers).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Tile4x2<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        private static void Tile4x2<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s, float* part, float* scratch)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
             int L = TOps.Lanes;
-            float* part = stackalloc float[4 * 8 * 16];
             float* x0 = xt + s.K0, x1 = x0 + s.Cols; // k-block start
             float* pw = gp;
             for (int j = 0; j < 4; j++)
@@ -226,20 +216,19 @@ internal static unsafe partial class MatMul
                     wv = TOps.Load(pw + 3 * L);
                     a30 = TOps.Fma(wv, xv0, a30); a31 = TOps.Fma(wv, xv1, a31);
                 }
-                float* pj = part + j * 8 * L;
-                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 1 * L, a01); TOps.Store(pj + 2 * L, a10); TOps.Store(pj + 3 * L, a11);
-                TOps.Store(pj + 4 * L, a20); TOps.Store(pj + 5 * L, a21); TOps.Store(pj + 6 * L, a30); TOps.Store(pj + 7 * L, a31);
+                float* pj = part + j * 8 * L; // output index = token · 4 + row
+                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 4 * L, a01); TOps.Store(pj + 1 * L, a10); TOps.Store(pj + 5 * L, a11);
+                TOps.Store(pj + 2 * L, a20); TOps.Store(pj + 6 * L, a21); TOps.Store(pj + 3 * L, a30); TOps.Store(pj + 7 * L, a31);
             }
-            FinishTile<TOps, TV, TRow>(part, 2, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(part, scratch, 2, w, g, count, xt, yt, s);
         }
 
         /// <summary>4 rows × 1 token (tokens left over after the tiles).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Tile4x1<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        private static void Tile4x1<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s, float* part, float* scratch)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
             int L = TOps.Lanes;
-            float* part = stackalloc float[4 * 4 * 16];
             float* pw = gp, x0 = xt + s.K0;
             for (int j = 0; j < 4; j++)
             {
@@ -255,22 +244,54 @@ internal static unsafe partial class MatMul
                 float* pj = part + j * 4 * L;
                 TOps.Store(pj, a0); TOps.Store(pj + L, a1); TOps.Store(pj + 2 * L, a2); TOps.Store(pj + 3 * L, a3);
             }
-            FinishTile<TOps, TV, TRow>(part, 1, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(part, scratch, 1, w, g, count, xt, yt, s);
         }
 
         /// <summary>
-        /// Reduces the pass accumulators of a 4-row × <paramref name="tokens"/> tile (output index row · tokens + token)
-        /// and adds the block values to y; padding rows (≥ <paramref name="count"/>) are dropped.
+        /// Reduces the pass accumulators of a 4-row × <paramref name="tokens"/> tile (output index token · 4 + row)
+        /// and adds the block values to y; padding rows (≥ <paramref name="count"/>) are dropped. Per output the four
+        /// pass vectors are added as <c>(p0 + p1) + (p2 + p3)</c>, then <see cref="IVectorOps{TV}.SumEach"/> reduces
+        /// Lanes outputs at once — bit-identical to decode's <c>Sum((a0 + a1) + (a2 + a3))</c>. A full group without a
+        /// scalar column tail updates each token's 4 consecutive outputs with one 4-float vector.
         /// </summary>
-        private static void FinishTile<TOps, TV, TRow>(float* part, int tokens, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void FinishTile<TOps, TV, TRow>(float* part, float* scratch, int tokens, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
-            int outputs = 4 * tokens;
+            int L = TOps.Lanes, outputs = 4 * tokens;
+            float* sums = scratch + 16 * 16;
+            for (int o0 = 0; o0 < outputs; o0 += L)
+            {
+                for (int o = 0; o < L; o++)
+                {
+                    int output = o0 + o;
+                    TV v = TOps.Zero;
+                    if (output < outputs)
+                    {
+                        TV p0 = TOps.Load(part + (0 * outputs + output) * L), p1 = TOps.Load(part + (1 * outputs + output) * L);
+                        TV p2 = TOps.Load(part + (2 * outputs + output) * L), p3 = TOps.Load(part + (3 * outputs + output) * L);
+                        v = TOps.Add(TOps.Add(p0, p1), TOps.Add(p2, p3));
+                    }
+                    TOps.Store(scratch + o * L, v);
+                }
+                TOps.SumEach(scratch, sums + o0);
+            }
+            if (count == 4 && !(s.Last && s.Vec < s.Cols))
+            {
+                for (int t = 0; t < tokens; t++)
+                {
+                    float* dst = yt + (long)t * s.Rows + g;
+                    Vector128<float> v = Vector128.Load(sums + 4 * t);
+                    if (!s.First) v = Vector128.Load(dst) + v;
+                    v.Store(dst);
+                }
+                return;
+            }
             for (int i = 0; i < count; i++)
             {
                 byte* row = w.Row(g + i);
                 for (int t = 0; t < tokens; t++)
-                    Finish<TRow>(yt + (long)t * s.Rows + g + i, Combine<TOps, TV>(part, i * tokens + t, outputs), s, row, xt + (long)t * s.Cols);
+                    Finish<TRow>(yt + (long)t * s.Rows + g + i, sums[4 * t + i], s, row, xt + (long)t * s.Cols);
             }
         }
     }
