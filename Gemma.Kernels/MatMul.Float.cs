@@ -29,7 +29,7 @@ internal static unsafe partial class MatMul
     [SkipLocalsInit] // the tiles' partial-sum scratch is fully written before it is read
     private static class FloatKernels
     {
-        /// <summary>Rows of one unpacked panel (× k-block ≤ 1024 columns × 4 bytes = 256 KB, half of L2).</summary>
+        /// <summary>Rows of one unpacked panel (× k-block ≤ 1152 columns × 4 bytes = 288 KB, under a third of L2).</summary>
         internal const int PanelRows = 64;
 
         /// <summary>Output rows [r0, r1) for all n tokens.</summary>
@@ -314,10 +314,10 @@ internal static unsafe partial class MatMul
         public static float* Get(int floats)
         {
             float[]? buffer = t_buffer;
-            // One size (256 KB) covers every float panel (64 rows × k-block ≤ 1024) and Q8_0 panels up to 21 000
+            // One size (288 KB) covers every float panel (64 rows × k-block ≤ MaxKBlock) and Q8_0 panels up to 23 000
             // columns, so a thread allocates once whatever mix of layers it meets.
             if (buffer is null || buffer.Length < floats + 16)
-                t_buffer = buffer = GC.AllocateUninitializedArray<float>(Math.Max(floats, FloatKernels.PanelRows * 1024) + 16, pinned: true);
+                t_buffer = buffer = GC.AllocateUninitializedArray<float>(Math.Max(floats, FloatKernels.PanelRows * MaxKBlock) + 16, pinned: true);
             nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
             return (float*)((p + 63) & ~(nint)63);
         }
