@@ -49,7 +49,7 @@ internal static unsafe class Attention
         Span<float> scores, int stride)
     {
         int d = CheckScores(q.Length, heads, keys.Length, count, scores.Length, stride);
-        if (!Vector256.IsHardwareAccelerated)
+        if (!Vector128.IsHardwareAccelerated)
         {
             for (int h = 0; h < heads; h++) ScoresScalar(q.Slice(h * d, d), keys, count, scale, softCap, scores.Slice(h * stride, count));
             return;
@@ -66,7 +66,7 @@ internal static unsafe class Attention
         Span<float> scores, int stride)
     {
         int d = CheckScores(q.Length, heads, keys.Length, count, scores.Length, stride);
-        if (!Vector256.IsHardwareAccelerated)
+        if (!Vector128.IsHardwareAccelerated)
         {
             for (int h = 0; h < heads; h++) ScoresScalar(q.Slice(h * d, d), keys, count, scale, softCap, scores.Slice(h * stride, count));
             return;
@@ -122,14 +122,16 @@ internal static unsafe class Attention
             {
                 float* q0 = q + h * d, s0 = scores + (long)h * stride + j0;
                 if (Vector512.IsHardwareAccelerated && d >= 16) Dots2<Ops512, Vector512<float>, TRow>(q0, q0 + d, block, m, d, s0, s0 + stride);
-                else if (d >= 8) Dots2<Ops256, Vector256<float>, TRow>(q0, q0 + d, block, m, d, s0, s0 + stride);
+                else if (Vector256.IsHardwareAccelerated && d >= 8) Dots2<Ops256, Vector256<float>, TRow>(q0, q0 + d, block, m, d, s0, s0 + stride);
+                else if (d >= 4) Dots2<Ops128, Vector128<float>, TRow>(q0, q0 + d, block, m, d, s0, s0 + stride);
                 else { DotsScalar<TRow>(q0, 1, d, block, m, s0, stride); DotsScalar<TRow>(q0 + d, 1, d, block, m, s0 + stride, stride); }
             }
             if (h < heads)
             {
                 float* q0 = q + h * d, s0 = scores + (long)h * stride + j0;
                 if (Vector512.IsHardwareAccelerated && d >= 16) Dots1<Ops512, Vector512<float>, TRow>(q0, block, m, d, s0);
-                else if (d >= 8) Dots1<Ops256, Vector256<float>, TRow>(q0, block, m, d, s0);
+                else if (Vector256.IsHardwareAccelerated && d >= 8) Dots1<Ops256, Vector256<float>, TRow>(q0, block, m, d, s0);
+                else if (d >= 4) Dots1<Ops128, Vector128<float>, TRow>(q0, block, m, d, s0);
                 else DotsScalar<TRow>(q0, 1, d, block, m, s0, stride);
             }
         }
@@ -299,7 +301,7 @@ internal static unsafe class Attention
     public static void AccumulateWeightedValues(ReadOnlySpan<float> weights, int heads, int stride, ReadOnlySpan<Half> values, int count, Span<float> output)
     {
         int d = CheckAccumulate(weights.Length, heads, stride, values.Length, count, output.Length);
-        bool scaled = Vector256.IsHardwareAccelerated;
+        bool scaled = Vector128.IsHardwareAccelerated;
         for (int h = 0; h < heads && scaled; h++)
             scaled = count == 0 || TensorPrimitives.MaxMagnitude(weights.Slice(h * stride, count)) < F16ScaledRow.MaxOtherMagnitude;
         fixed (float* w = weights) fixed (Half* v = values) fixed (float* o = output)
@@ -354,6 +356,11 @@ internal static unsafe class Attention
                 {
                     if (pair) Accumulate2<Ops256, Vector256<float>, TRow>(w0, w1, m, block, o0, o0 + d, d);
                     else Accumulate1<Ops256, Vector256<float>, TRow>(w0, m, block, o0, d);
+                }
+                else if (Vector128.IsHardwareAccelerated)
+                {
+                    if (pair) Accumulate2<Ops128, Vector128<float>, TRow>(w0, w1, m, block, o0, o0 + d, d);
+                    else Accumulate1<Ops128, Vector128<float>, TRow>(w0, m, block, o0, d);
                 }
                 else
                 {

@@ -61,6 +61,26 @@ internal readonly unsafe struct F16Row : IRowFormat
         magnitude = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7C00)), special, magnitude);
         return (sign | magnitude).AsSingle();
     }
+
+    /// <summary>4 fp16 (one 64-bit load) → float32, the <see cref="ToSingle(Vector128{int})"/> bit trick.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load128(byte* row, int col)
+    {
+        Vector128<ushort> raw = Vector128.CreateScalarUnsafe(*(ulong*)((ushort*)row + col)).AsUInt16();
+        return ToSingle(Vector128.WidenLower(raw).AsInt32());
+    }
+
+    /// <summary>Vector form of <see cref="ToSingle(ushort)"/> on the low 16 bits of each lane (bit-identical).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> ToSingle(Vector128<int> h)
+    {
+        Vector128<int> em = h & Vector128.Create(0x7FFF);
+        Vector128<int> sign = Vector128.ShiftLeft(h & Vector128.Create(0x8000), 16);
+        Vector128<int> magnitude = (Vector128.ShiftLeft(em, 13).AsSingle() * Vector128.Create(TwoPow112)).AsInt32();
+        Vector128<int> special = Vector128.Create(0x7F800000) | Vector128.ShiftLeft(em & Vector128.Create(0x3FF), 13);
+        magnitude = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(em, Vector128.Create(0x7C00)), special, magnitude);
+        return (sign | magnitude).AsSingle();
+    }
 }
 
 /// <summary>
@@ -99,5 +119,12 @@ internal readonly unsafe struct F16ScaledRow : IRowFormat
         Vector128<short> raw = Vector128.Load((short*)row + col);
         Vector256<int> h = Avx2.IsSupported ? Avx2.ConvertToVector256Int32(raw) : Vector256.WidenLower(raw.ToVector256Unsafe());
         return (Vector256.ShiftLeft(h, 13) & Vector256.Create(unchecked((int)0x8FFFFFFF))).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load128(byte* row, int col)
+    {
+        Vector128<short> raw = Vector128.CreateScalarUnsafe(*(ulong*)((short*)row + col)).AsInt16();
+        return (Vector128.ShiftLeft(Vector128.WidenLower(raw), 13) & Vector128.Create(unchecked((int)0x8FFFFFFF))).AsSingle();
     }
 }

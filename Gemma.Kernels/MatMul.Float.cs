@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 
 namespace Gemma.Kernels;
 
@@ -8,7 +9,7 @@ internal static unsafe partial class MatMul
 {
     /// <summary>
     /// Float kernels (F32, BF16 and any <see cref="IRowFormat"/>), written once over <see cref="IVectorOps{TV}"/> and
-    /// specialized per width (Vector512: 16 lanes, Vector256: 8).
+    /// specialized per width (Vector512: 16 lanes, Vector256: 8, Vector128: 4 — AdvSimd on ARM64).
     /// <para>
     /// <b>The reduction order</b> (the same for every output element, whatever the batch, tile, chunk or thread count —
     /// batch invariance): the vector part of the columns is cut into k-blocks (<see cref="KBlockSize"/>, from the
@@ -21,7 +22,7 @@ internal static unsafe partial class MatMul
     /// (memory-mapped) matrix: one sequential stream, four independent FMA chains per row.
     /// <b>GEMM</b> (n ≥ <see cref="GemmMinTokens"/>): per row panel of <see cref="PanelRows"/> rows and per k-block, the
     /// weights are unpacked once into a float32 panel (per-thread scratch, L2-resident) laid out so the micro-kernel
-    /// reads it sequentially; a register tile of 4 rows × 4 tokens (Vector512; 4 × 2 on Vector256) then walks the
+    /// reads it sequentially; a register tile of 4 rows × 4 tokens (Vector512, ARM64 Vector128; 4 × 2 on Vector256 and x86 Vector128) then walks the
     /// block four times, once per accumulator chain (chunks j, j + 4, …), so each output keeps the decode order with
     /// one accumulator per output in registers. A row panel's last group is padded with zero rows.
     /// </para>
@@ -102,7 +103,9 @@ internal static unsafe partial class MatMul
             int vec = cols & ~(L - 1);
             int kb = KBlockSize(vec, L);
             long rb = w.RowBytes;
-            int tile = L == 16 ? 4 : 2; // tokens per register tile: 16 (or 8) accumulators + operands fit the register file
+            // Tokens per register tile, so that 16 (or 8) accumulators + operands fit the register file: 4 with 32
+            // vector registers (AVX-512's zmm, ARM64's v0–v31), 2 with 16 (AVX2's ymm, SSE's xmm).
+            int tile = L == 16 || (L == 4 && AdvSimd.Arm64.IsSupported) ? 4 : 2;
             float* panel = PanelScratch.Get(PanelRows * Math.Max(kb, L));
             // The tiles' pass accumulators (4 passes × ≤ 16 outputs × ≤ 16 lanes) and reduction scratch, allocated once
             // here: the tiles themselves then have no stack probe.

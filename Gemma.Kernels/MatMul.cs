@@ -211,6 +211,7 @@ internal static unsafe partial class MatMul
         {
             if (Vector512.IsHardwareAccelerated) FloatKernels.Range<Ops512, Vector512<float>, TRow>(W, X, Y, N, r0, r1);
             else if (Vector256.IsHardwareAccelerated) FloatKernels.Range<Ops256, Vector256<float>, TRow>(W, X, Y, N, r0, r1);
+            else if (Vector128.IsHardwareAccelerated) FloatKernels.Range<Ops128, Vector128<float>, TRow>(W, X, Y, N, r0, r1);
             else LinearScalarRange(W, X, Y, N, r0, r1);
         }
     }

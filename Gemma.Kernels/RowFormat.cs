@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using System.Runtime.Intrinsics.X86;
 
 namespace Gemma.Kernels;
@@ -21,6 +22,8 @@ internal unsafe interface IRowFormat
     static abstract Vector512<float> Load512(byte* row, int col);
     /// <summary>Elements [col, col + 8) as float32.</summary>
     static abstract Vector256<float> Load256(byte* row, int col);
+    /// <summary>Elements [col, col + 4) as float32 (the AdvSimd / SSE path).</summary>
+    static abstract Vector128<float> Load128(byte* row, int col);
 }
 
 /// <summary>IEEE float32 weights.</summary>
@@ -36,6 +39,9 @@ internal readonly unsafe struct F32Row : IRowFormat
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load256(byte* row, int col) => Vector256.Load((float*)row + col);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load128(byte* row, int col) => Vector128.Load((float*)row + col);
 }
 
 /// <summary>
@@ -67,5 +73,17 @@ internal readonly unsafe struct Bf16Row : IRowFormat
             ? Avx2.ConvertToVector256Int32(raw).AsUInt32()
             : Vector256.WidenLower(raw.ToVector256Unsafe());
         return Vector256.ShiftLeft(wide, 16).AsSingle();
+    }
+
+    /// <summary>
+    /// 4 bf16 (one 64-bit load) → float32. ARM64: one <c>zip1</c> with zero puts each ushort in the high half of its
+    /// 32-bit lane; elsewhere the portable widen + shift (<c>pmovzxwd</c>/<c>punpcklwd</c> + <c>pslld</c>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load128(byte* row, int col)
+    {
+        Vector128<ushort> raw = Vector128.CreateScalarUnsafe(*(ulong*)((ushort*)row + col)).AsUInt16();
+        if (AdvSimd.Arm64.IsSupported) return AdvSimd.Arm64.ZipLow(Vector128<ushort>.Zero, raw).AsSingle();
+        return Vector128.ShiftLeft(Vector128.WidenLower(raw), 16).AsSingle();
     }
 }
