@@ -107,9 +107,9 @@ internal static unsafe partial class MatMul
             // vector registers (AVX-512's zmm, ARM64's v0–v31), 2 with 16 (AVX2's ymm, SSE's xmm).
             int tile = L == 16 || (L == 4 && AdvSimd.Arm64.IsSupported) ? 4 : 2;
             float* panel = PanelScratch.Get(PanelRows * Math.Max(kb, L));
-            // The tiles' pass accumulators (4 passes × ≤ 16 outputs × ≤ 16 lanes) and reduction scratch, allocated once
-            // here: the tiles themselves then have no stack probe.
-            float* part = stackalloc float[4 * 16 * 16];
+            // The tiles' pass accumulators (p0 + p1 and p2 of ≤ 16 outputs × ≤ 16 lanes) and reduction scratch, allocated
+            // once here: the tiles themselves then have no stack probe.
+            float* part = stackalloc float[2 * 16 * 16];
             float* scratch = stackalloc float[16 * 16 + 16];
             for (int p0 = r0; p0 < r1; p0 += PanelRows)
             {
@@ -185,13 +185,12 @@ internal static unsafe partial class MatMul
                     a30 = TOps.Fma(wv, xv0, a30); a31 = TOps.Fma(wv, xv1, a31); a32 = TOps.Fma(wv, xv2, a32); a33 = TOps.Fma(wv, xv3, a33);
                 }
                 // Output index = token · 4 + row (a{row}{token}).
-                float* pj = part + j * 16 * L;
-                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 4 * L, a01); TOps.Store(pj + 8 * L, a02); TOps.Store(pj + 12 * L, a03);
-                TOps.Store(pj + 1 * L, a10); TOps.Store(pj + 5 * L, a11); TOps.Store(pj + 9 * L, a12); TOps.Store(pj + 13 * L, a13);
-                TOps.Store(pj + 2 * L, a20); TOps.Store(pj + 6 * L, a21); TOps.Store(pj + 10 * L, a22); TOps.Store(pj + 14 * L, a23);
-                TOps.Store(pj + 3 * L, a30); TOps.Store(pj + 7 * L, a31); TOps.Store(pj + 11 * L, a32); TOps.Store(pj + 15 * L, a33);
+                Pass<TOps, TV>(j, part, scratch, 0, a00); Pass<TOps, TV>(j, part, scratch, 4, a01); Pass<TOps, TV>(j, part, scratch, 8, a02); Pass<TOps, TV>(j, part, scratch, 12, a03);
+                Pass<TOps, TV>(j, part, scratch, 1, a10); Pass<TOps, TV>(j, part, scratch, 5, a11); Pass<TOps, TV>(j, part, scratch, 9, a12); Pass<TOps, TV>(j, part, scratch, 13, a13);
+                Pass<TOps, TV>(j, part, scratch, 2, a20); Pass<TOps, TV>(j, part, scratch, 6, a21); Pass<TOps, TV>(j, part, scratch, 10, a22); Pass<TOps, TV>(j, part, scratch, 14, a23);
+                Pass<TOps, TV>(j, part, scratch, 3, a30); Pass<TOps, TV>(j, part, scratch, 7, a31); Pass<TOps, TV>(j, part, scratch, 11, a32); Pass<TOps, TV>(j, part, scratch, 15, a33);
             }
-            FinishTile<TOps, TV, TRow>(part, scratch, 4, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(scratch, 4, w, g, count, xt, yt, s);
         }
 
         /// <summary>4 rows × 2 tokens (the Vector256 tile: 8 accumulators + 2 activations + 1 weight of 16 registers).</summary>
@@ -219,11 +218,11 @@ internal static unsafe partial class MatMul
                     wv = TOps.Load(pw + 3 * L);
                     a30 = TOps.Fma(wv, xv0, a30); a31 = TOps.Fma(wv, xv1, a31);
                 }
-                float* pj = part + j * 8 * L; // output index = token · 4 + row
-                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 4 * L, a01); TOps.Store(pj + 1 * L, a10); TOps.Store(pj + 5 * L, a11);
-                TOps.Store(pj + 2 * L, a20); TOps.Store(pj + 6 * L, a21); TOps.Store(pj + 3 * L, a30); TOps.Store(pj + 7 * L, a31);
+                // Output index = token · 4 + row.
+                Pass<TOps, TV>(j, part, scratch, 0, a00); Pass<TOps, TV>(j, part, scratch, 4, a01); Pass<TOps, TV>(j, part, scratch, 1, a10); Pass<TOps, TV>(j, part, scratch, 5, a11);
+                Pass<TOps, TV>(j, part, scratch, 2, a20); Pass<TOps, TV>(j, part, scratch, 6, a21); Pass<TOps, TV>(j, part, scratch, 3, a30); Pass<TOps, TV>(j, part, scratch, 7, a31);
             }
-            FinishTile<TOps, TV, TRow>(part, scratch, 2, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(scratch, 2, w, g, count, xt, yt, s);
         }
 
         /// <summary>4 rows × 1 token (tokens left over after the tiles).</summary>
@@ -244,41 +243,45 @@ internal static unsafe partial class MatMul
                     a2 = TOps.Fma(TOps.Load(pw + 2 * L), xv, a2);
                     a3 = TOps.Fma(TOps.Load(pw + 3 * L), xv, a3);
                 }
-                float* pj = part + j * 4 * L;
-                TOps.Store(pj, a0); TOps.Store(pj + L, a1); TOps.Store(pj + 2 * L, a2); TOps.Store(pj + 3 * L, a3);
+                Pass<TOps, TV>(j, part, scratch, 0, a0); Pass<TOps, TV>(j, part, scratch, 1, a1);
+                Pass<TOps, TV>(j, part, scratch, 2, a2); Pass<TOps, TV>(j, part, scratch, 3, a3);
             }
-            FinishTile<TOps, TV, TRow>(part, scratch, 1, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(scratch, 1, w, g, count, xt, yt, s);
         }
 
         /// <summary>
-        /// Reduces the pass accumulators of a 4-row × <paramref name="tokens"/> tile (output index token · 4 + row)
-        /// and adds the block values to y; padding rows (≥ <paramref name="count"/>) are dropped. Per output the four
-        /// pass vectors are added as <c>(p0 + p1) + (p2 + p3)</c>, then <see cref="IVectorOps{TV}.SumEach"/> reduces
-        /// Lanes outputs at once — bit-identical to decode's <c>Sum((a0 + a1) + (a2 + a3))</c>. A full group without a
-        /// scalar column tail updates each token's 4 consecutive outputs with one 4-float vector.
+        /// Folds pass <paramref name="j"/>'s accumulator of one output into the reduction order as the passes finish:
+        /// pass 0 is stored, pass 1 added to it (p0 + p1), pass 2 stored, pass 3 added to it and to p0 + p1 —
+        /// <c>(p0 + p1) + (p2 + p3)</c>, decode's order — into <paramref name="scratch"/> (vector per output, the
+        /// layout <see cref="IVectorOps{TV}.SumEach"/> reads).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void FinishTile<TOps, TV, TRow>(float* part, float* scratch, int tokens, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        private static void Pass<TOps, TV>(int j, float* part, float* scratch, int output, TV a)
+            where TOps : IVectorOps<TV> where TV : struct
+        {
+            int L = TOps.Lanes;
+            float* p01 = part + output * L, p2 = part + (16 + output) * L;
+            if (j == 0) TOps.Store(p01, a);
+            else if (j == 1) TOps.Store(p01, TOps.Add(TOps.Load(p01), a));
+            else if (j == 2) TOps.Store(p2, a);
+            else TOps.Store(scratch + output * L, TOps.Add(TOps.Load(p01), TOps.Add(TOps.Load(p2), a)));
+        }
+
+        /// <summary>
+        /// Reduces the combined vectors of a 4-row × <paramref name="tokens"/> tile (output index token · 4 + row, see
+        /// <see cref="Pass{TOps, TV}"/>) with <see cref="IVectorOps{TV}.SumEach"/> — Lanes outputs at once,
+        /// bit-identical to decode's <c>Sum</c> — and adds the block values to y; padding rows (≥ <paramref name="count"/>)
+        /// are dropped. A full group without a scalar column tail updates each token's 4 consecutive outputs with one
+        /// 4-float vector.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void FinishTile<TOps, TV, TRow>(float* scratch, int tokens, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
             int L = TOps.Lanes, outputs = 4 * tokens;
             float* sums = scratch + 16 * 16;
-            for (int o0 = 0; o0 < outputs; o0 += L)
-            {
-                for (int o = 0; o < L; o++)
-                {
-                    int output = o0 + o;
-                    TV v = TOps.Zero;
-                    if (output < outputs)
-                    {
-                        TV p0 = TOps.Load(part + (0 * outputs + output) * L), p1 = TOps.Load(part + (1 * outputs + output) * L);
-                        TV p2 = TOps.Load(part + (2 * outputs + output) * L), p3 = TOps.Load(part + (3 * outputs + output) * L);
-                        v = TOps.Add(TOps.Add(p0, p1), TOps.Add(p2, p3));
-                    }
-                    TOps.Store(scratch + o * L, v);
-                }
-                TOps.SumEach(scratch, sums + o0);
-            }
+            for (int o = outputs; o % L != 0; o++) TOps.Store(scratch + o * L, TOps.Zero); // pad the last group
+            for (int o0 = 0; o0 < outputs; o0 += L) TOps.SumEach(scratch + o0 * L, sums + o0);
             if (count == 4 && !(s.Last && s.Vec < s.Cols))
             {
                 for (int t = 0; t < tokens; t++)
