@@ -82,3 +82,49 @@ internal readonly unsafe struct F16Row : IRowFormat
         return (sign | magnitude).AsSingle();
     }
 }
+
+/// <summary>
+/// Finite IEEE binary16 elements read as float32 <b>times 2⁻¹¹²</b> — three vector instructions (sign-extending
+/// widen, shift left by 13, mask) instead of <see cref="F16Row"/>'s eleven: the shift puts exponent and mantissa at
+/// float32's mantissa boundary and the sign at bit 28, the mask keeps bit 31 (a sign copy) and clears bits 28–30.
+/// Exact: 2⁻¹¹²·h is a float32 (normal for fp16 normals, denormal for fp16 subnormals). The caller multiplies the other
+/// factor by <see cref="Compensation"/> = 2¹¹² (exact while that factor is below 2¹⁶ in magnitude), so every product,
+/// and therefore every FMA result, is bit-identical to reading through <see cref="F16Row"/>. Inf and NaN halves read as
+/// finite values: callers guarantee finite data (the KV cache clamps to ±65504 on write).
+/// </summary>
+internal readonly unsafe struct F16ScaledRow : IRowFormat
+{
+    /// <summary>2¹¹²: the factor the other operand carries.</summary>
+    public const float Compensation = 5.192296858534828E+33f;
+
+    /// <summary>The largest magnitude the other operand may have (so that it times 2¹¹² stays finite).</summary>
+    public const float MaxOtherMagnitude = 32768f;
+
+    public static int BytesPerElement => 2;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Load(byte* row, int col) => BitConverter.Int32BitsToSingle(((short*)row)[col] << 13 & unchecked((int)0x8FFFFFFF));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load512(byte* row, int col)
+    {
+        Vector256<short> raw = Vector256.Load((short*)row + col);
+        Vector512<int> h = Avx512F.IsSupported ? Avx512F.ConvertToVector512Int32(raw) : Vector512.WidenLower(raw.ToVector512Unsafe());
+        return (Vector512.ShiftLeft(h, 13) & Vector512.Create(unchecked((int)0x8FFFFFFF))).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Load256(byte* row, int col)
+    {
+        Vector128<short> raw = Vector128.Load((short*)row + col);
+        Vector256<int> h = Avx2.IsSupported ? Avx2.ConvertToVector256Int32(raw) : Vector256.WidenLower(raw.ToVector256Unsafe());
+        return (Vector256.ShiftLeft(h, 13) & Vector256.Create(unchecked((int)0x8FFFFFFF))).AsSingle();
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Load128(byte* row, int col)
+    {
+        Vector128<short> raw = Vector128.CreateScalarUnsafe(*(ulong*)((short*)row + col)).AsInt16();
+        return (Vector128.ShiftLeft(Vector128.WidenLower(raw), 13) & Vector128.Create(unchecked((int)0x8FFFFFFF))).AsSingle();
+    }
+}

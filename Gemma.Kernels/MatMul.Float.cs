@@ -30,7 +30,7 @@ internal static unsafe partial class MatMul
     [SkipLocalsInit] // the tiles' partial-sum scratch is fully written before it is read
     private static class FloatKernels
     {
-        /// <summary>Rows of one unpacked panel (× k-block ≤ 1024 columns × 4 bytes = 256 KB, half of L2).</summary>
+        /// <summary>Rows of one unpacked panel (× k-block ≤ 1152 columns × 4 bytes = 288 KB, under a third of L2).</summary>
         internal const int PanelRows = 64;
 
         /// <summary>Output rows [r0, r1) for all n tokens.</summary>
@@ -107,7 +107,10 @@ internal static unsafe partial class MatMul
             // vector registers (AVX-512's zmm, ARM64's v0–v31), 2 with 16 (AVX2's ymm, SSE's xmm).
             int tile = L == 16 || (L == 4 && AdvSimd.Arm64.IsSupported) ? 4 : 2;
             float* panel = PanelScratch.Get(PanelRows * Math.Max(kb, L));
-            byte** rowPtr = stackalloc byte*[4];
+            // The tiles' pass accumulators (p0 + p1 and p2 of ≤ 16 outputs × ≤ 16 lanes) and reduction scratch, allocated
+            // once here: the tiles themselves then have no stack probe.
+            float* part = stackalloc float[2 * 16 * 16];
+            float* scratch = stackalloc float[16 * 16 + 16];
             for (int p0 = r0; p0 < r1; p0 += PanelRows)
             {
                 int p1 = Math.Min(r1, p0 + PanelRows);
@@ -123,12 +126,12 @@ internal static unsafe partial class MatMul
                         for (int g = p0; g < p1; g += 4)
                         {
                             float* gp = panel + (long)(g - p0) * (k1 - k0);
-                            if (tile == 4) Tile4x4<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s);
-                            else Tile4x2<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s);
+                            if (tile == 4) Tile4x4<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s, part, scratch);
+                            else Tile4x2<TOps, TV, TRow>(gp, chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s, part, scratch);
                         }
                     for (; t < n; t++)
                         for (int g = p0; g < p1; g += 4)
-                            Tile4x1<TOps, TV, TRow>(panel + (long)(g - p0) * (k1 - k0), chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s);
+                            Tile4x1<TOps, TV, TRow>(panel + (long)(g - p0) * (k1 - k0), chunks, w, g, Math.Min(4, p1 - g), x + (long)t * cols, y + (long)t * rows, s, part, scratch);
                     k0 = k1;
                 }
                 while (k0 < vec);
@@ -153,25 +156,13 @@ internal static unsafe partial class MatMul
                 }
         }
 
-        /// <summary>Adds four pass accumulators in the reduction order and stores the block value of one output.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static float Combine<TOps, TV>(float* part, int output, int outputs)
-            where TOps : IVectorOps<TV> where TV : struct
-        {
-            int L = TOps.Lanes;
-            TV p0 = TOps.Load(part + (0 * outputs + output) * L), p1 = TOps.Load(part + (1 * outputs + output) * L);
-            TV p2 = TOps.Load(part + (2 * outputs + output) * L), p3 = TOps.Load(part + (3 * outputs + output) * L);
-            return TOps.Sum(TOps.Add(TOps.Add(p0, p1), TOps.Add(p2, p3)));
-        }
-
         /// <summary>4 rows (panel group <paramref name="gp"/>) × 4 tokens: 16 accumulators, one per output, per pass.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Tile4x4<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        private static void Tile4x4<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s, float* part, float* scratch)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
             int L = TOps.Lanes;
             long cs = s.Cols;
-            float* part = stackalloc float[4 * 16 * 16];
             float* x0 = xt + s.K0, x1 = x0 + cs, x2 = x0 + 2 * cs, x3 = x0 + 3 * cs; // k-block start
             float* pw = gp;
             for (int j = 0; j < 4; j++)
@@ -193,23 +184,21 @@ internal static unsafe partial class MatMul
                     wv = TOps.Load(pw + 3 * L);
                     a30 = TOps.Fma(wv, xv0, a30); a31 = TOps.Fma(wv, xv1, a31); a32 = TOps.Fma(wv, xv2, a32); a33 = TOps.Fma(wv, xv3, a33);
                 }
-                // Output index = row · 4 + token.
-                float* pj = part + j * 16 * L;
-                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 1 * L, a01); TOps.Store(pj + 2 * L, a02); TOps.Store(pj + 3 * L, a03);
-                TOps.Store(pj + 4 * L, a10); TOps.Store(pj + 5 * L, a11); TOps.Store(pj + 6 * L, a12); TOps.Store(pj + 7 * L, a13);
-                TOps.Store(pj + 8 * L, a20); TOps.Store(pj + 9 * L, a21); TOps.Store(pj + 10 * L, a22); TOps.Store(pj + 11 * L, a23);
-                TOps.Store(pj + 12 * L, a30); TOps.Store(pj + 13 * L, a31); TOps.Store(pj + 14 * L, a32); TOps.Store(pj + 15 * L, a33);
+                // Output index = token · 4 + row (a{row}{token}).
+                Pass<TOps, TV>(j, part, scratch, 0, a00); Pass<TOps, TV>(j, part, scratch, 4, a01); Pass<TOps, TV>(j, part, scratch, 8, a02); Pass<TOps, TV>(j, part, scratch, 12, a03);
+                Pass<TOps, TV>(j, part, scratch, 1, a10); Pass<TOps, TV>(j, part, scratch, 5, a11); Pass<TOps, TV>(j, part, scratch, 9, a12); Pass<TOps, TV>(j, part, scratch, 13, a13);
+                Pass<TOps, TV>(j, part, scratch, 2, a20); Pass<TOps, TV>(j, part, scratch, 6, a21); Pass<TOps, TV>(j, part, scratch, 10, a22); Pass<TOps, TV>(j, part, scratch, 14, a23);
+                Pass<TOps, TV>(j, part, scratch, 3, a30); Pass<TOps, TV>(j, part, scratch, 7, a31); Pass<TOps, TV>(j, part, scratch, 11, a32); Pass<TOps, TV>(j, part, scratch, 15, a33);
             }
-            FinishTile<TOps, TV, TRow>(part, 4, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(scratch, 4, w, g, count, xt, yt, s);
         }
 
         /// <summary>4 rows × 2 tokens (the Vector256 tile: 8 accumulators + 2 activations + 1 weight of 16 registers).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Tile4x2<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        private static void Tile4x2<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s, float* part, float* scratch)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
             int L = TOps.Lanes;
-            float* part = stackalloc float[4 * 8 * 16];
             float* x0 = xt + s.K0, x1 = x0 + s.Cols; // k-block start
             float* pw = gp;
             for (int j = 0; j < 4; j++)
@@ -229,20 +218,19 @@ internal static unsafe partial class MatMul
                     wv = TOps.Load(pw + 3 * L);
                     a30 = TOps.Fma(wv, xv0, a30); a31 = TOps.Fma(wv, xv1, a31);
                 }
-                float* pj = part + j * 8 * L;
-                TOps.Store(pj + 0 * L, a00); TOps.Store(pj + 1 * L, a01); TOps.Store(pj + 2 * L, a10); TOps.Store(pj + 3 * L, a11);
-                TOps.Store(pj + 4 * L, a20); TOps.Store(pj + 5 * L, a21); TOps.Store(pj + 6 * L, a30); TOps.Store(pj + 7 * L, a31);
+                // Output index = token · 4 + row.
+                Pass<TOps, TV>(j, part, scratch, 0, a00); Pass<TOps, TV>(j, part, scratch, 4, a01); Pass<TOps, TV>(j, part, scratch, 1, a10); Pass<TOps, TV>(j, part, scratch, 5, a11);
+                Pass<TOps, TV>(j, part, scratch, 2, a20); Pass<TOps, TV>(j, part, scratch, 6, a21); Pass<TOps, TV>(j, part, scratch, 3, a30); Pass<TOps, TV>(j, part, scratch, 7, a31);
             }
-            FinishTile<TOps, TV, TRow>(part, 2, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(scratch, 2, w, g, count, xt, yt, s);
         }
 
         /// <summary>4 rows × 1 token (tokens left over after the tiles).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Tile4x1<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        private static void Tile4x1<TOps, TV, TRow>(float* gp, int chunks, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s, float* part, float* scratch)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
             int L = TOps.Lanes;
-            float* part = stackalloc float[4 * 4 * 16];
             float* pw = gp, x0 = xt + s.K0;
             for (int j = 0; j < 4; j++)
             {
@@ -255,25 +243,61 @@ internal static unsafe partial class MatMul
                     a2 = TOps.Fma(TOps.Load(pw + 2 * L), xv, a2);
                     a3 = TOps.Fma(TOps.Load(pw + 3 * L), xv, a3);
                 }
-                float* pj = part + j * 4 * L;
-                TOps.Store(pj, a0); TOps.Store(pj + L, a1); TOps.Store(pj + 2 * L, a2); TOps.Store(pj + 3 * L, a3);
+                Pass<TOps, TV>(j, part, scratch, 0, a0); Pass<TOps, TV>(j, part, scratch, 1, a1);
+                Pass<TOps, TV>(j, part, scratch, 2, a2); Pass<TOps, TV>(j, part, scratch, 3, a3);
             }
-            FinishTile<TOps, TV, TRow>(part, 1, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(scratch, 1, w, g, count, xt, yt, s);
         }
 
         /// <summary>
-        /// Reduces the pass accumulators of a 4-row × <paramref name="tokens"/> tile (output index row · tokens + token)
-        /// and adds the block values to y; padding rows (≥ <paramref name="count"/>) are dropped.
+        /// Folds pass <paramref name="j"/>'s accumulator of one output into the reduction order as the passes finish:
+        /// pass 0 is stored, pass 1 added to it (p0 + p1), pass 2 stored, pass 3 added to it and to p0 + p1 —
+        /// <c>(p0 + p1) + (p2 + p3)</c>, decode's order — into <paramref name="scratch"/> (vector per output, the
+        /// layout <see cref="IVectorOps{TV}.SumEach"/> reads).
         /// </summary>
-        private static void FinishTile<TOps, TV, TRow>(float* part, int tokens, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void Pass<TOps, TV>(int j, float* part, float* scratch, int output, TV a)
+            where TOps : IVectorOps<TV> where TV : struct
+        {
+            int L = TOps.Lanes;
+            float* p01 = part + output * L, p2 = part + (16 + output) * L;
+            if (j == 0) TOps.Store(p01, a);
+            else if (j == 1) TOps.Store(p01, TOps.Add(TOps.Load(p01), a));
+            else if (j == 2) TOps.Store(p2, a);
+            else TOps.Store(scratch + output * L, TOps.Add(TOps.Load(p01), TOps.Add(TOps.Load(p2), a)));
+        }
+
+        /// <summary>
+        /// Reduces the combined vectors of a 4-row × <paramref name="tokens"/> tile (output index token · 4 + row, see
+        /// <see cref="Pass{TOps, TV}"/>) with <see cref="IVectorOps{TV}.SumEach"/> — Lanes outputs at once,
+        /// bit-identical to decode's <c>Sum</c> — and adds the block values to y; padding rows (≥ <paramref name="count"/>)
+        /// are dropped. A full group without a scalar column tail updates each token's 4 consecutive outputs with one
+        /// 4-float vector.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void FinishTile<TOps, TV, TRow>(float* scratch, int tokens, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
-            int outputs = 4 * tokens;
+            int L = TOps.Lanes, outputs = 4 * tokens;
+            float* sums = scratch + 16 * 16;
+            for (int o = outputs; o % L != 0; o++) TOps.Store(scratch + o * L, TOps.Zero); // pad the last group
+            for (int o0 = 0; o0 < outputs; o0 += L) TOps.SumEach(scratch + o0 * L, sums + o0);
+            if (count == 4 && !(s.Last && s.Vec < s.Cols))
+            {
+                for (int t = 0; t < tokens; t++)
+                {
+                    float* dst = yt + (long)t * s.Rows + g;
+                    Vector128<float> v = Vector128.Load(sums + 4 * t);
+                    if (!s.First) v = Vector128.Load(dst) + v;
+                    v.Store(dst);
+                }
+                return;
+            }
             for (int i = 0; i < count; i++)
             {
                 byte* row = w.Row(g + i);
                 for (int t = 0; t < tokens; t++)
-                    Finish<TRow>(yt + (long)t * s.Rows + g + i, Combine<TOps, TV>(part, i * tokens + t, outputs), s, row, xt + (long)t * s.Cols);
+                    Finish<TRow>(yt + (long)t * s.Rows + g + i, sums[4 * t + i], s, row, xt + (long)t * s.Cols);
             }
         }
     }
@@ -296,10 +320,10 @@ internal static unsafe partial class MatMul
         public static float* Get(int floats)
         {
             float[]? buffer = t_buffer;
-            // One size (256 KB) covers every float panel (64 rows × k-block ≤ 1024) and Q8_0 panels up to 21 000
+            // One size (288 KB) covers every float panel (64 rows × k-block ≤ MaxKBlock) and Q8_0 panels up to 23 000
             // columns, so a thread allocates once whatever mix of layers it meets.
             if (buffer is null || buffer.Length < floats + 16)
-                t_buffer = buffer = GC.AllocateUninitializedArray<float>(Math.Max(floats, FloatKernels.PanelRows * 1024) + 16, pinned: true);
+                t_buffer = buffer = GC.AllocateUninitializedArray<float>(Math.Max(floats, FloatKernels.PanelRows * MaxKBlock) + 16, pinned: true);
             nint p = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
             return (float*)((p + 63) & ~(nint)63);
         }

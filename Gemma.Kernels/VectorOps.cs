@@ -20,8 +20,17 @@ internal unsafe interface IVectorOps<TV> where TV : struct
     /// <summary><c>a · b + c</c>, one rounding.</summary>
     static abstract TV Fma(TV a, TV b, TV c);
     static abstract TV Add(TV a, TV b);
-    /// <summary>Horizontal sum in the width's fixed order.</summary>
+    /// <summary>
+    /// Horizontal sum in the halving order: lane i plus lane i + Lanes/2, then the same on the half, down to one lane
+    /// (16 lanes: s8[i] = v[i] + v[i+8], s4[i] = s8[i] + s8[i+4], s2[i] = s4[i] + s4[i+2], s2[0] + s2[1]).
+    /// </summary>
     static abstract float Sum(TV v);
+    /// <summary>
+    /// <c>sums[i] = Sum(vector i)</c> for the <see cref="Lanes"/> vectors stored one after another at
+    /// <paramref name="vectors"/>, bit-identical to <see cref="Sum"/> but as one transposed reduction
+    /// (Lanes − 1 vector adds instead of Lanes horizontal sums).
+    /// </summary>
+    static abstract void SumEach(float* vectors, float* sums);
     /// <summary><see cref="Lanes"/> weight elements from <paramref name="col"/> widened to float32.</summary>
     static abstract TV LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat;
 
@@ -44,7 +53,42 @@ internal readonly unsafe struct Ops512 : IVectorOps<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector512<float> v) => v.Store(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> v) => Ops256.Sum(v.GetLower() + v.GetUpper());
+
+    /// <summary>
+    /// Four halving steps over 16 vectors: 128-bit-lane shuffles pair lanes i and i + 8 (8 adds), i and i + 4 (4 adds),
+    /// 64-bit unpacks i and i + 2 (2 adds), <c>vshufps</c> the last pairs (1 add); the result lanes come out as a 4 × 4
+    /// transpose of the vector order, which one <c>vpermps</c> undoes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumEach(float* v, float* sums)
+    {
+        if (!Avx512F.IsSupported)
+        {
+            for (int i = 0; i < 16; i++) sums[i] = Sum(Vector512.Load(v + 16 * i));
+            return;
+        }
+        // u_k lanes 0–7: s8 of vector 2k, lanes 8–15: s8 of vector 2k + 1.
+        Vector512<float> u0 = Halves(v, 0), u1 = Halves(v, 2), u2 = Halves(v, 4), u3 = Halves(v, 6);
+        Vector512<float> u4 = Halves(v, 8), u5 = Halves(v, 10), u6 = Halves(v, 12), u7 = Halves(v, 14);
+        // w_m 128-bit quarter r: s4 of vector 4m + r.
+        Vector512<float> w0 = Quarters(u0, u1), w1 = Quarters(u2, u3), w2 = Quarters(u4, u5), w3 = Quarters(u6, u7);
+        // x0 quarter r: s2 of vectors r and 4 + r; x1: 8 + r and 12 + r.
+        Vector512<float> x0 = Pairs(w0, w1), x1 = Pairs(w2, w3);
+        // y[4r + c] = sum of vector 4c + r.
+        Vector512<float> y = Avx512F.Shuffle(x0, x1, 0x88) + Avx512F.Shuffle(x0, x1, 0xDD);
+        Avx512F.PermuteVar16x32(y, Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)).Store(sums);
+
+        static Vector512<float> Halves(float* v, int k)
+        {
+            Vector512<float> a = Vector512.Load(v + 16 * k), b = Vector512.Load(v + 16 * k + 16);
+            return Avx512F.Shuffle4x128(a, b, 0b01_00_01_00) + Avx512F.Shuffle4x128(a, b, 0b11_10_11_10);
+        }
+        static Vector512<float> Quarters(Vector512<float> a, Vector512<float> b)
+            => Avx512F.Shuffle4x128(a, b, 0b10_00_10_00) + Avx512F.Shuffle4x128(a, b, 0b11_01_11_01);
+        static Vector512<float> Pairs(Vector512<float> a, Vector512<float> b)
+            => Avx512F.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle() + Avx512F.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle();
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat => TRow.Load512(row, col);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Create(float value) => Vector512.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => a * b;
@@ -63,7 +107,44 @@ internal readonly unsafe struct Ops256 : IVectorOps<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static void Store(float* p, Vector256<float> v) => v.Store(p);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Sum(v.GetLower() + v.GetUpper());
+
+    /// <summary>The last two halving steps of 4 lanes: (x0 + x2) + (x1 + x3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float Sum(Vector128<float> x)
+    {
+        Vector128<float> s2 = x + Vector128.Shuffle(x, Vector128.Create(2, 3, 0, 1));
+        return s2.ToScalar() + s2.GetElement(1);
+    }
+
+    /// <summary>
+    /// Three halving steps over 8 vectors (<c>vperm2f128</c>, 64-bit unpacks, <c>vshufps</c>: 4 + 2 + 1 adds); the result
+    /// lanes come out as a 2 × 4 transpose of the vector order, which one <c>vpermps</c> undoes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumEach(float* v, float* sums)
+    {
+        if (!Avx2.IsSupported)
+        {
+            for (int i = 0; i < 8; i++) sums[i] = Sum(Vector256.Load(v + 8 * i));
+            return;
+        }
+        // u_k: s4 of vector 2k | s4 of vector 2k + 1.
+        Vector256<float> u0 = Halves(v, 0), u1 = Halves(v, 2), u2 = Halves(v, 4), u3 = Halves(v, 6);
+        // x0 128-bit half h: s2 of vectors h and 2 + h; x1: 4 + h and 6 + h.
+        Vector256<float> x0 = Pairs(u0, u1), x1 = Pairs(u2, u3);
+        // y[4h + c] = sum of vector 2c + h.
+        Vector256<float> y = Avx.Shuffle(x0, x1, 0x88) + Avx.Shuffle(x0, x1, 0xDD);
+        Avx2.PermuteVar8x32(y, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(sums);
+
+        static Vector256<float> Halves(float* v, int k)
+        {
+            Vector256<float> a = Vector256.Load(v + 8 * k), b = Vector256.Load(v + 8 * k + 8);
+            return Avx.Permute2x128(a, b, 0x20) + Avx.Permute2x128(a, b, 0x31);
+        }
+        static Vector256<float> Pairs(Vector256<float> a, Vector256<float> b)
+            => Avx.UnpackLow(a.AsDouble(), b.AsDouble()).AsSingle() + Avx.UnpackHigh(a.AsDouble(), b.AsDouble()).AsSingle();
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat => TRow.Load256(row, col);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Create(float value) => Vector256.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => a * b;
@@ -88,7 +169,12 @@ internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Fma(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
         HasFma ? Vector128.FusedMultiplyAdd(a, b, c) : a * b + c;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> v) => Vector128.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> v) => Ops256.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SumEach(float* v, float* sums)
+    {
+        for (int i = 0; i < 4; i++) sums[i] = Sum(Vector128.Load(v + 4 * i));
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat => TRow.Load128(row, col);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Create(float value) => Vector128.Create(value);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Multiply(Vector128<float> a, Vector128<float> b) => a * b;

@@ -9,13 +9,15 @@ namespace Gemma.Benchmarks.Kernels;
 /// round by round (case A, B, C, A, B, C, …) so that the load of a shared machine hits every case alike. A companion
 /// to the BenchmarkDotNet classes for quick A/B work; the best time is the least-disturbed one.
 /// <code>dotnet run -c Release --project Gemma.Benchmarks -- linear-quick --rounds 20 --threads 2 bf16:2048x2304:1 q8_0:9216x2304:128</code>
-/// Each case is <c>type:rowsxcols:n</c>; prints best and median time, GB/s of weights and GFLOP/s.
+/// Each case is <c>type:rowsxcols:n</c>; prints best and median time, GB/s of weights and GFLOP/s. <c>--cpu</c> (1 thread)
+/// times the thread's CPU time instead of the wall clock — on a shared machine that leaves out the waits for a core.
 /// </summary>
 internal static unsafe class LinearQuickCommand
 {
     public static int Run(string[] args)
     {
         int rounds = 15, threads = 1, offset = 0;
+        bool cpu = false;
         var cases = new List<(WeightType Type, int Rows, int Cols, int N)>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -24,6 +26,7 @@ internal static unsafe class LinearQuickCommand
                 case "--rounds": rounds = int.Parse(args[++i]); break;
                 case "--threads": threads = int.Parse(args[++i]); break;
                 case "--offset": offset = int.Parse(args[++i]); break; // bytes past a 4 KiB boundary (alignment tests)
+                case "--cpu": cpu = true; break; // thread CPU time instead of wall time (1 thread: leaves out waiting for a core)
                 default:
                     string[] p = args[i].Split(':');
                     string[] s = p[1].Split('x');
@@ -51,12 +54,13 @@ internal static unsafe class LinearQuickCommand
                 (WeightMatrix w, float[] x, float[] y) = setups[i];
                 // Short calls are repeated so a sample lasts ≥ ~2 ms.
                 int reps = Math.Max(1, (int)(2_000_000L / Math.Max(1, w.ByteLength / 20 + (long)w.Rows * w.Cols * cases[i].N / 50)));
-                long t0 = Stopwatch.GetTimestamp();
+                long t0 = Stopwatch.GetTimestamp(), c0 = ThreadCpuNs();
                 for (int r = 0; r < reps; r++) MatMul.Linear(w, x, y, cases[i].N, pool);
-                double us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / reps;
+                double us = (cpu ? (ThreadCpuNs() - c0) / 1e3 : Stopwatch.GetElapsedTime(t0).TotalMicroseconds) / reps;
                 if (round >= 2) times[i].Add(us); // two warm-up rounds (JIT, page faults)
             }
-        Console.WriteLine($"threads={threads} rounds={rounds} offset={offset}");
+        if (cpu && threads > 1) Console.WriteLine("warning: --cpu measures the calling thread only");
+        Console.WriteLine($"threads={threads} rounds={rounds} offset={offset} time={(cpu ? "thread CPU" : "wall")}");
         Console.WriteLine("| type | rows×cols | n | best µs | median µs | GB/s (best) | GFLOP/s (best) |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
         for (int i = 0; i < cases.Count; i++)
@@ -69,6 +73,10 @@ internal static unsafe class LinearQuickCommand
         }
         return 0;
     }
+
+    [DllImport("libc", EntryPoint = "clock_gettime")] private static extern int ClockGetTime(int clock, out TimeSpec t);
+    private struct TimeSpec { public long Sec, Nsec; }
+    private static long ThreadCpuNs() { ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out TimeSpec t); return t.Sec * 1_000_000_000 + t.Nsec; }
 
     private static (WeightMatrix W, float[] X, float[] Y) Setup(WeightType type, int rows, int cols, int n, int offset)
     {

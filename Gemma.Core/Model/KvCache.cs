@@ -80,13 +80,21 @@ internal sealed unsafe class KvCache : IDisposable
         return new Span<T>((T*)buffer.Pointer + (long)kvHead * slab, slab);
     }
 
+    private const float HalfMax = 65504f;
+
     /// <summary>Stores one position's key and value of one KV head (float32 in, converted to the cache's type).</summary>
     internal void Write(int layer, int kvHead, int slot, ReadOnlySpan<float> key, ReadOnlySpan<float> value)
     {
         if (Type == KvCacheType.Float16)
         {
-            TensorPrimitives.ConvertToHalf(key, Keys<Half>(layer, kvHead).Slice(slot * _headDim, _headDim));
-            TensorPrimitives.ConvertToHalf(value, Values<Half>(layer, kvHead).Slice(slot * _headDim, _headDim));
+            // Saturate to ±65504 (the largest finite half) instead of rounding to ±inf: attention reads halves with
+            // F16ScaledRow, which requires finite data (a NaN stays NaN and reads as a finite value; the residual
+            // stream carries that NaN to the logits anyway).
+            Span<float> clamped = stackalloc float[_headDim];
+            TensorPrimitives.Clamp(key, -HalfMax, HalfMax, clamped);
+            TensorPrimitives.ConvertToHalf(clamped, Keys<Half>(layer, kvHead).Slice(slot * _headDim, _headDim));
+            TensorPrimitives.Clamp(value, -HalfMax, HalfMax, clamped);
+            TensorPrimitives.ConvertToHalf(clamped, Values<Half>(layer, kvHead).Slice(slot * _headDim, _headDim));
         }
         else
         {

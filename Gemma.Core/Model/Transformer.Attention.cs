@@ -117,16 +117,11 @@ internal sealed partial class Transformer
         }
     }
 
-    // Keys per block: a block's keys (64 KB float32, 32 KB half at head_dim 256) are read from memory by the group's
-    // first head and from L1/L2 by the others.
-    private const int KeyBlock = 64;
-
     /// <summary>
     /// Query heads <paramref name="q"/> <c>[g, head_dim]</c> sharing one KV head, over positions
     /// [<paramref name="first"/>, <paramref name="last"/>] of a ring buffer of <paramref name="capacity"/> slots: at most
-    /// two contiguous segments (before and after the wrap), walked in blocks of <see cref="KeyBlock"/> keys. Blocking
-    /// does not change any result: scores are per key, and the weighted sum of values still adds keys in order per
-    /// output element (the output is stored and reloaded between blocks, exactly).
+    /// two contiguous segments (before and after the wrap). The kernels walk each segment's keys and values once for all
+    /// g heads (two heads per pass, in blocks of <see cref="Attention.KeyBlock"/> keys).
     /// </summary>
     private void Attend<T>(ReadOnlySpan<float> q, ReadOnlySpan<T> keys, ReadOnlySpan<T> values, int first, int last,
         int capacity, float softCap, float[] scoreBuffer, Span<float> output) where T : unmanaged
@@ -138,34 +133,22 @@ internal sealed partial class Transformer
         // Segments as (first slot, length, offset in the scores): the wrapped one starts at slot 0.
         Span<(int Slot, int Length, int Offset)> segments = [(a, lenA, 0), (0, count - lenA, lenA)];
         foreach (var (slot, length, offset) in segments)
-            for (int b = 0; b < length; b += KeyBlock)
-            {
-                int m = Math.Min(KeyBlock, length - b);
-                ReadOnlySpan<T> block = keys.Slice((slot + b) * hd, m * hd);
-                for (int h = 0; h < g; h++)
-                    Scores(q.Slice(h * hd, hd), block, m, softCap, scoreBuffer.AsSpan(h * count + offset + b, m));
-            }
+            if (length > 0) Scores(q, g, keys.Slice(slot * hd, length * hd), length, softCap, scoreBuffer.AsSpan(offset), count);
         for (int h = 0; h < g; h++) Attention.SoftmaxInPlace(scoreBuffer.AsSpan(h * count, count));
         foreach (var (slot, length, offset) in segments)
-            for (int b = 0; b < length; b += KeyBlock)
-            {
-                int m = Math.Min(KeyBlock, length - b);
-                ReadOnlySpan<T> block = values.Slice((slot + b) * hd, m * hd);
-                for (int h = 0; h < g; h++)
-                    WeightedValues(scoreBuffer.AsSpan(h * count + offset + b, m), block, output.Slice(h * hd, hd));
-            }
+            if (length > 0) WeightedValues(scoreBuffer.AsSpan(offset), g, count, values.Slice(slot * hd, length * hd), length, output);
     }
 
     // The kernel overload for the cache's element type (typeof checks are JIT-time constants).
-    private void Scores<T>(ReadOnlySpan<float> q, ReadOnlySpan<T> keys, int count, float softCap, Span<float> scores) where T : unmanaged
+    private void Scores<T>(ReadOnlySpan<float> q, int heads, ReadOnlySpan<T> keys, int count, float softCap, Span<float> scores, int stride) where T : unmanaged
     {
-        if (typeof(T) == typeof(Half)) Attention.Scores(q, MemoryMarshal.Cast<T, Half>(keys), count, _queryScale, softCap, scores);
-        else Attention.Scores(q, MemoryMarshal.Cast<T, float>(keys), count, _queryScale, softCap, scores);
+        if (typeof(T) == typeof(Half)) Attention.Scores(q, heads, MemoryMarshal.Cast<T, Half>(keys), count, _queryScale, softCap, scores, stride);
+        else Attention.Scores(q, heads, MemoryMarshal.Cast<T, float>(keys), count, _queryScale, softCap, scores, stride);
     }
 
-    private static void WeightedValues<T>(ReadOnlySpan<float> weights, ReadOnlySpan<T> values, Span<float> output) where T : unmanaged
+    private static void WeightedValues<T>(ReadOnlySpan<float> weights, int heads, int stride, ReadOnlySpan<T> values, int count, Span<float> output) where T : unmanaged
     {
-        if (typeof(T) == typeof(Half)) Attention.AccumulateWeightedValues(weights, MemoryMarshal.Cast<T, Half>(values), output);
-        else Attention.AccumulateWeightedValues(weights, MemoryMarshal.Cast<T, float>(values), output);
+        if (typeof(T) == typeof(Half)) Attention.AccumulateWeightedValues(weights, heads, stride, MemoryMarshal.Cast<T, Half>(values), count, output);
+        else Attention.AccumulateWeightedValues(weights, heads, stride, MemoryMarshal.Cast<T, float>(values), count, output);
     }
 }

@@ -173,6 +173,60 @@ public class AttentionTests
             }
     }
 
+    [Test]
+    public unsafe void ScaledHalfWideningTimesTwoPow112IsExactForAllFiniteHalves()
+    {
+        // F16ScaledRow reads 2⁻¹¹²·h; times 2¹¹² it must be (float)Half bit for bit for every finite half
+        // (exponent field < 31), on the scalar, 256-bit and 512-bit loads.
+        ushort[] all = Enumerable.Range(0, 65536).Select(i => (ushort)i).ToArray();
+        fixed (ushort* p = all)
+            for (int i = 0; i < all.Length; i += 16)
+            {
+                var v512 = Vector512.IsHardwareAccelerated ? F16ScaledRow.Load512((byte*)p, i) : default;
+                var v256 = Vector256.IsHardwareAccelerated ? F16ScaledRow.Load256((byte*)p, i) : default;
+                for (int k = 0; k < 16; k++)
+                {
+                    if ((all[i + k] & 0x7C00) == 0x7C00) continue; // inf/NaN: not allowed in the scaled path
+                    float expected = (float)BitConverter.UInt16BitsToHalf(all[i + k]);
+                    AssertSameFloat(F16ScaledRow.Load((byte*)p, i + k) * F16ScaledRow.Compensation, expected, i + k);
+                    if (Vector512.IsHardwareAccelerated) AssertSameFloat(v512[k] * F16ScaledRow.Compensation, expected, i + k);
+                    if (Vector256.IsHardwareAccelerated && k < 8) AssertSameFloat(v256[k] * F16ScaledRow.Compensation, expected, i + k);
+                }
+            }
+    }
+
+    [Test]
+    public void GroupedHeadsEqualOneHeadCallsAndHalfEqualsWidenedFloat(
+        [Values(1, 2, 3, 4, 5)] int heads, [Values(7, 64, 256, 257)] int d, [Values(1f, 40000f)] float qScale)
+    {
+        // Heads computed together (pairs sharing each key/value load, key blocks) give the same bits as one head per
+        // call; half keys/values (scaled widening, or the exact one when |q| ≥ 2¹⁵) the same bits as float32 keys/values
+        // holding the widened halves. Subnormal halves included (scale 1e-5).
+        foreach (int count in new[] { 0, 1, 63, 64, 65, 200 })
+        {
+            int stride = count + 3;
+            float[] q = Random(heads * d, heads + d, qScale);
+            Half[] hk = ToHalf(Random(count * d, count + d, 4f)), hv = ToHalf(Random(count * d, count + 2 * d, 1e-5f));
+            float[] fk = hk.Select(h => (float)h).ToArray(), fv = hv.Select(h => (float)h).ToArray();
+            float[] grouped = new float[heads * stride], groupedHalf = new float[heads * stride], single = new float[heads * stride];
+            Attention.Scores(q, heads, fk, count, 0.0625f, 50f, grouped, stride);
+            Attention.Scores(q, heads, hk, count, 0.0625f, 50f, groupedHalf, stride);
+            for (int h = 0; h < heads; h++)
+                Attention.Scores(q.AsSpan(h * d, d), fk, count, 0.0625f, 50f, single.AsSpan(h * stride, count));
+            Assert.That(grouped, Is.EqualTo(single).AsCollection, $"scores, count={count}");
+            Assert.That(groupedHalf, Is.EqualTo(single).AsCollection, $"half scores, count={count}");
+
+            float[] weights = Random(heads * stride, count + 7); // any weights (also negative) are allowed
+            float[] outGrouped = Random(heads * d, 5), outHalf = (float[])outGrouped.Clone(), outSingle = (float[])outGrouped.Clone();
+            Attention.AccumulateWeightedValues(weights, heads, stride, fv, count, outGrouped);
+            Attention.AccumulateWeightedValues(weights, heads, stride, hv, count, outHalf);
+            for (int h = 0; h < heads; h++)
+                Attention.AccumulateWeightedValues(weights.AsSpan(h * stride, count), fv, outSingle.AsSpan(h * d, d));
+            Assert.That(outGrouped, Is.EqualTo(outSingle).AsCollection, $"values, count={count}");
+            Assert.That(outHalf, Is.EqualTo(outSingle).AsCollection, $"half values, count={count}");
+        }
+    }
+
     private static void AssertSameFloat(float actual, float expected, int bits)
     {
         if (float.IsNaN(expected)) Assert.That(float.IsNaN(actual), Is.True, $"0x{bits:X4}");
