@@ -97,14 +97,14 @@ internal sealed class TokenVocabulary
 
     /// <summary>
     /// The slices, disjoint: tokens that are JSON string content (no <c>"</c>, <c>\</c> or control character) of
-    /// exactly 1, 2, …, 10 characters, of 11–30 and of 31 or more, then everything else. Nearly all of Gemma's 256k
-    /// tokens are string content, so a state inside a JSON string (or in any rule that allows such text) learns its
-    /// mask by walking only the small remainder; the per-length slices serve strings with a <c>maxLength</c>, whose
-    /// states near the limit accept exactly the slices up to the characters left.
+    /// exactly 1, 2, …, 10 characters, of 11–15, 16–20, 21–30 and 31 or more, then everything else. Nearly all of
+    /// Gemma's 256k tokens are string content, so a state inside a JSON string (or in any rule that allows such text)
+    /// learns its mask by walking only the small remainder; the length steps serve strings with a <c>maxLength</c>: a
+    /// state with n characters left takes the slices up to n whole and skips the longer ones without a walk.
     /// </summary>
     private const string Content = @"[^""\\\x00-\x1F\x7F]";
     internal static readonly string[] SlicePatterns =
-        [.. Enumerable.Range(1, 10).Select(n => $"{Content}{{{n}}}"), Content + "{11,30}", Content + "{31,}"];
+        [.. Enumerable.Range(1, 10).Select(n => $"{Content}{{{n}}}"), Content + "{11,15}", Content + "{16,20}", Content + "{21,30}", Content + "{31,}"];
 
     private TokenVocabulary(GemmaTokenizer tokenizer)
     {
@@ -127,7 +127,7 @@ internal sealed class TokenVocabulary
             {
                 int chars = 0;
                 foreach (byte x in b) if ((x & 0xC0) != 0x80) chars++; // UTF-8: count the lead bytes
-                slice = chars <= 10 ? chars - 1 : chars <= 30 ? 10 : 11;
+                slice = chars <= 10 ? chars - 1 : chars <= 15 ? 10 : chars <= 20 ? 11 : chars <= 30 ? 12 : 13;
             }
             entries[slice].Add((b, 0, id));
             // Prefer the ordinary piece ("a") to the byte-fallback one ("<0x61>"): the model has seen it more.
