@@ -29,6 +29,7 @@ namespace Gemma.Kernels;
 internal static unsafe partial class MatMul
 {
     private const int QK = Dequantizer.QK_K;
+    internal static bool AbVariant; // TEMP A/B switch
 
     /// <summary>True for weight types multiplied with int8 activations.</summary>
     internal static bool UsesInt8Activations(WeightType type) => type is WeightType.Q8_0 or WeightType.Q4_0
@@ -207,12 +208,14 @@ internal static unsafe partial class MatMul
     }
 
     /// <summary>
-    /// Output rows [r0, r1) for all tokens. Each row is read once from memory and stays in L1 while every token passes
-    /// over it (for prefill this is a matrix × vector per token — correct, not yet the packed GEMM).
+    /// Output rows [r0, r1) for all tokens: the packed GEMM (<c>MatMul.KQuants.Gemm.cs</c>) for n ≥
+    /// <see cref="GemmMinTokens"/> where the width has one, else each row read once and every token's dot taken while
+    /// it is in L1.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunQuant<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1) where TDot : IQuantRowDot
     {
+        if (n >= GemmMinTokens && !AbVariant && KQuantGemm<TDot>(w, xq, xs, xsums, y, n, r0, r1)) return;
         int cols = w.Cols, rows = w.Rows, blocks = cols / Q8_0.BlockSize;
         long rb = w.RowBytes;
         for (int r = r0; r < r1; r++)
