@@ -66,10 +66,11 @@ internal sealed class TokenMaskCache
         var accepted = new ulong[(v.Size + 63) / 64];
         var completions = new List<(int Node, int Depth)>();
         var tails = new List<(byte Byte, int Slice, int Node)>();
-        bool containing = true; // the slices grow by length: once one is not contained, no longer one is
+        bool containing = true; // a family grows by length: once one slice is not contained, no longer one is
         for (int k = 0; k < v.Slices.Length; k++)
         {
             TokenSlice slice = v.Slices[k];
+            if (k == TokenVocabulary.AlnumSlices) containing = true; // the next family starts short again
             if (slice.Language is { } language && containing && (containing = Contains(Grammar, state, language)))
             {
                 for (int w = 0; w < accepted.Length; w++) accepted[w] |= slice.Mask[w];
