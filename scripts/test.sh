@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: every test once with the widest SIMD path this CPU has, then the kernel tests
-# again with AVX-512 disabled (Vector256/AVX2 path) and with hardware intrinsics disabled (scalar path).
+# again with AVX-512 disabled (Vector256/AVX2 path) and with hardware intrinsics disabled (scalar path), and the kernel
+# and golden-logit tests on linux-arm64 under qemu-user emulation (the AdvSimd Vector128 path; docs/arm64.md).
 # (.NET 10 reads DOTNET_EnableAVX512; the older DOTNET_EnableAVX512F is set too for older runtimes. Each pass names
 # the path it expects, and a kernel test fails if the runtime did not take it.)
 # Prints what each pass ran, then the distinct test cases as one plain line "N passed, N failed" at the end.
@@ -29,6 +30,32 @@ run avx2 DOTNET_EnableAVX512=0 DOTNET_EnableAVX512F=0 GEMMA_EXPECTED_KERNEL_PATH
 # Vector128 (the ARM64 AdvSimd path's code on x86: 128-bit vectors with FMA, as on ARM64) plus the golden logits.
 run v128 DOTNET_PreferredVectorBitWidth=128 GEMMA_EXPECTED_KERNEL_PATH=Vector128 -- --filter "Category=Kernels|FullyQualifiedName~GoldenLogitsTests"
 run scalar DOTNET_EnableHWIntrinsic=0 GEMMA_EXPECTED_KERNEL_PATH=scalar -- --filter "Category=Kernels"
+
+# linux-arm64 under qemu-user (docs/arm64.md): `dotnet test` cannot drive tests on another architecture, so the tests
+# are published as a self-contained linux-arm64 executable with their own runner (-p:GemmaTestExecutable=true: NUnit's
+# Microsoft.Testing.Platform runner, which writes the trx itself) into artifacts/ (separate bin/obj, so the build above
+# is untouched) and run under qemu-aarch64-static. DOTNET_EnableWriteXorExecute=0: with W^X the JIT's double-mapped code
+# pages make the runtime crash or throw spurious NullReferenceExceptions under qemu-user. A missing qemu, a failed
+# publish or a run that wrote no trx is a failed case in the totals, never a silent skip.
+arm64_pass() {
+  local name=arm64 trx="$results/arm64.trx" out=artifacts/arm64-tests qemu
+  echo "== test pass: $name (linux-arm64 under qemu-user: Category=Kernels + GoldenLogitsTests)"
+  fail() { # why: a trx with one failed case, so the totals count it
+    echo "arm64 pass: $1" >&2; status=1
+    printf '<?xml version="1.0" encoding="UTF-8"?>\n<TestRun xmlns="http://microsoft.com/schemas/VisualStudio/TeamTest/2010">\n<Results><UnitTestResult testId="arm64-pass" testName="arm64 pass" outcome="Failed"><Output><ErrorInfo><Message>%s</Message></ErrorInfo></Output></UnitTestResult></Results>\n<ResultSummary outcome="Failed"><Counters total="1" executed="1" passed="0" failed="1" /></ResultSummary>\n</TestRun>\n' "$1" >"$trx"
+  }
+  qemu=$(command -v qemu-aarch64-static || command -v qemu-aarch64) \
+    || { fail "qemu-aarch64(-static) is missing: run scripts/install-test-deps.sh as root"; return; }
+  rm -rf "$out"
+  dotnet publish Gemma.Tests/Gemma.Tests.csproj -c Release -r linux-arm64 --self-contained -p:GemmaTestExecutable=true \
+      --artifacts-path artifacts/arm64-build -o "$out" -nologo -clp:ErrorsOnly \
+    || { fail "dotnet publish of the linux-arm64 test executable failed"; return; }
+  DOTNET_EnableWriteXorExecute=0 GEMMA_EXPECTED_KERNEL_PATH=Vector128 "$qemu" "$out/Gemma.Tests" \
+      --filter "Category=Kernels|FullyQualifiedName~GoldenLogitsTests" --minimum-expected-tests 100 \
+      --report-trx --report-trx-filename "$name.trx" --results-directory "$results" --no-progress --no-ansi || status=1
+  [ -f "$trx" ] || fail "the linux-arm64 test run under $qemu ended without writing $trx"
+}
+arm64_pass
 
 # Per pass: what that pass ran. The kernel passes re-run the same cases on narrower SIMD paths, so they are reported
 # separately and not added to the total.

@@ -127,6 +127,7 @@ internal static class BenchCommand
                 w.WriteString("model", model.Location);
                 w.WriteString("weights", weights);
                 w.WriteString("cpu", CpuModel());
+                w.WriteString("kernel_path", KernelPath.Current);
                 w.WriteNumber("threads", model.Options.Threads);
                 w.WriteNumber("prompt_tokens", nPrompt);
                 w.WriteNumber("gen_tokens", nGen);
@@ -206,6 +207,7 @@ internal static class BenchCommand
                 o.WriteLine($"{head.Replace($"| {model.Options.Threads}", "| 1")} | pp{nPrompt} | {Mean(single.Pp):F2} |");
                 o.WriteLine($"{head.Replace($"| {model.Options.Threads}", "| 1")} | tg{nGen} | {Mean(single.Tg):F2} |");
             }
+            o.WriteLine($"kernels: {KernelPath.Current}");
             o.WriteLine($"time to first token {Mean(main.Ttft):F0} ms (prefill of {nPrompt}), peak RSS {rssMib:F0} MiB (budget weights + KV + {RssOverheadMiB:F0} = {budgetMib:F0} MiB), load {loadMs:F0} ms");
             if (limits != null)
             {

@@ -2,10 +2,11 @@ using System.CommandLine;
 using Gemma.Core;
 using Gemma.Core.Config;
 using Gemma.Core.Formats;
+using Gemma.Kernels;
 
 namespace Gemma.Cli.Commands;
 
-/// <summary><c>gemma info</c>: configuration, tensors by dtype, sizes and a memory estimate.</summary>
+/// <summary><c>gemma info</c>: configuration, tensors by dtype, sizes, a memory estimate and the kernels' SIMD path.</summary>
 internal static class InfoCommand
 {
     public static Command Create()
@@ -39,6 +40,7 @@ internal static class InfoCommand
             o.WriteLine($"total:        {totalParams / 1e6:F2} M params, {totalBytes / 1048576.0:F1} MiB of weights (memory-mapped)");
             using InferenceContext ctx = model.CreateContext();
             o.WriteLine($"KV cache:     {ctx.Cache.ReservedBytes / 1048576.0:F1} MiB reserved for {ctx.ContextLength} positions (float32; touched as it fills)");
+            o.WriteLine($"kernels:      {KernelPath.Current}");
             return ExitCodes.Success;
         }));
         return command;

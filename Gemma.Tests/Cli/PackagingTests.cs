@@ -109,4 +109,55 @@ public class PackagingTests
         Assert.That(g.ExitCode, Is.EqualTo(0), g.Stderr);
         Assert.That(g.Stdout, Is.EqualTo(direct.Stdout).And.Not.Empty, "the bundled model is the Q8_0 GGUF");
     }
+
+    /// <summary>
+    /// The prompts the ARM64 executable must continue exactly as the x86 build does: the demo's own kind of text, one
+    /// made up for this test (not in the demo's training prose), and one in English that the Japanese model can only
+    /// ramble on.
+    /// </summary>
+    private static readonly string[] Arm64Prompts =
+    [
+        Prompt,
+        "古いノートパソコンに軽量なデスクトップ環境を入れて、ファイルサーバーとして再利用する手順は",
+        "How do I mount a USB stick on a Raspberry Pi?",
+    ];
+
+    [Test]
+    public void TheLinuxArm64ExecutableGivesTheX86TextUnderQemu()
+    {
+        // scripts/install-test-deps.sh installs qemu-user-static, clang, lld and the arm64 libraries; without them this
+        // fails (it is the only check that the cross-published binary works), it is never skipped.
+        string? qemu = new[] { "qemu-aarch64-static", "qemu-aarch64" }
+            .Select(name => (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists))
+            .FirstOrDefault(p => p != null);
+        Assert.That(qemu, Is.Not.Null, "qemu-aarch64(-static) is not installed: run scripts/install-test-deps.sh as root");
+
+        // The script users run: it cross-compiles on this machine and smoke-tests the result under qemu itself.
+        var publish = ExecutableProcess.Run(TimeSpan.FromMinutes(15), "bash", Fixtures.Root, null, "scripts/publish-aot.sh", "linux-arm64");
+        Assert.That(publish.ExitCode, Is.EqualTo(0), $"{publish.Stdout}\n{publish.Stderr}");
+        string built = Path.Combine(Fixtures.Root, "artifacts", "aot", "linux-arm64-default", "gemma");
+        using var dir = new Fixtures.TempDir();
+        string exe = Path.Combine(dir.Path, "gemma");
+        File.Copy(built, exe);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(exe, File.GetUnixFileMode(built));
+        var header = new byte[20];
+        using (FileStream f = File.OpenRead(exe)) f.ReadExactly(header);
+        Assert.That(header[18..20], Is.EqualTo(new byte[] { 0xB7, 0x00 }), "an ELF for AArch64 (e_machine 183)");
+
+        CliProcess.Result Arm64(params string[] args) =>
+            ExecutableProcess.Run(TimeSpan.FromMinutes(5), qemu!, dir.Path, null, ["./gemma", .. args]);
+
+        var info = Arm64("info");
+        Assert.That(info.ExitCode, Is.EqualTo(0), info.Stderr);
+        Assert.That(info.Stderr, Does.Contain("embedded demo model"));
+        Assert.That(info.Stdout, Does.Contain("kernels:      Vector128 (AdvSimd"), "the arm64 build takes the AdvSimd path");
+
+        foreach (string prompt in Arm64Prompts)
+        {
+            string[] args = ["generate", "-n", "24", "--temperature", "0", "-p", prompt];
+            var arm = Arm64(args);
+            Assert.That(arm.ExitCode, Is.EqualTo(0), arm.Stderr);
+            Assert.That(arm.Stdout, Is.EqualTo(CliProcess.Run(args).Stdout).And.Not.Empty, prompt);
+        }
+    }
 }
