@@ -182,7 +182,6 @@ internal static class ConstraintTrace
         GrammarMatcher m = c.CreateMatcher(tokenizer);
         var mask = new ulong[(tokenizer.VocabularySize + 63) / 64];
         var rng = new Random(seed);
-        var allowed = new List<int>();
         for (int step = 0; step < 128 && !m.IsFinished; step++)
         {
             long cpu = ThreadCpu.Nanoseconds();
@@ -192,16 +191,28 @@ internal static class ConstraintTrace
             cpuTimes?.Add((ThreadCpu.Nanoseconds() - cpu) / 1000.0);
             masks++;
             if (m.CanEnd && rng.Next(4) == 0) break;
-            allowed.Clear();
-            for (int w = 0; w < mask.Length; w++)
-                for (ulong bits = mask[w]; bits != 0; bits &= bits - 1) allowed.Add(w * 64 + System.Numerics.BitOperations.TrailingZeroCount(bits));
-            if (allowed.Count == 0) break;
+            int total = 0;
+            foreach (ulong w in mask) total += System.Numerics.BitOperations.PopCount(w);
+            if (total == 0) break;
             // Prefer short tokens (as a model closing structures would) so walks reach deep and varied states.
-            int pick = allowed[rng.Next(allowed.Count)];
-            for (int k = 0; k < 3 && m.Vocabulary.Bytes[pick].Length > 2; k++) pick = allowed[rng.Next(allowed.Count)];
+            int pick = Pick(mask, rng.Next(total));
+            for (int k = 0; k < 3 && m.Vocabulary.Bytes[pick].Length > 2; k++) pick = Pick(mask, rng.Next(total));
             if (!m.TryAdvance(pick)) throw new InvalidOperationException("mask and matcher disagree");
         }
         return masks;
+    }
+
+    /// <summary>The id of the <paramref name="n"/>-th set bit (a uniform pick among the allowed tokens, without a list).</summary>
+    private static int Pick(ulong[] mask, int n)
+    {
+        for (int w = 0; ; w++)
+        {
+            int c = System.Numerics.BitOperations.PopCount(mask[w]);
+            if (n >= c) { n -= c; continue; }
+            ulong bits = mask[w];
+            for (; n > 0; n--) bits &= bits - 1;
+            return w * 64 + System.Numerics.BitOperations.TrailingZeroCount(bits);
+        }
     }
 
     private static string Summary(List<double> us)

@@ -66,15 +66,17 @@ internal sealed class TokenMaskCache
         var accepted = new ulong[(v.Size + 63) / 64];
         var completions = new List<(int Node, int Depth)>();
         var tails = new List<(byte Byte, int Slice, int Node)>();
-        bool containing = true; // the slices grow by length: once one is not contained, no longer one is
+        bool containing = true; // a family grows by length: once one slice is not contained, no longer one is
         for (int k = 0; k < v.Slices.Length; k++)
         {
             TokenSlice slice = v.Slices[k];
+            if (k == TokenVocabulary.AlnumSlices) containing = true; // the next family starts short again
             if (slice.Language is { } language && containing && (containing = Contains(Grammar, state, language)))
             {
                 for (int w = 0; w < accepted.Length; w++) accepted[w] |= slice.Mask[w];
                 continue;
             }
+            if (slice.Language is { } other && Excludes(Grammar, state, other)) continue;
             completions.Clear();
             walker.WalkFrom(slice.Trie, [new StackTop { State = state, Parent = PdaRunner.SentinelFrame }], accepted, completions);
             TokenTrie trie = slice.Trie;
@@ -150,6 +152,35 @@ internal sealed class TokenMaskCache
                 if (l2 < 0) continue;
                 int s2 = g.Step(s, b);
                 if (s2 < 0) return false;
+                if (seen.Add(((long)l2 << 32) | (uint)s2)) work.Push((l2, s2));
+            }
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Whether no token of the slice <paramref name="language"/> can be read from <paramref name="state"/>: the same
+    /// pair search finds no whole word the rule reads, and never meets a state where the rule may end or call another
+    /// rule (bytes read there are decided elsewhere, so the slice is walked). A string state with 5 characters left
+    /// skips the slices of 6 or more characters without walking them.
+    /// </summary>
+    internal static bool Excludes(CompiledGrammar g, int state, CompiledGrammar language)
+    {
+        var seen = new HashSet<long>();
+        var work = new Stack<(int L, int G)>();
+        work.Push((language.RuleStart[language.Root], state));
+        seen.Add(((long)language.RuleStart[language.Root] << 32) | (uint)state);
+        while (work.Count > 0)
+        {
+            (int l, int s) = work.Pop();
+            if (g.Final[s] || g.Calls[s].Length > 0) return false;
+            for (int b = 0; b < 256; b++)
+            {
+                int l2 = language.Step(l, (byte)b);
+                if (l2 < 0) continue;
+                int s2 = g.Step(s, (byte)b);
+                if (s2 < 0) continue;
+                if (language.Final[l2]) return false;
                 if (seen.Add(((long)l2 << 32) | (uint)s2)) work.Push((l2, s2));
             }
         }

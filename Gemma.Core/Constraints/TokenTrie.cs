@@ -96,15 +96,21 @@ internal sealed class TokenVocabulary
     private static readonly ConditionalWeakTable<GemmaTokenizer, TokenVocabulary> Cache = new();
 
     /// <summary>
-    /// The slices, disjoint: tokens that are JSON string content (no <c>"</c>, <c>\</c> or control character) of
-    /// exactly 1, 2, …, 10 characters, of 11–30 and of 31 or more, then everything else. Nearly all of Gemma's 256k
-    /// tokens are string content, so a state inside a JSON string (or in any rule that allows such text) learns its
-    /// mask by walking only the small remainder; the per-length slices serve strings with a <c>maxLength</c>, whose
-    /// states near the limit accept exactly the slices up to the characters left.
+    /// The slices, disjoint, in two families growing by length: tokens of ASCII letters and digits only (1, …, 10, 11–15,
+    /// 16–20, 21+ characters: identifiers, the runs of formats like <c>email</c>, most word pieces), then the other tokens that
+    /// are JSON string content (no <c>"</c>, <c>\</c> or control character) of
+    /// exactly 1, 2, …, 10 characters, of 11–15, 16–20, 21–30 and 31 or more, then everything else. Nearly all of
+    /// Gemma's 256k tokens are string content, so a state inside a JSON string (or in any rule that allows such text)
+    /// learns its mask by walking only the small remainder; the length steps serve strings with a <c>maxLength</c>: a
+    /// state with n characters left takes the slices up to n whole and skips the longer ones without a walk.
     /// </summary>
-    private const string Content = @"[^""\\\x00-\x1F\x7F]";
+    private const string Content = @"[^""\\\x00-\x1F\x7F]", Alnum = "[A-Za-z0-9]";
     internal static readonly string[] SlicePatterns =
-        [.. Enumerable.Range(1, 10).Select(n => $"{Content}{{{n}}}"), Content + "{11,30}", Content + "{31,}"];
+    [
+        .. Enumerable.Range(1, 10).Select(n => $"{Alnum}{{{n}}}"), Alnum + "{11,15}", Alnum + "{16,20}", Alnum + "{21,}",
+        .. Enumerable.Range(1, 10).Select(n => $"{Content}{{{n}}}"), Content + "{11,15}", Content + "{16,20}", Content + "{21,30}", Content + "{31,}",
+    ];
+    internal const int AlnumSlices = 13; // the first family; the JSON-content family follows
 
     private TokenVocabulary(GemmaTokenizer tokenizer)
     {
@@ -123,11 +129,15 @@ internal sealed class TokenVocabulary
             Bytes[id] = b;
             if (b.Length == 0) continue;
             int slice = languages.Length;
-            if (Matches(content, b))
+            if (b.All(x => char.IsAsciiLetterOrDigit((char)x)))
+            {
+                slice = b.Length <= 10 ? b.Length - 1 : b.Length <= 15 ? 10 : b.Length <= 20 ? 11 : 12;
+            }
+            else if (Matches(content, b))
             {
                 int chars = 0;
                 foreach (byte x in b) if ((x & 0xC0) != 0x80) chars++; // UTF-8: count the lead bytes
-                slice = chars <= 10 ? chars - 1 : chars <= 30 ? 10 : 11;
+                slice = AlnumSlices + (chars <= 10 ? chars - 1 : chars <= 15 ? 10 : chars <= 20 ? 11 : chars <= 30 ? 12 : 13);
             }
             entries[slice].Add((b, 0, id));
             // Prefer the ordinary piece ("a") to the byte-fallback one ("<0x61>"): the model has seen it more.
