@@ -8,7 +8,7 @@ namespace Gemma.Kernels;
 /// tanh comes from <see cref="TensorPrimitives.Tanh{T}(ReadOnlySpan{T}, Span{T})"/> (vectorized, about 1 ulp), applied to
 /// chunks in a stack buffer, so the SIMD paths keep float32 accuracy; no fast approximations.
 /// </remarks>
-internal static class Activations
+internal static unsafe class Activations
 {
     // sqrt(2/π), the constant of the tanh approximation of GELU.
     private const float SqrtTwoOverPi = 0.7978845608028654f;
@@ -23,7 +23,7 @@ internal static class Activations
     public static void GeluTanhMul(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
     {
         if (up.Length < gate.Length || output.Length < gate.Length) throw new ArgumentException("Length mismatch.");
-        if (!Vector256.IsHardwareAccelerated) { GeluTanhMulScalar(gate, up, output); return; }
+        if (!Vector128.IsHardwareAccelerated) { GeluTanhMulScalar(gate, up, output); return; }
 
         Span<float> t = stackalloc float[Chunk];
         for (int start = 0; start < gate.Length; start += Chunk)
@@ -41,45 +41,50 @@ internal static class Activations
     /// <summary><c>t = √(2/π)·(g + 0.044715·g·g·g)</c>, same operation order as the scalar <see cref="GeluTanh(float)"/>.</summary>
     private static void GeluInner(ReadOnlySpan<float> g, Span<float> t)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        fixed (float* pg = g)
+        fixed (float* pt = t)
         {
-            Vector512<float> c = Vector512.Create(SqrtTwoOverPi), k = Vector512.Create(GeluCubic);
-            for (; i + 16 <= g.Length; i += 16)
-            {
-                var x = Vector512.Create(g.Slice(i, 16));
-                (c * (x + k * x * x * x)).CopyTo(t.Slice(i, 16));
-            }
+            int i = Vector512.IsHardwareAccelerated ? GeluInner<Ops512, Vector512<float>>(pg, pt, g.Length)
+                  : Vector256.IsHardwareAccelerated ? GeluInner<Ops256, Vector256<float>>(pg, pt, g.Length)
+                  : GeluInner<Ops128, Vector128<float>>(pg, pt, g.Length); // callers checked Vector128
+            for (; i < g.Length; i++) { float x = pg[i]; pt[i] = SqrtTwoOverPi * (x + GeluCubic * x * x * x); }
         }
-        else if (Vector256.IsHardwareAccelerated)
+    }
+
+    private static int GeluInner<TOps, TV>(float* g, float* t, int n) where TOps : IVectorOps<TV> where TV : struct
+    {
+        int i = 0, L = TOps.Lanes;
+        TV c = TOps.Create(SqrtTwoOverPi), k = TOps.Create(GeluCubic);
+        for (; i + L <= n; i += L)
         {
-            Vector256<float> c = Vector256.Create(SqrtTwoOverPi), k = Vector256.Create(GeluCubic);
-            for (; i + 8 <= g.Length; i += 8)
-            {
-                var x = Vector256.Create(g.Slice(i, 8));
-                (c * (x + k * x * x * x)).CopyTo(t.Slice(i, 8));
-            }
+            TV x = TOps.Load(g + i);
+            TOps.Store(t + i, TOps.Multiply(c, TOps.Add(x, TOps.Multiply(TOps.Multiply(TOps.Multiply(k, x), x), x))));
         }
-        for (; i < g.Length; i++) { float x = g[i]; t[i] = SqrtTwoOverPi * (x + GeluCubic * x * x * x); }
+        return i;
     }
 
     /// <summary><c>o = 0.5·g·(1 + t)·u</c>, same operation order as the scalar <see cref="GeluTanh(float)"/>.</summary>
     private static void GeluCombine(ReadOnlySpan<float> g, ReadOnlySpan<float> u, ReadOnlySpan<float> t, Span<float> o)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        fixed (float* pg = g)
+        fixed (float* pu = u)
+        fixed (float* pt = t)
+        fixed (float* po = o)
         {
-            var half = Vector512.Create(0.5f);
-            for (; i + 16 <= g.Length; i += 16)
-                (half * Vector512.Create(g.Slice(i, 16)) * (Vector512<float>.One + Vector512.Create(t.Slice(i, 16))) * Vector512.Create(u.Slice(i, 16))).CopyTo(o.Slice(i, 16));
+            int i = Vector512.IsHardwareAccelerated ? GeluCombine<Ops512, Vector512<float>>(pg, pu, pt, po, g.Length)
+                  : Vector256.IsHardwareAccelerated ? GeluCombine<Ops256, Vector256<float>>(pg, pu, pt, po, g.Length)
+                  : GeluCombine<Ops128, Vector128<float>>(pg, pu, pt, po, g.Length);
+            for (; i < g.Length; i++) po[i] = 0.5f * pg[i] * (1f + pt[i]) * pu[i];
         }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var half = Vector256.Create(0.5f);
-            for (; i + 8 <= g.Length; i += 8)
-                (half * Vector256.Create(g.Slice(i, 8)) * (Vector256<float>.One + Vector256.Create(t.Slice(i, 8))) * Vector256.Create(u.Slice(i, 8))).CopyTo(o.Slice(i, 8));
-        }
-        for (; i < g.Length; i++) o[i] = 0.5f * g[i] * (1f + t[i]) * u[i];
+    }
+
+    private static int GeluCombine<TOps, TV>(float* g, float* u, float* t, float* o, int n) where TOps : IVectorOps<TV> where TV : struct
+    {
+        int i = 0, L = TOps.Lanes;
+        TV half = TOps.Create(0.5f), one = TOps.Create(1f);
+        for (; i + L <= n; i += L)
+            TOps.Store(o + i, TOps.Multiply(TOps.Multiply(TOps.Multiply(half, TOps.Load(g + i)), TOps.Add(one, TOps.Load(t + i))), TOps.Load(u + i)));
+        return i;
     }
 
     /// <summary>Scalar reference of <see cref="GeluTanhMul"/>.</summary>
@@ -91,7 +96,7 @@ internal static class Activations
     /// <summary>Soft-capping <c>x = cap · tanh(x / cap)</c> in place.</summary>
     public static void SoftCapInPlace(Span<float> x, float cap)
     {
-        if (!Vector256.IsHardwareAccelerated) { SoftCapScalar(x, cap); return; }
+        if (!Vector128.IsHardwareAccelerated) { SoftCapScalar(x, cap); return; }
         TensorPrimitives.Divide(x, cap, x);
         TensorPrimitives.Tanh(x, x);
         TensorPrimitives.Multiply(x, cap, x);
@@ -106,8 +111,9 @@ internal static class Activations
     /// <summary>Index of the largest value (first one on ties); -1 for an empty or all-NaN span. NaN never wins.</summary>
     public static int ArgMax(ReadOnlySpan<float> x)
     {
-        if (Vector512.IsHardwareAccelerated && x.Length >= 16) return ArgMaxVector.Find512(x);
-        if (Vector256.IsHardwareAccelerated && x.Length >= 8) return ArgMaxVector.Find256(x);
+        if (Vector512.IsHardwareAccelerated && x.Length >= 16) return ArgMaxVector.Find<Ops512, Vector512<float>>(x);
+        if (Vector256.IsHardwareAccelerated && x.Length >= 8) return ArgMaxVector.Find<Ops256, Vector256<float>>(x);
+        if (Vector128.IsHardwareAccelerated && x.Length >= 4) return ArgMaxVector.Find<Ops128, Vector128<float>>(x);
         return ArgMaxScalar(x);
     }
 

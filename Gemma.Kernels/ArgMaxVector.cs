@@ -10,48 +10,25 @@ namespace Gemma.Kernels;
 /// </summary>
 internal static class ArgMaxVector
 {
-    public static int Find512(ReadOnlySpan<float> x)
+    public static unsafe int Find<TOps, TV>(ReadOnlySpan<float> x) where TOps : IVectorOps<TV> where TV : struct
     {
-        var ninf = Vector512.Create(float.NegativeInfinity);
-        var m = ninf;
-        int i = 0;
-        for (; i + 16 <= x.Length; i += 16)
-        {
-            var v = Vector512.Create(x.Slice(i, 16));
-            m = Vector512.Max(m, Vector512.ConditionalSelect(Vector512.Equals(v, v), v, ninf));
-        }
+        int L = TOps.Lanes, i = 0;
         float max = float.NegativeInfinity;
-        for (int l = 0; l < 16; l++) max = MathF.Max(max, m[l]);
-        for (; i < x.Length; i++) if (x[i] > max) max = x[i];
-
-        var target = Vector512.Create(max);
-        for (i = 0; i + 16 <= x.Length; i += 16)
+        fixed (float* p = x)
         {
-            ulong hits = Vector512.Equals(Vector512.Create(x.Slice(i, 16)), target).ExtractMostSignificantBits();
-            if (hits != 0) return i + BitOperations.TrailingZeroCount(hits);
-        }
-        return FirstIndexOf(x, i, max);
-    }
+            TV m = TOps.Create(float.NegativeInfinity);
+            for (; i + L <= x.Length; i += L) m = TOps.MaxIgnoringNaN(m, TOps.Load(p + i));
+            float* lanes = stackalloc float[16];
+            TOps.Store(lanes, m);
+            for (int l = 0; l < L; l++) max = MathF.Max(max, lanes[l]);
+            for (; i < x.Length; i++) if (p[i] > max) max = p[i];
 
-    public static int Find256(ReadOnlySpan<float> x)
-    {
-        var ninf = Vector256.Create(float.NegativeInfinity);
-        var m = ninf;
-        int i = 0;
-        for (; i + 8 <= x.Length; i += 8)
-        {
-            var v = Vector256.Create(x.Slice(i, 8));
-            m = Vector256.Max(m, Vector256.ConditionalSelect(Vector256.Equals(v, v), v, ninf));
-        }
-        float max = float.NegativeInfinity;
-        for (int l = 0; l < 8; l++) max = MathF.Max(max, m[l]);
-        for (; i < x.Length; i++) if (x[i] > max) max = x[i];
-
-        var target = Vector256.Create(max);
-        for (i = 0; i + 8 <= x.Length; i += 8)
-        {
-            uint hits = Vector256.Equals(Vector256.Create(x.Slice(i, 8)), target).ExtractMostSignificantBits();
-            if (hits != 0) return i + BitOperations.TrailingZeroCount(hits);
+            TV target = TOps.Create(max);
+            for (i = 0; i + L <= x.Length; i += L)
+            {
+                ulong hits = TOps.EqualsMask(TOps.Load(p + i), target);
+                if (hits != 0) return i + BitOperations.TrailingZeroCount(hits);
+            }
         }
         return FirstIndexOf(x, i, max);
     }

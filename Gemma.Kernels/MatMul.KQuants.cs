@@ -23,11 +23,13 @@ namespace Gemma.Kernels;
 /// sum over blocks. The SIMD forms avoid the sign trick: weights are unsigned bytes (≤ 63), so vpmaddubsw(q, qx) takes
 /// them directly, and the offsets of Q4_0/Q6_K subtract vpmaddubsw(8 or 32, qx) in int16 (pair sums ≤ 2·63·128, no
 /// saturation). Rows must be a multiple of 32 (Q4_0) or 256 (K-quants) elements.
-/// Files: this file (scalar references, dispatch), <c>MatMul.KQuants.V512.cs</c>, <c>MatMul.KQuants.V256.cs</c>.
+/// Files: this file (scalar references, dispatch), <c>MatMul.KQuants.V512.cs</c>, <c>MatMul.KQuants.V256.cs</c>,
+/// <c>MatMul.KQuants.V128.cs</c> (ARM64 SDOT / x86 SSSE3).
 /// </remarks>
 internal static unsafe partial class MatMul
 {
     private const int QK = Dequantizer.QK_K;
+    internal static bool AbVariant; // TEMP A/B switch
 
     /// <summary>True for weight types multiplied with int8 activations.</summary>
     internal static bool UsesInt8Activations(WeightType type) => type is WeightType.Q8_0 or WeightType.Q4_0
@@ -170,6 +172,7 @@ internal static unsafe partial class MatMul
         public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
             Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ4_0(row, xq, xs, cols / 32)
             : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ4_0(row, xq, xs, cols / 32)
+            : Int8V128.IsSupported ? KQuantV128.DotQ4_0(row, xq, xs, cols / 32)
             : DotQ4_0Scalar(row, xq, xs, cols / 32);
         public static float DotScalar(byte* row, sbyte* xq, float* xs, int cols) => DotQ4_0Scalar(row, xq, xs, cols / 32);
     }
@@ -179,6 +182,7 @@ internal static unsafe partial class MatMul
         public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
             Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ45_K(row, xq, xs, xsums, cols / QK, false)
             : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ45_K(row, xq, xs, xsums, cols / QK, false)
+            : Int8V128.IsSupported ? KQuantV128.DotQ45_K(row, xq, xs, xsums, cols / QK, false)
             : DotQ4_KScalar(row, xq, xs, cols / QK);
         public static float DotScalar(byte* row, sbyte* xq, float* xs, int cols) => DotQ4_KScalar(row, xq, xs, cols / QK);
     }
@@ -188,6 +192,7 @@ internal static unsafe partial class MatMul
         public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
             Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ45_K(row, xq, xs, xsums, cols / QK, true)
             : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ45_K(row, xq, xs, xsums, cols / QK, true)
+            : Int8V128.IsSupported ? KQuantV128.DotQ45_K(row, xq, xs, xsums, cols / QK, true)
             : DotQ5_KScalar(row, xq, xs, cols / QK);
         public static float DotScalar(byte* row, sbyte* xq, float* xs, int cols) => DotQ5_KScalar(row, xq, xs, cols / QK);
     }
@@ -197,17 +202,20 @@ internal static unsafe partial class MatMul
         public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
             Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? KQuantV512.DotQ6_K(row, xq, xs, cols / QK)
             : Vector256.IsHardwareAccelerated && Avx2.IsSupported ? KQuantV256.DotQ6_K(row, xq, xs, cols / QK)
+            : Int8V128.IsSupported ? KQuantV128.DotQ6_K(row, xq, xs, cols / QK)
             : DotQ6_KScalar(row, xq, xs, cols / QK);
         public static float DotScalar(byte* row, sbyte* xq, float* xs, int cols) => DotQ6_KScalar(row, xq, xs, cols / QK);
     }
 
     /// <summary>
-    /// Output rows [r0, r1) for all tokens. Each row is read once from memory and stays in L1 while every token passes
-    /// over it (for prefill this is a matrix × vector per token — correct, not yet the packed GEMM).
+    /// Output rows [r0, r1) for all tokens: the packed GEMM (<c>MatMul.KQuants.Gemm.cs</c>) for n ≥
+    /// <see cref="GemmMinTokens"/> where the width has one, else each row read once and every token's dot taken while
+    /// it is in L1.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunQuant<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1) where TDot : IQuantRowDot
     {
+        if (n >= GemmMinTokens && !AbVariant && KQuantGemm<TDot>(w, xq, xs, xsums, y, n, r0, r1)) return;
         int cols = w.Cols, rows = w.Rows, blocks = cols / Q8_0.BlockSize;
         long rb = w.RowBytes;
         for (int r = r0; r < r1; r++)

@@ -7,6 +7,24 @@ namespace Gemma.Kernels;
 internal static unsafe partial class MatMul
 {
     /// <summary>
+    /// A token count known when the kernel is compiled: the small-batch kernels are generic over it, so each n gets
+    /// its own code with exactly n accumulators live (the JIT specializes struct type arguments and folds
+    /// <c>TN.N</c> tests). Batches of up to <see cref="SmallBatchMax"/> tokens use them.
+    /// </summary>
+    private interface ITokenCount { static abstract int N { get; } }
+    private struct One : ITokenCount { public static int N => 1; }
+    private struct Two : ITokenCount { public static int N => 2; }
+    private struct Three : ITokenCount { public static int N => 3; }
+    private struct Four : ITokenCount { public static int N => 4; }
+    private struct Five : ITokenCount { public static int N => 5; }
+    private struct Six : ITokenCount { public static int N => 6; }
+    private struct Seven : ITokenCount { public static int N => 7; }
+    private struct Eight : ITokenCount { public static int N => 8; }
+
+    /// <summary>Most tokens the one-pass small-batch kernels take; larger batches use the packed GEMM.</summary>
+    internal const int SmallBatchMax = 8;
+
+    /// <summary>
     /// Q8_0 on 512 bits (AVX-512BW): two 32-byte blocks per vector. u8×s8 products via the sign trick — vpmaddubsw
     /// wants unsigned × signed, so use |w| (≤ 128 fits a byte, exact even for −128) and x with w's sign
     /// (x ∈ [−127, 127], so negation cannot overflow); pair sums ≤ 2·128·127 &lt; 2¹⁵, so vpmaddubsw never saturates.
@@ -38,17 +56,29 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void Range(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
         {
-            int cols = w.Cols, blocks = cols / Q8_0.BlockSize, rows = w.Rows;
-            long rb = w.RowBytes;
-            if (n >= GemmMinTokens)
+            // Decode (n = 1) and small batches (a server decoding up to 8 streams): one row after another, a single
+            // sequential stream for the prefetchers, each weight block loaded once for all n tokens. Bigger batches
+            // (prefill) amortize packing the weights for a register tile.
+            switch (n)
             {
-                Gemm(w, xq, xs, y, n, r0, r1);
-                return;
+                case 1: Rows<One>(w, xq, xs, y, r0, r1); break;
+                case 2: Rows<Two>(w, xq, xs, y, r0, r1); break;
+                case 3: Rows<Three>(w, xq, xs, y, r0, r1); break;
+                case 4: Rows<Four>(w, xq, xs, y, r0, r1); break;
+                case 5: Rows<Five>(w, xq, xs, y, r0, r1); break;
+                case 6: Rows<Six>(w, xq, xs, y, r0, r1); break;
+                case 7: Rows<Seven>(w, xq, xs, y, r0, r1); break;
+                case 8: Rows<Eight>(w, xq, xs, y, r0, r1); break;
+                default: Gemm(w, xq, xs, y, n, r0, r1); break;
             }
-            // Decode (n = 1): one row after another, a single sequential stream for the prefetchers.
-            for (int t = 0; t < n; t++)
-                for (int r = r0; r < r1; r++)
-                    y[(long)t * rows + r] = Dot(w.Data + r * rb, xq + (long)t * cols, xs + (long)t * blocks, blocks);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Rows<TN>(in WeightMatrix w, sbyte* xq, float* xs, float* y, int r0, int r1) where TN : struct, ITokenCount
+        {
+            int cols = w.Cols, blocks = cols / Q8_0.BlockSize, rows = w.Rows;
+            for (int r = r0; r < r1; r++)
+                Dot<TN>(w.Row(r), xq, xs, blocks, y + r, rows);
         }
 
         // Bytes of one prepared block pair of one row in a packed panel: |w| (64), w < 0 mask (64), scales (16 floats).
@@ -138,7 +168,7 @@ internal static unsafe partial class MatMul
             }
         }
 
-        /// <summary><see cref="Accumulate(in WeightPair, Vector512{sbyte}, Vector512{sbyte}, Vector512{float}, Vector512{float})"/> from a packed pair.</summary>
+        /// <summary>One block pair and one token (as <see cref="Accumulate(Vector512{byte}, Vector512{sbyte}, Vector512{sbyte}, Vector512{float}, Vector512{float})"/>) from a packed pair.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector512<float> Accumulate(byte* packed, Vector512<sbyte> xv, Vector512<sbyte> negX, Vector512<float> xScale, Vector512<float> acc)
         {
@@ -169,16 +199,6 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector512<float> XScales(float* xs, int b) => Vector512.Create(Vector256.Create(xs[b]), Vector256.Create(xs[b + 1]));
 
-        /// <summary><c>acc += (float)(Σ|w|·(±x) per 4 bytes) · (dw · dx)</c> for one block pair and one token.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> Accumulate(in WeightPair w, Vector512<sbyte> xv, Vector512<sbyte> negX, Vector512<float> xScale, Vector512<float> acc)
-        {
-            Vector512<sbyte> sx = Vector512.ConditionalSelect(w.Negative, negX, xv);
-            Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(w.Abs, sx);
-            Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512.Create((short)1));
-            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), w.Scale * xScale, acc);
-        }
-
         /// <summary>Odd last block: exact integer sum, added after the vector sum (same order in every tile).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static float LastBlock(byte* row, sbyte* xq, float* xs, int blocks)
@@ -189,16 +209,31 @@ internal static unsafe partial class MatMul
             return BlockDotScalar((sbyte*)block + 2, xq + b * Q8_0.BlockSize) * (BlockScale(block) * xs[b]);
         }
 
-        /// <summary>
-        /// One row × one token (decode). Scales are handled 16 blocks at a time: one gather of the 16 fp16 scales,
-        /// a vector fp16 → f32 (<see cref="F16Row.ToSingle(Vector512{int})"/>, bit-identical to the scalar one), one multiply by the 16
-        /// activation scales, then one vpermps per block pair picks its two products — instead of two scalar
-        /// conversions and three broadcasts per pair. Same products, same accumulation order as the tiles.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        /// <summary>One row × one token: <see cref="Dot{TN}"/> for n = 1 (the GEMM's odd last token).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static float Dot(byte* row, sbyte* xq, float* xs, int blocks)
         {
-            var acc = Vector512<float>.Zero;
+            float y;
+            Dot<One>(row, xq, xs, blocks, &y, 0);
+            return y;
+        }
+
+        /// <summary>
+        /// One row × <typeparamref name="TN"/> tokens (1…8): <c>y[t · stride] = row · x[t]</c>. Each weight block is
+        /// loaded and split into |w| and sign once, then dotted with every token, so n tokens cost one pass over the
+        /// row (decode is bandwidth-bound: up to ~8 tokens ride along almost free). Scales are handled 16 blocks at a
+        /// time: one gather of the 16 fp16 scales, a vector fp16 → f32 (<see cref="F16Row.ToSingle(Vector512{int})"/>,
+        /// bit-identical to the scalar one), one multiply by each token's 16 activation scales, then one vpermps per
+        /// block pair picks its two products. Per token the products and their accumulation order are the same for
+        /// every n and as in the packed GEMM tile (one accumulator, block pairs in order, then the odd last block), so
+        /// a token's result never depends on the batch it is in. The accumulators of tokens past n are dead code
+        /// (<c>TN.N</c> is a JIT-time constant).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Dot<TN>(byte* row, sbyte* xq, float* xs, int blocks, float* y, int stride) where TN : struct, ITokenCount
+        {
+            int n = TN.N, cols = blocks * Q8_0.BlockSize;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             int b = 0;
             // Byte offsets of 16 consecutive block scales; each gathered int32 holds the scale in its low half.
             // (.NET 10 has no 512-bit gather, so two 256-bit vpgatherdd.)
@@ -211,26 +246,70 @@ internal static unsafe partial class MatMul
                 Vector512<int> halves = Vector512.Create(
                     Avx2.GatherVector256((int*)group, offsets, 1),
                     Avx2.GatherVector256((int*)(group + 8 * Q8_0.BlockBytes), offsets, 1));
-                Vector512<float> scales = F16Row.ToSingle(halves) * Vector512.Load(xs + b);
+                Vector512<float> ws = F16Row.ToSingle(halves);
+                float* s = xs + b;
+                Vector512<float> s0 = ws * Vector512.Load(s), s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+                if (n > 1) s1 = ws * Vector512.Load(s + blocks);
+                if (n > 2) s2 = ws * Vector512.Load(s + 2 * blocks);
+                if (n > 3) s3 = ws * Vector512.Load(s + 3 * blocks);
+                if (n > 4) s4 = ws * Vector512.Load(s + 4 * blocks);
+                if (n > 5) s5 = ws * Vector512.Load(s + 5 * blocks);
+                if (n > 6) s6 = ws * Vector512.Load(s + 6 * blocks);
+                if (n > 7) s7 = ws * Vector512.Load(s + 7 * blocks);
                 Vector512<int> pick = pick0;
                 for (int p = 0; p < 8; p++)
                 {
                     byte* b0 = group + 2 * p * Q8_0.BlockBytes;
-                    var xv = Vector512.Load(xq + (b + 2 * p) * Q8_0.BlockSize);
                     Vector512<sbyte> wq = Vector512.Create(Vector256.Load((sbyte*)b0 + 2), Vector256.Load((sbyte*)b0 + Q8_0.BlockBytes + 2));
-                    Vector512<sbyte> sx = Vector512.ConditionalSelect(Vector512.LessThan(wq, Vector512<sbyte>.Zero), -xv, xv);
-                    Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(Vector512.Abs(wq).AsByte(), sx);
-                    Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512.Create((short)1));
-                    acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), Avx512F.PermuteVar16x32(scales, pick), acc);
+                    Vector512<sbyte> negative = Vector512.LessThan(wq, Vector512<sbyte>.Zero);
+                    Vector512<byte> abs = Vector512.Abs(wq).AsByte();
+                    sbyte* x = xq + (b + 2 * p) * Q8_0.BlockSize;
+                    a0 = Accumulate(abs, negative, Vector512.Load(x), Avx512F.PermuteVar16x32(s0, pick), a0);
+                    if (n > 1) a1 = Accumulate(abs, negative, Vector512.Load(x + cols), Avx512F.PermuteVar16x32(s1, pick), a1);
+                    if (n > 2) a2 = Accumulate(abs, negative, Vector512.Load(x + 2 * cols), Avx512F.PermuteVar16x32(s2, pick), a2);
+                    if (n > 3) a3 = Accumulate(abs, negative, Vector512.Load(x + 3 * cols), Avx512F.PermuteVar16x32(s3, pick), a3);
+                    if (n > 4) a4 = Accumulate(abs, negative, Vector512.Load(x + 4 * cols), Avx512F.PermuteVar16x32(s4, pick), a4);
+                    if (n > 5) a5 = Accumulate(abs, negative, Vector512.Load(x + 5 * cols), Avx512F.PermuteVar16x32(s5, pick), a5);
+                    if (n > 6) a6 = Accumulate(abs, negative, Vector512.Load(x + 6 * cols), Avx512F.PermuteVar16x32(s6, pick), a6);
+                    if (n > 7) a7 = Accumulate(abs, negative, Vector512.Load(x + 7 * cols), Avx512F.PermuteVar16x32(s7, pick), a7);
                     pick += Vector512.Create(2);
                 }
             }
             for (; b + 2 <= blocks; b += 2)
             {
-                var xv = Vector512.Load(xq + b * Q8_0.BlockSize);
-                acc = Accumulate(new WeightPair(row + b * Q8_0.BlockBytes), xv, -xv, XScales(xs, b), acc);
+                var pair = new WeightPair(row + b * Q8_0.BlockBytes);
+                sbyte* x = xq + b * Q8_0.BlockSize;
+                a0 = Accumulate(pair.Abs, pair.Negative, Vector512.Load(x), pair.Scale * XScales(xs, b), a0);
+                if (n > 1) a1 = Accumulate(pair.Abs, pair.Negative, Vector512.Load(x + cols), pair.Scale * XScales(xs + blocks, b), a1);
+                if (n > 2) a2 = Accumulate(pair.Abs, pair.Negative, Vector512.Load(x + 2 * cols), pair.Scale * XScales(xs + 2 * blocks, b), a2);
+                if (n > 3) a3 = Accumulate(pair.Abs, pair.Negative, Vector512.Load(x + 3 * cols), pair.Scale * XScales(xs + 3 * blocks, b), a3);
+                if (n > 4) a4 = Accumulate(pair.Abs, pair.Negative, Vector512.Load(x + 4 * cols), pair.Scale * XScales(xs + 4 * blocks, b), a4);
+                if (n > 5) a5 = Accumulate(pair.Abs, pair.Negative, Vector512.Load(x + 5 * cols), pair.Scale * XScales(xs + 5 * blocks, b), a5);
+                if (n > 6) a6 = Accumulate(pair.Abs, pair.Negative, Vector512.Load(x + 6 * cols), pair.Scale * XScales(xs + 6 * blocks, b), a6);
+                if (n > 7) a7 = Accumulate(pair.Abs, pair.Negative, Vector512.Load(x + 7 * cols), pair.Scale * XScales(xs + 7 * blocks, b), a7);
             }
-            return Vector512.Sum(acc) + LastBlock(row, xq, xs, blocks);
+            // Reduce all accumulators before any call (vector registers do not survive calls).
+            float* sum = stackalloc float[8];
+            sum[0] = Vector512.Sum(a0);
+            if (n > 1) sum[1] = Vector512.Sum(a1);
+            if (n > 2) sum[2] = Vector512.Sum(a2);
+            if (n > 3) sum[3] = Vector512.Sum(a3);
+            if (n > 4) sum[4] = Vector512.Sum(a4);
+            if (n > 5) sum[5] = Vector512.Sum(a5);
+            if (n > 6) sum[6] = Vector512.Sum(a6);
+            if (n > 7) sum[7] = Vector512.Sum(a7);
+            for (int t = 0; t < n; t++)
+                y[(long)t * stride] = sum[t] + LastBlock(row, xq + (long)t * cols, xs + (long)t * blocks, blocks);
+        }
+
+        /// <summary><c>acc += (float)(Σ|w|·(±x) per 4 bytes) · scale</c> for one block pair and one token.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Accumulate(Vector512<byte> abs, Vector512<sbyte> negative, Vector512<sbyte> xv, Vector512<float> scale, Vector512<float> acc)
+        {
+            Vector512<sbyte> sx = Vector512.ConditionalSelect(negative, -xv, xv);
+            Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(abs, sx);
+            Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512.Create((short)1));
+            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), scale, acc);
         }
     }
 

@@ -21,6 +21,7 @@ internal static unsafe partial class MatMul
         int blocks = n * (cols / Q8_0.BlockSize);
         if (Vector512.IsHardwareAccelerated) Q8V512.Quantize(x, blocks, q, scales);
         else if (Vector256.IsHardwareAccelerated) Q8V256.Quantize(x, blocks, q, scales);
+        else if (Vector128.IsHardwareAccelerated) Q8V128.Quantize(x, blocks, q, scales);
         else QuantizeScalar(x, blocks, q, scales);
     }
 
@@ -75,6 +76,7 @@ internal static unsafe partial class MatMul
     {
         if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) Q8V512.Range(w, xq, xs, y, n, r0, r1);
         else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) Q8V256.Range(w, xq, xs, y, n, r0, r1);
+        else if (Int8V128.IsSupported) Q8V128.Range(w, xq, xs, y, n, r0, r1);
         else
         {
             int blocks = w.Cols / Q8_0.BlockSize;

@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 namespace Gemma.Kernels;
 
 /// <summary>Root-mean-square normalisation: <c>y = x / sqrt(mean(x²) + eps) · scale</c>, per row.</summary>
-internal static class RmsNorm
+internal static unsafe class RmsNorm
 {
     /// <summary>
     /// Normalises each of the <c>x.Length / scale.Length</c> rows of <paramref name="x"/> into <paramref name="y"/>
@@ -24,57 +24,59 @@ internal static class RmsNorm
         }
     }
 
-    /// <summary>Σ x² in float32: 4 vector accumulators (16 or 8 lanes each), then the scalar tail.</summary>
+    /// <summary>Σ x² in float32: 4 vector accumulators (16, 8 or 4 lanes each), then the scalar tail.</summary>
     internal static float SumOfSquares(ReadOnlySpan<float> x)
     {
-        int i = 0;
-        float sum = 0;
-        if (Vector512.IsHardwareAccelerated)
+        fixed (float* p = x)
         {
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (; i + 64 <= x.Length; i += 64)
-            {
-                var v0 = Vector512.Create(x.Slice(i, 16)); var v1 = Vector512.Create(x.Slice(i + 16, 16));
-                var v2 = Vector512.Create(x.Slice(i + 32, 16)); var v3 = Vector512.Create(x.Slice(i + 48, 16));
-                a0 = Vector512.FusedMultiplyAdd(v0, v0, a0); a1 = Vector512.FusedMultiplyAdd(v1, v1, a1);
-                a2 = Vector512.FusedMultiplyAdd(v2, v2, a2); a3 = Vector512.FusedMultiplyAdd(v3, v3, a3);
-            }
-            for (; i + 16 <= x.Length; i += 16) { var v = Vector512.Create(x.Slice(i, 16)); a0 = Vector512.FusedMultiplyAdd(v, v, a0); }
-            sum = Vector512.Sum((a0 + a1) + (a2 + a3));
+            if (Vector512.IsHardwareAccelerated) return SumOfSquares<Ops512, Vector512<float>>(p, x.Length);
+            if (Vector256.IsHardwareAccelerated) return SumOfSquares<Ops256, Vector256<float>>(p, x.Length);
+            if (Vector128.IsHardwareAccelerated) return SumOfSquares<Ops128, Vector128<float>>(p, x.Length);
+            return Tail(p, 0, x.Length, 0);
         }
-        else if (Vector256.IsHardwareAccelerated)
+    }
+
+    private static float SumOfSquares<TOps, TV>(float* x, int n) where TOps : IVectorOps<TV> where TV : struct
+    {
+        int i = 0, L = TOps.Lanes;
+        TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero;
+        for (; i + 4 * L <= n; i += 4 * L)
         {
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (; i + 32 <= x.Length; i += 32)
-            {
-                var v0 = Vector256.Create(x.Slice(i, 8)); var v1 = Vector256.Create(x.Slice(i + 8, 8));
-                var v2 = Vector256.Create(x.Slice(i + 16, 8)); var v3 = Vector256.Create(x.Slice(i + 24, 8));
-                a0 = Vector256.FusedMultiplyAdd(v0, v0, a0); a1 = Vector256.FusedMultiplyAdd(v1, v1, a1);
-                a2 = Vector256.FusedMultiplyAdd(v2, v2, a2); a3 = Vector256.FusedMultiplyAdd(v3, v3, a3);
-            }
-            for (; i + 8 <= x.Length; i += 8) { var v = Vector256.Create(x.Slice(i, 8)); a0 = Vector256.FusedMultiplyAdd(v, v, a0); }
-            sum = Vector256.Sum((a0 + a1) + (a2 + a3));
+            TV v0 = TOps.Load(x + i), v1 = TOps.Load(x + i + L), v2 = TOps.Load(x + i + 2 * L), v3 = TOps.Load(x + i + 3 * L);
+            a0 = TOps.Fma(v0, v0, a0); a1 = TOps.Fma(v1, v1, a1);
+            a2 = TOps.Fma(v2, v2, a2); a3 = TOps.Fma(v3, v3, a3);
         }
-        for (; i < x.Length; i++) sum += x[i] * x[i];
+        for (; i + L <= n; i += L) { TV v = TOps.Load(x + i); a0 = TOps.Fma(v, v, a0); }
+        return Tail(x, i, n, TOps.Sum(TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3))));
+    }
+
+    private static float Tail(float* x, int i, int n, float sum)
+    {
+        for (; i < n; i++) sum += x[i] * x[i];
         return sum;
     }
 
     /// <summary><c>y = (x · inv) · scale</c>, the scalar reference's operation order, so it is exact in every width.</summary>
     private static void Scale(ReadOnlySpan<float> x, float inv, ReadOnlySpan<float> scale, Span<float> y)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        fixed (float* px = x)
+        fixed (float* ps = scale)
+        fixed (float* py = y)
         {
-            var vi = Vector512.Create(inv);
-            for (; i + 16 <= x.Length; i += 16)
-                (Vector512.Create(x.Slice(i, 16)) * vi * Vector512.Create(scale.Slice(i, 16))).CopyTo(y.Slice(i, 16));
+            int i = Vector512.IsHardwareAccelerated ? Scale<Ops512, Vector512<float>>(px, inv, ps, py, x.Length)
+                  : Vector256.IsHardwareAccelerated ? Scale<Ops256, Vector256<float>>(px, inv, ps, py, x.Length)
+                  : Vector128.IsHardwareAccelerated ? Scale<Ops128, Vector128<float>>(px, inv, ps, py, x.Length)
+                  : 0;
+            for (; i < x.Length; i++) py[i] = px[i] * inv * ps[i];
         }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var vi = Vector256.Create(inv);
-            for (; i + 8 <= x.Length; i += 8)
-                (Vector256.Create(x.Slice(i, 8)) * vi * Vector256.Create(scale.Slice(i, 8))).CopyTo(y.Slice(i, 8));
-        }
-        for (; i < x.Length; i++) y[i] = x[i] * inv * scale[i];
+    }
+
+    /// <summary>The whole vectors of <see cref="Scale(ReadOnlySpan{float}, float, ReadOnlySpan{float}, Span{float})"/>; returns where the tail starts.</summary>
+    private static int Scale<TOps, TV>(float* x, float inv, float* scale, float* y, int n) where TOps : IVectorOps<TV> where TV : struct
+    {
+        int i = 0, L = TOps.Lanes;
+        TV vi = TOps.Create(inv);
+        for (; i + L <= n; i += L) TOps.Store(y + i, TOps.Multiply(TOps.Multiply(TOps.Load(x + i), vi), TOps.Load(scale + i)));
+        return i;
     }
 }

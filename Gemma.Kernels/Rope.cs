@@ -6,7 +6,7 @@ namespace Gemma.Kernels;
 /// Rotary position embedding in the "rotate half" pairing used by Hugging Face Llama/Gemma:
 /// element i is rotated together with element i + d/2 (not with its neighbour i + 1 as in the GPT-J/GGML-"normal" layout).
 /// </summary>
-internal static class Rope
+internal static unsafe class Rope
 {
     /// <summary>
     /// Inverse frequencies <c>1 / theta^(2i/d)</c> for i &lt; d/2, computed in float32 as the reference does
@@ -54,33 +54,36 @@ internal static class Rope
     /// </summary>
     private static void RotateHead(Span<float> x1, Span<float> x2, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        fixed (float* p1 = x1)
+        fixed (float* p2 = x2)
+        fixed (float* pc = cos)
+        fixed (float* ps = sin)
         {
-            for (; i + 16 <= x1.Length; i += 16)
+            int n = x1.Length;
+            int i = Vector512.IsHardwareAccelerated ? RotateHead<Ops512, Vector512<float>>(p1, p2, pc, ps, n)
+                  : Vector256.IsHardwareAccelerated ? RotateHead<Ops256, Vector256<float>>(p1, p2, pc, ps, n)
+                  : Vector128.IsHardwareAccelerated ? RotateHead<Ops128, Vector128<float>>(p1, p2, pc, ps, n)
+                  : 0;
+            for (; i < n; i++)
             {
-                var a = Vector512.Create(x1.Slice(i, 16)); var b = Vector512.Create(x2.Slice(i, 16));
-                var c = Vector512.Create(cos.Slice(i, 16)); var s = Vector512.Create(sin.Slice(i, 16));
-                (a * c - b * s).CopyTo(x1.Slice(i, 16));
-                (b * c + a * s).CopyTo(x2.Slice(i, 16));
+                float a = p1[i], b = p2[i];
+                p1[i] = a * pc[i] - b * ps[i];
+                p2[i] = b * pc[i] + a * ps[i];
             }
         }
-        else if (Vector256.IsHardwareAccelerated)
+    }
+
+    /// <summary>The whole vectors of one head; returns where the scalar tail starts.</summary>
+    private static int RotateHead<TOps, TV>(float* x1, float* x2, float* cos, float* sin, int n) where TOps : IVectorOps<TV> where TV : struct
+    {
+        int i = 0, L = TOps.Lanes;
+        for (; i + L <= n; i += L)
         {
-            for (; i + 8 <= x1.Length; i += 8)
-            {
-                var a = Vector256.Create(x1.Slice(i, 8)); var b = Vector256.Create(x2.Slice(i, 8));
-                var c = Vector256.Create(cos.Slice(i, 8)); var s = Vector256.Create(sin.Slice(i, 8));
-                (a * c - b * s).CopyTo(x1.Slice(i, 8));
-                (b * c + a * s).CopyTo(x2.Slice(i, 8));
-            }
+            TV a = TOps.Load(x1 + i), b = TOps.Load(x2 + i), c = TOps.Load(cos + i), s = TOps.Load(sin + i);
+            TOps.Store(x1 + i, TOps.Subtract(TOps.Multiply(a, c), TOps.Multiply(b, s)));
+            TOps.Store(x2 + i, TOps.Add(TOps.Multiply(b, c), TOps.Multiply(a, s)));
         }
-        for (; i < x1.Length; i++)
-        {
-            float a = x1[i], b = x2[i];
-            x1[i] = a * cos[i] - b * sin[i];
-            x2[i] = b * cos[i] + a * sin[i];
-        }
+        return i;
     }
 
     /// <summary>Scalar reference of <see cref="ApplyRotateHalf"/>.</summary>

@@ -24,6 +24,15 @@ internal unsafe interface IVectorOps<TV> where TV : struct
     static abstract float Sum(TV v);
     /// <summary><see cref="Lanes"/> weight elements from <paramref name="col"/> widened to float32.</summary>
     static abstract TV LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat;
+
+    // Element-wise kernels (RmsNorm, Rope, GELU, ArgMax): plain IEEE operations, one rounding each, no contraction.
+    static abstract TV Create(float value);
+    static abstract TV Multiply(TV a, TV b);
+    static abstract TV Subtract(TV a, TV b);
+    /// <summary>Lane-wise maximum with NaN lanes of <paramref name="v"/> ignored (they count as −∞).</summary>
+    static abstract TV MaxIgnoringNaN(TV m, TV v);
+    /// <summary>Bit i set where lane i of <paramref name="a"/> equals lane i of <paramref name="b"/>.</summary>
+    static abstract ulong EqualsMask(TV a, TV b);
 }
 
 /// <summary>512-bit vectors (16 lanes).</summary>
@@ -37,6 +46,12 @@ internal readonly unsafe struct Ops512 : IVectorOps<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> v) => Vector512.Sum(v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat => TRow.Load512(row, col);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Create(float value) => Vector512.Create(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Subtract(Vector512<float> a, Vector512<float> b) => a - b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> MaxIgnoringNaN(Vector512<float> m, Vector512<float> v) =>
+        Vector512.Max(m, Vector512.ConditionalSelect(Vector512.Equals(v, v), v, Vector512.Create(float.NegativeInfinity)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ulong EqualsMask(Vector512<float> a, Vector512<float> b) => Vector512.Equals(a, b).ExtractMostSignificantBits();
 }
 
 /// <summary>256-bit vectors (8 lanes).</summary>
@@ -50,6 +65,12 @@ internal readonly unsafe struct Ops256 : IVectorOps<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Vector256.Sum(v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat => TRow.Load256(row, col);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Create(float value) => Vector256.Create(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Subtract(Vector256<float> a, Vector256<float> b) => a - b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> MaxIgnoringNaN(Vector256<float> m, Vector256<float> v) =>
+        Vector256.Max(m, Vector256.ConditionalSelect(Vector256.Equals(v, v), v, Vector256.Create(float.NegativeInfinity)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ulong EqualsMask(Vector256<float> a, Vector256<float> b) => Vector256.Equals(a, b).ExtractMostSignificantBits();
 }
 
 /// <summary>
@@ -69,6 +90,12 @@ internal readonly unsafe struct Ops128 : IVectorOps<Vector128<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> v) => Vector128.Sum(v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> LoadRow<TRow>(byte* row, int col) where TRow : IRowFormat => TRow.Load128(row, col);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Create(float value) => Vector128.Create(value);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Multiply(Vector128<float> a, Vector128<float> b) => a * b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Subtract(Vector128<float> a, Vector128<float> b) => a - b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> MaxIgnoringNaN(Vector128<float> m, Vector128<float> v) =>
+        Vector128.Max(m, Vector128.ConditionalSelect(Vector128.Equals(v, v), v, Vector128.Create(float.NegativeInfinity)));
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static ulong EqualsMask(Vector128<float> a, Vector128<float> b) => Vector128.Equals(a, b).ExtractMostSignificantBits();
 
     /// <summary>A fused multiply-add instruction exists for 128-bit vectors (JIT-time constant).</summary>
     public static bool HasFma => AdvSimd.IsSupported || System.Runtime.Intrinsics.X86.Fma.IsSupported;

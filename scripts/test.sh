@@ -27,6 +27,8 @@ run() { # name, env..., then -- and dotnet test arguments
 
 run full DOTNET_TieredPGO=1 --
 run avx2 DOTNET_EnableAVX512=0 DOTNET_EnableAVX512F=0 GEMMA_EXPECTED_KERNEL_PATH=Vector256 -- --filter "Category=Kernels"
+# Vector128 (the ARM64 AdvSimd path's code on x86: 128-bit vectors with FMA, as on ARM64) plus the golden logits.
+run v128 DOTNET_PreferredVectorBitWidth=128 GEMMA_EXPECTED_KERNEL_PATH=Vector128 -- --filter "Category=Kernels|FullyQualifiedName~GoldenLogitsTests"
 run scalar DOTNET_EnableHWIntrinsic=0 GEMMA_EXPECTED_KERNEL_PATH=scalar -- --filter "Category=Kernels"
 
 # linux-arm64 under qemu-user (docs/arm64.md): `dotnet test` cannot drive tests on another architecture, so the tests

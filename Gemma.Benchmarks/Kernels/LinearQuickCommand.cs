@@ -26,29 +26,35 @@ internal static unsafe class LinearQuickCommand
                 case "--offset": offset = int.Parse(args[++i]); break; // bytes past a 4 KiB boundary (alignment tests)
                 default:
                     string[] p = args[i].Split(':');
+                    bool ab = p[0].EndsWith('b'); if (ab) p[0] = p[0][..^1];
                     string[] s = p[1].Split('x');
                     WeightType type = p[0].ToLowerInvariant() switch
                     {
                         "f32" => WeightType.F32,
                         "bf16" => WeightType.BF16,
                         "q8_0" => WeightType.Q8_0,
+                        "q4_0" => WeightType.Q4_0,
+                        "q4_k" => WeightType.Q4_K,
+                        "q5_k" => WeightType.Q5_K,
+                        "q6_k" => WeightType.Q6_K,
                         _ => throw new ArgumentException($"unknown type {p[0]}"),
                     };
-                    cases.Add((type, int.Parse(s[0]), int.Parse(s[1]), int.Parse(p[2])));
+                    cases.Add((type, int.Parse(s[0]), int.Parse(s[1]), int.Parse(p[2]) * (ab ? -1 : 1)));
                     break;
             }
         }
         using var pool = threads > 1 ? new WorkerPool(threads) : null;
-        var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, c.N, offset)).ToArray();
+        var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, Math.Abs(c.N), offset)).ToArray();
         var times = cases.Select(_ => new List<double>()).ToArray();
         for (int round = 0; round < rounds + 2; round++)
             for (int i = 0; i < cases.Count; i++)
             {
                 (WeightMatrix w, float[] x, float[] y) = setups[i];
+                MatMul.AbVariant = cases[i].N < 0;
                 // Short calls are repeated so a sample lasts ≥ ~2 ms.
-                int reps = Math.Max(1, (int)(2_000_000L / Math.Max(1, w.ByteLength / 20 + (long)w.Rows * w.Cols * cases[i].N / 50)));
+                int reps = Math.Max(1, (int)(2_000_000L / Math.Max(1, w.ByteLength / 20 + (long)w.Rows * w.Cols * Math.Abs(cases[i].N) / 50)));
                 long t0 = Stopwatch.GetTimestamp();
-                for (int r = 0; r < reps; r++) MatMul.Linear(w, x, y, cases[i].N, pool);
+                for (int r = 0; r < reps; r++) MatMul.Linear(w, x, y, Math.Abs(cases[i].N), pool);
                 double us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / reps;
                 if (round >= 2) times[i].Add(us); // two warm-up rounds (JIT, page faults)
             }
@@ -60,7 +66,7 @@ internal static unsafe class LinearQuickCommand
             var t = times[i].Order().ToArray();
             double best = t[0], median = t[t.Length / 2];
             var c = cases[i];
-            double bytes = setups[i].W.ByteLength, flops = 2.0 * c.Rows * c.Cols * c.N;
+            double bytes = setups[i].W.ByteLength, flops = 2.0 * c.Rows * c.Cols * Math.Abs(c.N);
             Console.WriteLine($"| {c.Type} | {c.Rows}×{c.Cols} | {c.N} | {best:F1} | {median:F1} | {bytes / best / 1e3:F1} | {flops / best / 1e3:F1} |");
         }
         return 0;
@@ -77,8 +83,21 @@ internal static unsafe class LinearQuickCommand
             for (long i = 0; i < bytes / 2; i++) ((ushort*)p)[i] &= 0xBFFF;
         else if (type == WeightType.F32)
             for (long i = 0; i < bytes / 4; i++) ((uint*)p)[i] &= 0xBFFFFFFF;
-        else
+        else if (type == WeightType.Q8_0)
             for (long b = 0; b < bytes / Q8_0.BlockBytes; b++) *(ushort*)(p + b * Q8_0.BlockBytes) = 0x2000;
+        else
+        {
+            // 4/5/6-bit blocks: random quants and scales, small positive fp16 d (and dmin).
+            (int blockBytes, int dAt) = type switch
+            {
+                WeightType.Q4_0 => (18, 0), WeightType.Q4_K => (144, 0), WeightType.Q5_K => (176, 0), _ => (210, 208),
+            };
+            for (long b = 0; b < bytes / blockBytes; b++)
+            {
+                *(ushort*)(p + b * blockBytes + dAt) = 0x1400;
+                if (type is WeightType.Q4_K or WeightType.Q5_K) *(ushort*)(p + b * blockBytes + 2) = 0x1000;
+            }
+        }
         var x = new float[n * cols];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
         return (new WeightMatrix(p, rows, cols, type), x, new float[n * rows]);

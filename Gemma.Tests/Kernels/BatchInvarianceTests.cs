@@ -25,6 +25,7 @@ public unsafe class BatchInvarianceTests
     [TestCase(nameof(WeightType.BF16), 21, 9216)]
     [TestCase(nameof(WeightType.Q8_0), 21, 9216)]
     [TestCase(nameof(WeightType.Q8_0), 11, 96)]   // odd block count
+    [TestCase(nameof(WeightType.Q8_0), 9, 608)]   // 19 blocks: a 16-block group, a block pair and the odd last block
     [TestCase(nameof(WeightType.Q4_0), 13, 2304)]
     [TestCase(nameof(WeightType.Q4_K), 13, 2304)]
     [TestCase(nameof(WeightType.Q5_K), 13, 2304)]

@@ -84,14 +84,12 @@ public unsafe class MatMulQ8Tests
             }
     }
 
+    // Every small-batch width (n = 1…8 are one-pass kernels, 9 the packed GEMM) at every block count up to 40: the
+    // 16-block gathered-scale groups, the block-pair tail and the odd last block in all combinations.
     [Test]
-    public void EveryBlockCount1To40()
+    public void EveryBlockCount1To40([Values(1, 2, 3, 4, 5, 6, 7, 8, 9)] int n)
     {
-        for (int blocks = 0; blocks <= 40; blocks++)
-        {
-            Check(7, blocks * 32, 1, blocks);
-            Check(5, blocks * 32, 3, 100 + blocks);
-        }
+        for (int blocks = 0; blocks <= 40; blocks++) Check(5, blocks * 32, n, 100 * n + blocks);
     }
 
     [Test]
@@ -102,6 +100,13 @@ public unsafe class MatMulQ8Tests
     [TestCase(2304, 2048, 1)]
     [TestCase(2304, 9216, 1)]
     [TestCase(1000, 2304, 1)]
+    [TestCase(256, 2304, 2)]   // the server's batched decode: 2…8 streams through the one-pass kernels
+    [TestCase(256, 2304, 3)]
+    [TestCase(256, 2304, 4)]
+    [TestCase(96, 9216, 5)]
+    [TestCase(96, 9216, 6)]
+    [TestCase(256, 2048, 7)]
+    [TestCase(256, 2304, 8)]
     public void GemmaShapes(int rows, int cols, int n) => Check(rows, cols, n, rows + cols);
 
     [Test]

@@ -1,0 +1,311 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Gemma.Kernels;
+
+internal static unsafe partial class MatMul
+{
+    /// <summary>
+    /// A 4/5/6-bit type's panel unpacker for <see cref="KQuantGemmV512"/>: one weight row cut into 64-element steps
+    /// (two 32-element activation blocks), each unpacked to what the 512-bit row dot of <see cref="KQuantV512"/>
+    /// computes from it — so the GEMM does the same integer and float operations as decode, in the same order.
+    /// </summary>
+    internal interface IKQuantPanel
+    {
+        /// <summary>Offset subtracted from every q in int16 as <c>vpmaddubsw(offset, qx)</c> (Q4_0: 8, Q6_K: 32), or 0.</summary>
+        static abstract byte Offset { get; }
+        /// <summary>True when the int16 pair sums are multiplied by per-16 int16 scales in vpmaddwd (Q6_K), not by 1.</summary>
+        static abstract bool Scales16 { get; }
+        /// <summary>
+        /// Writes <paramref name="steps"/> steps of <paramref name="row"/>, step s at <c>dst + s·stride</c>: 64 unsigned q
+        /// bytes, [32 int16 scales when <see cref="Scales16"/>], 16 float weight factors (lanes 0–7 block 2s, 8–15 block
+        /// 2s + 1). Q4_K/Q5_K also write 8 floats <c>dmin·m</c> per super-block to <paramref name="mins"/>.
+        /// </summary>
+        static abstract void Pack(byte* row, int steps, byte* dst, int stride, float* mins);
+        /// <summary>The row's result from the vector sum of its steps, as decode finishes it (min term, odd last block).</summary>
+        static abstract float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins);
+        /// <summary>The decode row dot (for tokens that do not fill a tile).</summary>
+        static abstract float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols);
+    }
+
+    /// <summary>
+    /// Packed int8 GEMM for Q4_0/Q4_K/Q5_K/Q6_K on 512 bits (prefill and batches, n ≥ <see cref="GemmMinTokens"/>).
+    /// Per group of 4 rows every 64-element step is unpacked once (<see cref="IKQuantPanel.Pack"/>: nibbles split and
+    /// masked, Q5_K's fifth bit and Q6_K's high bits merged, the per-block float factor <c>d</c> or <c>d·sc</c>
+    /// expanded to 16 lanes) into per-thread scratch, then every token pair passes over it: per (row, token, step)
+    /// vpmaddubsw, [offset subtract], vpmaddwd, vcvtdq2ps, one multiply by the token's block scales and one FMA.
+    /// These are decode's integers and float products (<c>(d·sc)·dx</c>, <c>d·dx</c>) accumulated in decode's order
+    /// (one 16-lane chain over the steps, then <see cref="Vector512.Sum{T}"/>), so every result equals decode bit for
+    /// bit — batch invariance.
+    /// </summary>
+    private static class KQuantGemmV512
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void Run<TP>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1)
+            where TP : struct, IKQuantPanel
+        {
+            int cols = w.Cols, rows = w.Rows, blocks = cols / 32, steps = blocks / 2;
+            int stepBytes = TP.Scales16 ? 192 : 128;
+            int superBlocks = cols / QK;
+            long mainBytes = (long)Math.Max(1, steps) * 4 * stepBytes;
+            long minBytes = 4L * superBlocks * 8 * sizeof(float);
+            byte* panel = (byte*)PanelScratch.Get((int)((mainBytes + minBytes) / sizeof(float)));
+            float* mins = (float*)(panel + mainBytes);
+            float* sums = stackalloc float[8];
+            for (int g = r0; g < r1; g += 4)
+            {
+                int count = Math.Min(4, r1 - g);
+                for (int i = 0; i < 4; i++)
+                {
+                    if (i < count) TP.Pack(w.Row(g + i), steps, panel + i * stepBytes, 4 * stepBytes, mins + i * superBlocks * 8);
+                    else
+                        for (int s = 0; s < steps; s++)
+                            new Span<byte>(panel + ((long)s * 4 + i) * stepBytes, stepBytes).Clear();
+                }
+                int t = 0;
+                for (; t + 2 <= n; t += 2)
+                {
+                    sbyte* xq0 = xq + (long)t * cols;
+                    float* xs0 = xs + (long)t * blocks;
+                    Tile4x2<TP>(panel, steps, stepBytes, xq0, xs0, cols, blocks, sums);
+                    for (int i = 0; i < count; i++)
+                    {
+                        byte* row = w.Row(g + i);
+                        float* m = mins + i * superBlocks * 8;
+                        y[(long)t * rows + g + i] = TP.Finish(sums[i], row, cols, xq0, xs0, xsums + (long)t * blocks, m);
+                        y[(long)(t + 1) * rows + g + i] = TP.Finish(sums[4 + i], row, cols, xq0 + cols, xs0 + blocks, xsums + (long)(t + 1) * blocks, m);
+                    }
+                }
+                for (; t < n; t++)
+                    for (int i = 0; i < count; i++)
+                        y[(long)t * rows + g + i] = TP.Dot(w.Row(g + i), xq + (long)t * cols, xs + (long)t * blocks, xsums + (long)t * blocks, cols);
+            }
+        }
+
+        /// <summary>4 packed rows × 2 tokens: 8 accumulators; writes the 8 vector sums (row-major per token).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Tile4x2<TP>(byte* panel, int steps, int stepBytes, sbyte* xq0, float* xs0, int cols, int blocks, float* sums)
+            where TP : struct, IKQuantPanel
+        {
+            sbyte* xq1 = xq0 + cols;
+            float* xs1 = xs0 + blocks;
+            Vector512<float> a00 = default, a10 = default, a20 = default, a30 = default;
+            Vector512<float> a01 = default, a11 = default, a21 = default, a31 = default;
+            var offset = Vector512.Create(TP.Offset);
+            var ones = Vector512.Create((short)1);
+            // Token block scales 16 at a time (8 steps); vpermps picks step s's pair [dx(2s) × 8, dx(2s+1) × 8].
+            Vector512<float> dx0 = default, dx1 = default;
+            Vector512<int> pick = default, pick0 = Vector512.Create(Vector256.Create(0), Vector256.Create(1)), two = Vector512.Create(2);
+            float* tail = stackalloc float[32];
+            byte* pp = panel;
+            for (int s = 0; s < steps; s++, pp += 4 * stepBytes, pick += two)
+            {
+                if ((s & 7) == 0)
+                {
+                    pick = pick0;
+                    if (s + 8 <= steps) { dx0 = Vector512.Load(xs0 + 2 * s); dx1 = Vector512.Load(xs1 + 2 * s); }
+                    else
+                    {
+                        // Last < 8 steps: copy what is left so no load reads past the token's scales.
+                        for (int j = 0; j < 16; j++)
+                        {
+                            bool inside = 2 * s + j < 2 * steps;
+                            tail[j] = inside ? xs0[2 * s + j] : 0;
+                            tail[16 + j] = inside ? xs1[2 * s + j] : 0;
+                        }
+                        dx0 = Vector512.Load(tail);
+                        dx1 = Vector512.Load(tail + 16);
+                    }
+                }
+                var x0 = Vector512.Load(xq0 + 64 * s);
+                var x1 = Vector512.Load(xq1 + 64 * s);
+                Vector512<short> o0 = default, o1 = default;
+                if (TP.Offset != 0)
+                {
+                    o0 = Avx512BW.MultiplyAddAdjacent(offset, x0);
+                    o1 = Avx512BW.MultiplyAddAdjacent(offset, x1);
+                }
+                var d0 = Avx512F.PermuteVar16x32(dx0, pick);
+                var d1 = Avx512F.PermuteVar16x32(dx1, pick);
+                a00 = Accumulate<TP>(pp, x0, o0, d0, ones, a00); a01 = Accumulate<TP>(pp, x1, o1, d1, ones, a01);
+                a10 = Accumulate<TP>(pp + stepBytes, x0, o0, d0, ones, a10); a11 = Accumulate<TP>(pp + stepBytes, x1, o1, d1, ones, a11);
+                a20 = Accumulate<TP>(pp + 2 * stepBytes, x0, o0, d0, ones, a20); a21 = Accumulate<TP>(pp + 2 * stepBytes, x1, o1, d1, ones, a21);
+                a30 = Accumulate<TP>(pp + 3 * stepBytes, x0, o0, d0, ones, a30); a31 = Accumulate<TP>(pp + 3 * stepBytes, x1, o1, d1, ones, a31);
+            }
+            sums[0] = Vector512.Sum(a00); sums[1] = Vector512.Sum(a10); sums[2] = Vector512.Sum(a20); sums[3] = Vector512.Sum(a30);
+            sums[4] = Vector512.Sum(a01); sums[5] = Vector512.Sum(a11); sums[6] = Vector512.Sum(a21); sums[7] = Vector512.Sum(a31);
+        }
+
+        /// <summary><c>acc += (float)(Σ q·qx [− offset·Σqx] per 4 bytes [× sc]) · (factor · dx)</c> for one packed step.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Accumulate<TP>(byte* p, Vector512<sbyte> x, Vector512<short> offsetSums, Vector512<float> dx, Vector512<short> ones, Vector512<float> acc)
+            where TP : struct, IKQuantPanel
+        {
+            Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(Vector512.Load(p), x);
+            if (TP.Offset != 0) p16 -= offsetSums;
+            Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, TP.Scales16 ? Vector512.Load((short*)(p + 64)) : ones);
+            Vector512<float> factor = Vector512.Load((float*)(p + (TP.Scales16 ? 128 : 64)));
+            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), factor * dx, acc);
+        }
+    }
+
+    /// <summary>Q4_0 steps: block pair (2s, 2s + 1), low nibbles then high nibbles of each block; factor d.</summary>
+    private readonly struct Q4_0Panel : IKQuantPanel
+    {
+        public static byte Offset => 8;
+        public static bool Scales16 => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Pack(byte* row, int steps, byte* dst, int stride, float* mins)
+        {
+            const int B = Dequantizer.Q4_0BlockBytes;
+            var mask = Vector512.Create((byte)0x0F);
+            var shifts = Vector512.Create(Vector256.Create(Vector128<ushort>.Zero, Vector128.Create((ushort)4)),
+                                          Vector256.Create(Vector128<ushort>.Zero, Vector128.Create((ushort)4)));
+            for (int s = 0; s < steps; s++, dst += stride)
+            {
+                byte* b0 = row + 2 * s * B, b1 = b0 + B;
+                Vector128<byte> q0 = Vector128.Load(b0 + 2), q1 = Vector128.Load(b1 + 2);
+                Vector512<byte> raw = Vector512.Create(Vector256.Create(q0, q0), Vector256.Create(q1, q1));
+                (Avx512BW.ShiftRightLogicalVariable(raw.AsUInt16(), shifts).AsByte() & mask).Store(dst);
+                Vector512.Create(Vector256.Create(BlockScale(b0)), Vector256.Create(BlockScale(b1))).Store((float*)(dst + 64));
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins)
+        {
+            int blocks = cols / 32;
+            if ((blocks & 1) == 0) return vectorSum;
+            int b = blocks - 1;
+            return vectorSum + DotQ4_0Scalar(row + b * Dequantizer.Q4_0BlockBytes, xq + b * 32, xs + b, 1);
+        }
+
+        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) => Q4_0Dot.Dot(row, xq, xs, xsums, cols);
+    }
+
+    /// <summary>
+    /// Q4_K / Q5_K steps: nibble group k of a super-block = sub-blocks 2k (low nibbles) and 2k + 1 (high); factor
+    /// <c>d·sc</c>; the minimum term <c>(dmin·m)·(dx·Σqx)</c> is finished per row from <c>mins</c>.
+    /// </summary>
+    private readonly struct Q45_KPanel<TFive> : IKQuantPanel where TFive : struct, IFlag
+    {
+        public static byte Offset => 0;
+        public static bool Scales16 => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Pack(byte* row, int steps, byte* dst, int stride, float* mins)
+        {
+            bool five = TFive.Value;
+            int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
+            var mask = Vector512.Create((byte)0x0F);
+            var onesB = Vector512.Create((byte)1);
+            var nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
+            for (int i = 0; i < steps / 4; i++, mins += 8)
+            {
+                byte* block = row + i * blockBytes;
+                UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
+                // The same float products as KQuantV512.DotQ45_K: d·sc (then ·dx per token), dmin·m.
+                Vector512<float> dsc = (Vector256.Create(BlockScale(block)) * BytesToSingle(sc)).ToVector512Unsafe();
+                (Vector256.Create(BlockScale(block + 2)) * BytesToSingle(m)).Store(mins);
+                Vector512<ushort> qh = five ? Vector512.Create(Vector256.Load(block + 16), Vector256.Load(block + 16)).AsUInt16() : default;
+                byte* qs = block + (five ? 48 : 16);
+                for (int k = 0; k < 4; k++, dst += stride)
+                {
+                    Vector256<byte> raw = Vector256.Load(qs + 32 * k);
+                    Vector512<byte> q = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(raw, raw).AsUInt16(), nibbleShift).AsByte() & mask;
+                    if (five)
+                    {
+                        var hs = Vector512.Create(Vector256.Create((ushort)(2 * k)), Vector256.Create((ushort)(2 * k + 1)));
+                        Vector512<byte> hbit = Avx512BW.ShiftRightLogicalVariable(qh, hs).AsByte() & onesB;
+                        q |= Vector512.ShiftLeft(hbit.AsUInt16(), 4).AsByte();
+                    }
+                    q.Store(dst);
+                    Avx512F.PermuteVar16x32(dsc, Vector512.Create(Vector256.Create(2 * k), Vector256.Create(2 * k + 1))).Store((float*)(dst + 64));
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins)
+        {
+            var accMin = Vector256<float>.Zero;
+            for (int i = 0; i < cols / QK; i++)
+                accMin = Vector256.FusedMultiplyAdd(Vector256.Load(mins + 8 * i), Vector256.Load(xsums + i * 8), accMin);
+            return vectorSum - Vector256.Sum(accMin);
+        }
+
+        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
+            TFive.Value ? Q5_KDot.Dot(row, xq, xs, xsums, cols) : Q4_KDot.Dot(row, xq, xs, xsums, cols);
+    }
+
+    /// <summary>
+    /// Q6_K steps: per half of a super-block elements 0–63 (low nibbles of ql, qh bits 0–1 / 2–3) and 64–127 (high
+    /// nibbles, qh bits 4–5 / 6–7); the int8 scale of each 16-group as 8 int16 lanes; factor d.
+    /// </summary>
+    private readonly struct Q6_KPanel : IKQuantPanel
+    {
+        public static byte Offset => 32;
+        public static bool Scales16 => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Pack(byte* row, int steps, byte* dst, int stride, float* mins)
+        {
+            var mask = Vector512.Create((byte)0x0F);
+            var three = Vector512.Create((byte)3);
+            var shiftA = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
+            var shiftB = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
+            Vector512<short> groupOf = Vector512.ShiftRightLogical(Vector512<short>.Indices, 3);
+            for (int i = 0; i < steps / 4; i++)
+            {
+                byte* block = row + i * Dequantizer.Q6_KBlockBytes;
+                Vector512<short> scales = Avx512BW.ConvertToVector512Int16(Vector256.Create(Vector128.Load((sbyte*)block + 192), Vector128<sbyte>.Zero));
+                Vector512<float> d = Vector512.Create(BlockScale(block + 208));
+                for (int h = 0; h < 2; h++)
+                {
+                    Vector512<byte> ql = Vector512.Load(block + 64 * h);
+                    Vector256<byte> qh32 = Vector256.Load(block + 128 + 32 * h);
+                    Vector512<ushort> qh = Vector512.Create(qh32, qh32).AsUInt16();
+                    for (int v = 0; v < 2; v++, dst += stride)
+                    {
+                        Vector512<byte> low = v == 0 ? ql & mask : Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & mask;
+                        Vector512<byte> high = Avx512BW.ShiftRightLogicalVariable(qh, v == 0 ? shiftA : shiftB).AsByte() & three;
+                        (low | Vector512.ShiftLeft(high.AsUInt16(), 4).AsByte()).Store(dst);
+                        Avx512BW.PermuteVar32x16(scales, groupOf + Vector512.Create((short)(8 * h + 4 * v))).Store((short*)(dst + 64));
+                        d.Store((float*)(dst + 128));
+                    }
+                }
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins) => vectorSum;
+
+        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) => Q6_KDot.Dot(row, xq, xs, xsums, cols);
+    }
+
+    /// <summary>A JIT-time boolean type parameter.</summary>
+    internal interface IFlag { static abstract bool Value { get; } }
+    internal readonly struct FlagFalse : IFlag { public static bool Value => false; }
+    internal readonly struct FlagTrue : IFlag { public static bool Value => true; }
+
+    /// <summary>8 unsigned bytes (low to high) as 8 float32 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> BytesToSingle(ulong bytes) =>
+        Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(Vector128.CreateScalar(bytes).AsByte()));
+
+    /// <summary>The packed GEMM for K-quant type <typeparamref name="TDot"/> when this CPU has it (512-bit); else false.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool KQuantGemm<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1)
+        where TDot : IQuantRowDot
+    {
+        if (!(Vector512.IsHardwareAccelerated && Avx512BW.IsSupported)) return false;
+        if (typeof(TDot) == typeof(Q4_0Dot)) KQuantGemmV512.Run<Q4_0Panel>(w, xq, xs, xsums, y, n, r0, r1);
+        else if (typeof(TDot) == typeof(Q4_KDot)) KQuantGemmV512.Run<Q45_KPanel<FlagFalse>>(w, xq, xs, xsums, y, n, r0, r1);
+        else if (typeof(TDot) == typeof(Q5_KDot)) KQuantGemmV512.Run<Q45_KPanel<FlagTrue>>(w, xq, xs, xsums, y, n, r0, r1);
+        else if (typeof(TDot) == typeof(Q6_KDot)) KQuantGemmV512.Run<Q6_KPanel>(w, xq, xs, xsums, y, n, r0, r1);
+        else return false;
+        return true;
+    }
+}

@@ -1,0 +1,142 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Gemma.Kernels;
+
+internal static unsafe partial class MatMul
+{
+    /// <summary>
+    /// 4/5/6-bit row dots on 128 bits (<see cref="Int8V128"/>: SDOT on ARM64, SSSE3 on x86). With signed-byte dot
+    /// products the weights need no unsigned trick: the offsets of Q4_0 (q − 8) and Q6_K (q − 32) are subtracted in the
+    /// bytes, and Q4_K/Q5_K's q (≤ 31) is already a valid int8. Per 32-element activation block one exact set of four
+    /// int32 lanes, converted and FMA'd with the block's float factor — the same factors as <see cref="KQuantV256"/>
+    /// and the scalar references, only the order of the float32 sum over blocks differs (4 lanes).
+    /// </summary>
+    private static class KQuantV128
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float DotQ4_0(byte* row, sbyte* xq, float* xs, int blocks)
+        {
+            const int B = Dequantizer.Q4_0BlockBytes;
+            var acc = Vector128<float>.Zero;
+            int b = 0;
+            for (; b + 4 <= blocks; b += 4)
+            {
+                byte* g = row + b * B;
+                sbyte* x = xq + b * 32;
+                Vector128<float> s = Int8V128.ScaleProducts(g, B, xs + b);
+                acc = Int8V128.FmaLane(acc, Q4_0Block(g, x), s, 0);
+                acc = Int8V128.FmaLane(acc, Q4_0Block(g + B, x + 32), s, 1);
+                acc = Int8V128.FmaLane(acc, Q4_0Block(g + 2 * B, x + 64), s, 2);
+                acc = Int8V128.FmaLane(acc, Q4_0Block(g + 3 * B, x + 96), s, 3);
+            }
+            for (; b < blocks; b++)
+            {
+                byte* block = row + b * B;
+                acc = Int8V128.FmaLane(acc, Q4_0Block(block, xq + b * 32), Vector128.Create(BlockScale(block) * xs[b]), 0);
+            }
+            return Vector128.Sum(acc);
+        }
+
+        /// <summary>One Q4_0 block: byte j holds element j (low nibble) and j + 16 (high nibble); q − 8 ∈ [−8, 7].</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<float> Q4_0Block(byte* block, sbyte* x)
+        {
+            Vector128<byte> raw = Vector128.Load(block + 2), eight = Vector128.Create((byte)8);
+            Vector128<byte> lo = (raw & Vector128.Create((byte)0x0F)) - eight;
+            Vector128<byte> hi = Vector128.ShiftRightLogical(raw, 4) - eight;
+            return Int8V128.BlockDot(lo.AsSByte(), hi.AsSByte(), x);
+        }
+
+        /// <summary>8 bytes → 8 floats (lanes 0–3 in <paramref name="lo"/>, 4–7 in <paramref name="hi"/>).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static void BytesToSingle(ulong bytes, out Vector128<float> lo, out Vector128<float> hi)
+        {
+            Vector128<ushort> u16 = Vector128.WidenLower(Vector128.CreateScalar(bytes).AsByte());
+            lo = Vector128.ConvertToSingle(Vector128.WidenLower(u16));
+            hi = Vector128.ConvertToSingle(Vector128.WidenUpper(u16));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float DotQ45_K(byte* row, sbyte* xq, float* xs, float* xsums, int superBlocks, bool five)
+        {
+            int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
+            var acc = Vector128<float>.Zero;
+            var accMin = Vector128<float>.Zero;
+            var mask = Vector128.Create((byte)0x0F);
+            var one = Vector128.Create((byte)1);
+            float* coef = stackalloc float[8];
+            for (int i = 0; i < superBlocks; i++)
+            {
+                byte* block = row + i * blockBytes;
+                UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
+                BytesToSingle(sc, out Vector128<float> sc0, out Vector128<float> sc1);
+                BytesToSingle(m, out Vector128<float> m0, out Vector128<float> m1);
+                Vector128<float> d = Vector128.Create(BlockScale(block)), dmin = Vector128.Create(BlockScale(block + 2));
+                // ggml's d1 = d·sc times dx, per sub-block; the minimum term (dmin·m)·(dx·Σqx) for all 8 at once.
+                (d * sc0 * Vector128.Load(xs + i * 8)).Store(coef);
+                (d * sc1 * Vector128.Load(xs + i * 8 + 4)).Store(coef + 4);
+                accMin = Ops128.Fma(dmin * m0, Vector128.Load(xsums + i * 8), accMin);
+                accMin = Ops128.Fma(dmin * m1, Vector128.Load(xsums + i * 8 + 4), accMin);
+                Vector128<ushort> qh0 = five ? Vector128.Load(block + 16).AsUInt16() : default;
+                Vector128<ushort> qh1 = five ? Vector128.Load(block + 32).AsUInt16() : default;
+                byte* qs = block + (five ? 48 : 16);
+                for (int j = 0; j < 8; j++)
+                {
+                    // Sub-block j: nibble group j/2 (32 bytes), low nibbles for even j; Q5_K's fifth bit is bit j of qh[l].
+                    byte* g = qs + 32 * (j / 2);
+                    Vector128<byte> raw0 = Vector128.Load(g), raw1 = Vector128.Load(g + 16);
+                    if ((j & 1) != 0) { raw0 = Vector128.ShiftRightLogical(raw0, 4); raw1 = Vector128.ShiftRightLogical(raw1, 4); }
+                    Vector128<byte> q0 = raw0 & mask, q1 = raw1 & mask;
+                    if (five)
+                    {
+                        // (qh >> j) & 1, moved to bit 4 (a 16-bit shift keeps each byte's bit 0 inside its byte).
+                        q0 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh0, j).AsByte() & one).AsUInt16(), 4).AsByte();
+                        q1 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh1, j).AsByte() & one).AsUInt16(), 4).AsByte();
+                    }
+                    Vector128<float> dot = Int8V128.BlockDot(q0.AsSByte(), q1.AsSByte(), xq + i * QK + 32 * j);
+                    acc = Ops128.Fma(dot, Vector128.Create(coef[j]), acc);
+                }
+            }
+            return Vector128.Sum(acc) - Vector128.Sum(accMin);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float DotQ6_K(byte* row, sbyte* xq, float* xs, int superBlocks)
+        {
+            var acc = Vector128<float>.Zero;
+            var mask = Vector128.Create((byte)0x0F);
+            var three = Vector128.Create((byte)3);
+            var offset = Vector128.Create((byte)32);
+            for (int i = 0; i < superBlocks; i++)
+            {
+                byte* block = row + i * Dequantizer.Q6_KBlockBytes;
+                float d = BlockScale(block + 208);
+                for (int h = 0; h < 2; h++)
+                {
+                    byte* ql = block + 64 * h;
+                    Vector128<ushort> qh0 = Vector128.Load(block + 128 + 32 * h).AsUInt16(), qh1 = Vector128.Load(block + 144 + 32 * h).AsUInt16();
+                    sbyte* sc = (sbyte*)block + 192 + 8 * h;
+                    for (int k = 0; k < 4; k++)
+                    {
+                        // Sub-block k: nibble k/2 of ql[32(k&1) + l], bits 2k, 2k+1 of qh[l]; q − 32 ∈ [−32, 31]. Each
+                        // 16-byte half is one 16-group with its own int8 scale.
+                        Vector128<byte> raw0 = Vector128.Load(ql + 32 * (k & 1)), raw1 = Vector128.Load(ql + 32 * (k & 1) + 16);
+                        if ((k >> 1) != 0) { raw0 = Vector128.ShiftRightLogical(raw0, 4); raw1 = Vector128.ShiftRightLogical(raw1, 4); }
+                        Vector128<byte> hi0 = Vector128.ShiftRightLogical(qh0, 2 * k).AsByte() & three;
+                        Vector128<byte> hi1 = Vector128.ShiftRightLogical(qh1, 2 * k).AsByte() & three;
+                        Vector128<byte> q0 = ((raw0 & mask) | Vector128.ShiftLeft(hi0.AsUInt16(), 4).AsByte()) - offset;
+                        Vector128<byte> q1 = ((raw1 & mask) | Vector128.ShiftLeft(hi1.AsUInt16(), 4).AsByte()) - offset;
+                        sbyte* x = xq + i * QK + 128 * h + 32 * k;
+                        Vector128<int> g0 = Int8V128.DotI8(Vector128<int>.Zero, q0.AsSByte(), Vector128.Load(x));
+                        Vector128<int> g1 = Int8V128.DotI8(Vector128<int>.Zero, q1.AsSByte(), Vector128.Load(x + 16));
+                        // |lane| ≤ 4·32·127 per group, times |sc| ≤ 128: exact in int32 and as float.
+                        Vector128<int> total = g0 * Vector128.Create((int)sc[2 * k]) + g1 * Vector128.Create((int)sc[2 * k + 1]);
+                        acc = Ops128.Fma(Vector128.ConvertToSingle(total), Vector128.Create(d * xs[i * 8 + 4 * h + k]), acc);
+                    }
+                }
+            }
+            return Vector128.Sum(acc);
+        }
+    }
+}
