@@ -29,7 +29,6 @@ namespace Gemma.Kernels;
 internal static unsafe partial class MatMul
 {
     private const int QK = Dequantizer.QK_K;
-    internal static bool AbVariant; // TEMP A/B switch
 
     /// <summary>True for weight types multiplied with int8 activations.</summary>
     internal static bool UsesInt8Activations(WeightType type) => type is WeightType.Q8_0 or WeightType.Q4_0
@@ -215,7 +214,7 @@ internal static unsafe partial class MatMul
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunQuant<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1) where TDot : IQuantRowDot
     {
-        if (n >= GemmMinTokens && !AbVariant && KQuantGemm<TDot>(w, xq, xs, xsums, y, n, r0, r1)) return;
+        if (n >= GemmMinTokens && KQuantGemm<TDot>(w, xq, xs, xsums, y, n, r0, r1)) return;
         int cols = w.Cols, rows = w.Rows, blocks = cols / Q8_0.BlockSize;
         long rb = w.RowBytes;
         for (int r = r0; r < r1; r++)

@@ -26,7 +26,6 @@ internal static unsafe class LinearQuickCommand
                 case "--offset": offset = int.Parse(args[++i]); break; // bytes past a 4 KiB boundary (alignment tests)
                 default:
                     string[] p = args[i].Split(':');
-                    bool ab = p[0].EndsWith('b'); if (ab) p[0] = p[0][..^1];
                     string[] s = p[1].Split('x');
                     WeightType type = p[0].ToLowerInvariant() switch
                     {
@@ -39,22 +38,21 @@ internal static unsafe class LinearQuickCommand
                         "q6_k" => WeightType.Q6_K,
                         _ => throw new ArgumentException($"unknown type {p[0]}"),
                     };
-                    cases.Add((type, int.Parse(s[0]), int.Parse(s[1]), int.Parse(p[2]) * (ab ? -1 : 1)));
+                    cases.Add((type, int.Parse(s[0]), int.Parse(s[1]), int.Parse(p[2])));
                     break;
             }
         }
         using var pool = threads > 1 ? new WorkerPool(threads) : null;
-        var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, Math.Abs(c.N), offset)).ToArray();
+        var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, c.N, offset)).ToArray();
         var times = cases.Select(_ => new List<double>()).ToArray();
         for (int round = 0; round < rounds + 2; round++)
             for (int i = 0; i < cases.Count; i++)
             {
                 (WeightMatrix w, float[] x, float[] y) = setups[i];
-                MatMul.AbVariant = cases[i].N < 0;
                 // Short calls are repeated so a sample lasts ≥ ~2 ms.
-                int reps = Math.Max(1, (int)(2_000_000L / Math.Max(1, w.ByteLength / 20 + (long)w.Rows * w.Cols * Math.Abs(cases[i].N) / 50)));
+                int reps = Math.Max(1, (int)(2_000_000L / Math.Max(1, w.ByteLength / 20 + (long)w.Rows * w.Cols * cases[i].N / 50)));
                 long t0 = Stopwatch.GetTimestamp();
-                for (int r = 0; r < reps; r++) MatMul.Linear(w, x, y, Math.Abs(cases[i].N), pool);
+                for (int r = 0; r < reps; r++) MatMul.Linear(w, x, y, cases[i].N, pool);
                 double us = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / reps;
                 if (round >= 2) times[i].Add(us); // two warm-up rounds (JIT, page faults)
             }
@@ -66,7 +64,7 @@ internal static unsafe class LinearQuickCommand
             var t = times[i].Order().ToArray();
             double best = t[0], median = t[t.Length / 2];
             var c = cases[i];
-            double bytes = setups[i].W.ByteLength, flops = 2.0 * c.Rows * c.Cols * Math.Abs(c.N);
+            double bytes = setups[i].W.ByteLength, flops = 2.0 * c.Rows * c.Cols * c.N;
             Console.WriteLine($"| {c.Type} | {c.Rows}×{c.Cols} | {c.N} | {best:F1} | {median:F1} | {bytes / best / 1e3:F1} | {flops / best / 1e3:F1} |");
         }
         return 0;

@@ -83,10 +83,8 @@ internal static class ServeBenchCommand
             if (!scheduler.TryEnqueue(r)) throw new InvalidOperationException("queue full");
         return requests.Select(r =>
         {
-            GenerationResult? result = null;
-            while (r.Events.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
-                while (r.Events.Reader.TryRead(out GenerationEvent e)) result = e.Result ?? result;
-            return result!.Stop is StopKind.Length ? result : throw new GemmaException($"bench request ended with {result.Stop}: {result.Error}");
+            GenerationResult result = r.Completion.GetAwaiter().GetResult();
+            return result.Stop is StopKind.Length ? result : throw new GemmaException($"bench request ended with {result.Stop}: {result.Error}");
         }).ToArray();
     }
 

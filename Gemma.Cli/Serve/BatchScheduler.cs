@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Threading.Channels;
 using Gemma.Core;
 using Gemma.Core.Constraints;
@@ -11,9 +13,6 @@ namespace Gemma.Cli.Serve;
 /// <summary>Why a request's generation ended, in OpenAI's terms plus the server's own.</summary>
 internal enum StopKind { Stop, Length, Cancelled, Timeout, Error }
 
-/// <summary>Something a request's stream reports: a piece of text, or the end (with counts).</summary>
-internal readonly record struct GenerationEvent(string? Text, GenerationResult? Result);
-
 /// <summary>Final counts of one request.</summary>
 internal sealed record GenerationResult(StopKind Stop, int PromptTokens, int CachedTokens, int CompletionTokens, string? Error = null)
 {
@@ -24,21 +23,77 @@ internal sealed record GenerationResult(StopKind Stop, int PromptTokens, int Cac
     public TimeSpan Elapsed { get; init; }
 }
 
-/// <summary>A prompt waiting for (or in) a slot. Events arrive on <see cref="Events"/> in order, the result last.</summary>
+/// <summary>
+/// A prompt waiting for (or in) a slot. The scheduler appends the generated text to a buffer and wakes the reader
+/// (<see cref="ReadTextAsync"/>), then completes <see cref="Completion"/> with the result. Handing text over this way
+/// allocates nothing on the scheduler thread once the buffer has grown (no string or queue node per token); the
+/// reader (the HTTP side) takes the text as one string per wake-up.
+/// </summary>
 internal sealed class GenerationRequest(int[] prompt, SamplingOptions options, CancellationToken cancellation, TimeSpan timeout)
 {
+    private readonly Lock _lock = new();
+    private readonly StringBuilder _text = new(256);
+    private readonly SemaphoreSlim _wake = new(0);
+    private int _awake;  // 1 while a wake-up is pending: a burst of tokens releases the semaphore once
+    private readonly TaskCompletionSource<GenerationResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     public int[] Prompt { get; } = prompt;
     public SamplingOptions Options { get; } = options;
     public CancellationToken Cancellation { get; } = cancellation;
     public DateTime Deadline { get; } = DateTime.UtcNow + timeout;
     public long QueuedAt { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
-    public Channel<GenerationEvent> Events { get; } = Channel.CreateUnbounded<GenerationEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+
+    /// <summary>The result, once the generation ended (all its text was appended before).</summary>
+    public Task<GenerationResult> Completion => _completion.Task;
+
+    /// <summary>Scheduler side: appends generated text and wakes the reader.</summary>
+    internal void Append(ReadOnlySpan<char> text)
+    {
+        if (text.IsEmpty) return;
+        lock (_lock) _text.Append(text);
+        Wake();
+    }
+
+    /// <summary>Scheduler side: the end (called once, after the last <see cref="Append"/>).</summary>
+    internal void Complete(GenerationResult result)
+    {
+        _completion.TrySetResult(result);
+        Wake();
+    }
+
+    private void Wake()
+    {
+        if (Interlocked.Exchange(ref _awake, 1) == 0) _wake.Release();
+    }
+
+    /// <summary>
+    /// Reader side: the text in pieces as it is generated (each piece is everything appended since the previous one);
+    /// ends with the generation, after which <see cref="Completion"/> holds the result.
+    /// </summary>
+    public async IAsyncEnumerable<string> ReadTextAsync([EnumeratorCancellation] CancellationToken cancellation)
+    {
+        while (true)
+        {
+            await _wake.WaitAsync(cancellation).ConfigureAwait(false);
+            Volatile.Write(ref _awake, 0);
+            bool done = _completion.Task.IsCompleted;  // read before the text: every append came before completion
+            string text;
+            lock (_lock)
+            {
+                text = _text.ToString();
+                _text.Clear();
+            }
+            if (text.Length > 0) yield return text;
+            if (done) yield break;
+        }
+    }
 }
 
 /// <summary>
 /// Continuous batching over <see cref="ServerOptions.Parallel"/> slots on one dedicated thread. Each step runs ONE
 /// batched forward pass (<see cref="Transformer.ForwardBatch"/>) holding a decode row for every generating slot and at
-/// most one chunk of one waiting prompt, so a new prompt never stalls the running streams for more than one step.
+/// most one chunk of prompt rows (of one or several waiting prompts), so a new prompt never stalls the running streams
+/// for more than one step.
 /// Requests wait in a bounded queue; a cancelled (disconnected) or timed-out request leaves its slot at the next step.
 /// A single stream goes through the same batched path (a batch of one), so its output does not depend on the path.
 /// </summary>
@@ -61,6 +116,7 @@ internal sealed class BatchScheduler : IDisposable
     private readonly List<KvCache> _rowCaches = [];
     private readonly List<int> _logitRows = [];
     private readonly List<Sequence> _logitOwners = [];
+    private readonly List<(Sequence Sequence, int Rows)> _prefilling = [];
 
     public BatchScheduler(GemmaModel model, ServerOptions options, ServerMetrics metrics)
     {
@@ -149,15 +205,14 @@ internal sealed class BatchScheduler : IDisposable
         _metrics.ActiveSlots = _active.Count;
     }
 
-    private static void Reject(GenerationRequest request, StopKind stop, string? message)
-    {
-        request.Events.Writer.TryWrite(new GenerationEvent(null, new GenerationResult(stop, request.Prompt.Length, 0, 0, message)));
-        request.Events.Writer.TryComplete();
-    }
+    private static void Reject(GenerationRequest request, StopKind stop, string? message) =>
+        request.Complete(new GenerationResult(stop, request.Prompt.Length, 0, 0, message));
 
-    /// <summary>One forward pass: a decode row per generating sequence, plus one chunk of one prefilling sequence.</summary>
+    /// <summary>One forward pass: a decode row per generating sequence, plus at most one chunk of prompt rows.</summary>
     private void Step()
     {
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
+        int running = _active.Count;
         DateTime now = DateTime.UtcNow;
         for (int i = _active.Count - 1; i >= 0; i--)
         {
@@ -179,20 +234,25 @@ internal sealed class BatchScheduler : IDisposable
             _rowCaches.Add(s.Entry.Cache);
         }
         int decodeRows = _tokens.Count;
-        Sequence? prefilling = _active.FirstOrDefault(s => !s.Decoding);  // oldest first: FIFO fairness
-        int chunkRows = 0;
-        if (prefilling != null)
+        // Prompt rows: up to one chunk per pass in all, shared by the waiting prompts oldest first (FIFO fairness), so
+        // a burst of short prompts is prefilled in one pass while a long one still takes a chunk per pass.
+        _prefilling.Clear();
+        int budget = _chunk;
+        foreach (Sequence s in _active)
         {
-            chunkRows = Math.Min(_chunk, prefilling.Request.Prompt.Length - prefilling.Entry.Ids.Count);
-            for (int j = 0; j < chunkRows; j++)
+            if (s.Decoding || budget == 0) continue;
+            int done = s.Entry.Ids.Count, rows = Math.Min(budget, s.Request.Prompt.Length - done);
+            budget -= rows;
+            _prefilling.Add((s, rows));
+            for (int j = 0; j < rows; j++)
             {
-                _tokens.Add(prefilling.Request.Prompt[prefilling.Entry.Ids.Count + j]);
-                _rowCaches.Add(prefilling.Entry.Cache);
+                _tokens.Add(s.Request.Prompt[done + j]);
+                _rowCaches.Add(s.Entry.Cache);
             }
-            if (prefilling.Entry.Ids.Count + chunkRows == prefilling.Request.Prompt.Length)
+            if (done + rows == s.Request.Prompt.Length)
             {
                 _logitRows.Add(_tokens.Count - 1);
-                _logitOwners.Add(prefilling);
+                _logitOwners.Add(s);
             }
         }
 
@@ -212,8 +272,8 @@ internal sealed class BatchScheduler : IDisposable
         _metrics.Steps.Add(1);
 
         for (int i = 0; i < decodeRows; i++) _logitOwners[i].Entry.Ids.Add(_logitOwners[i].PendingToken);
-        if (prefilling != null)
-            prefilling.Entry.Ids.AddRange(new ArraySegment<int>(prefilling.Request.Prompt, prefilling.Entry.Ids.Count, chunkRows));
+        foreach ((Sequence s, int rows) in _prefilling)
+            s.Entry.Ids.AddRange(s.Request.Prompt.AsSpan(s.Entry.Ids.Count, rows));
 
         int vocab = _model.Config.VocabSize;
         for (int j = 0; j < _logitOwners.Count; j++)
@@ -224,6 +284,13 @@ internal sealed class BatchScheduler : IDisposable
             _active.Remove(s);
         }
         _metrics.ActiveSlots = _active.Count;
+        if (_prefilling.Count == 0 && _active.Count == running)
+        {
+            // A steady decode step: every slot decoded one token, none started or ended. Counted so that a test (and
+            // /metrics) can hold the per-token path to zero allocations.
+            _metrics.SteadyStepBytes.Add(GC.GetAllocatedBytesForCurrentThread() - allocated);
+            _metrics.SteadySteps.Add(1);  // after the bytes: a reader that sees step k also sees its bytes
+        }
     }
 
     private void FailActive(string message)
@@ -271,7 +338,8 @@ internal sealed class BatchScheduler : IDisposable
                 _constrained = new ConstrainedSampler(constraint, owner._tokenizer, owner._endIds, owner._model.Config.VocabSize, request.Options.MaxTokens);
             _detokenizer = new StreamingDetokenizer(owner._tokenizer);
             _stops = new StopSequenceMatcher(request.Options.StopSequences);
-            _history = new List<int>(request.Prompt.Length + Math.Min(request.Options.MaxTokens, 4096));
+            // Sized for the whole generation (bounded by the context), so the history never grows while decoding.
+            _history = new List<int>(Math.Min(request.Prompt.Length + request.Options.MaxTokens, owner.ContextLength));
             _history.AddRange(request.Prompt);
         }
 
@@ -302,7 +370,7 @@ internal sealed class BatchScheduler : IDisposable
             if (_owner._endIds.Contains(next)) return Finish(StopKind.Stop, _owner._caches, null);
             _constrained?.Accept(next);
             _history.Add(next);
-            Emit(_stops.Push(_detokenizer.Append(next)));
+            Request.Append(_stops.PushSpan(_detokenizer.Append(next)));
             if (_stops.Stopped) return Finish(StopKind.Stop, _owner._caches, null);
             if (_constrained is { IsFinished: true }) return Finish(StopKind.Stop, _owner._caches, null);  // nothing may follow
             if (_generated >= Request.Options.MaxTokens) return Finish(StopKind.Length, _owner._caches, null);
@@ -312,23 +380,20 @@ internal sealed class BatchScheduler : IDisposable
             return false;
         }
 
-        private void Emit(string text)
-        {
-            if (text.Length > 0) Request.Events.Writer.TryWrite(new GenerationEvent(text, null));
-        }
-
         /// <summary>Flushes held-back text, reports the result, and returns the cache (its ids stay as a prefix).</summary>
         public bool Finish(StopKind stop, PrefixCache caches, string? error)
         {
             if (stop is StopKind.Stop or StopKind.Length && !_stops.Stopped)
-                Emit(_stops.Push(_detokenizer.Flush()) + _stops.Flush());
+            {
+                Request.Append(_stops.PushSpan(_detokenizer.Flush()));
+                Request.Append(_stops.FlushSpan());
+            }
             caches.Release(Entry);
             var result = new GenerationResult(stop, Request.Prompt.Length, _reused, _generated, error)
             {
                 TimeToFirstToken = _firstToken, Elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(Request.QueuedAt),
             };
-            Request.Events.Writer.TryWrite(new GenerationEvent(null, result));
-            Request.Events.Writer.TryComplete();
+            Request.Complete(result);
             return true;
         }
     }

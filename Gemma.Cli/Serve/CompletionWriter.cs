@@ -1,7 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
+using Gemma.Core.Chat;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.AI;
 
 namespace Gemma.Cli.Serve;
 
@@ -10,7 +13,15 @@ namespace Gemma.Cli.Serve;
 /// piece of text, a last chunk with the finish reason, the usage chunk when <c>stream_options.include_usage</c>, then
 /// <c>data: [DONE]</c>). Chat and legacy completions differ only in the object names and where the text goes.
 /// </summary>
-internal sealed class CompletionWriter(HttpContext context, string model, bool chat, bool includeUsage)
+/// <remarks>
+/// With tools (<paramref name="parsesCalls"/>) the reply is a tool call or text, decided by its first character (the
+/// constraint lets text start with anything but <c>{</c>). Text streams as content. A call is read back with the
+/// library's <see cref="ChatStructuredOutput.ParseReply"/> and answered as OpenAI does: <c>message.tool_calls</c>
+/// with <c>arguments</c> as a JSON string (the model's own text of the arguments object), <c>content</c> null,
+/// finish reason <c>tool_calls</c>. Streamed, a call is a first <c>delta.tool_calls</c> chunk with index, id, type and
+/// name, then the arguments in fragments as the model writes them.
+/// </remarks>
+internal sealed class CompletionWriter(HttpContext context, string model, bool chat, bool includeUsage, bool parsesCalls = false)
 {
     private static readonly byte[] DataPrefix = "data: "u8.ToArray();
     private static readonly byte[] EventEnd = "\n\n"u8.ToArray();
@@ -21,20 +32,18 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
     public async Task WholeAsync(GenerationRequest request)
     {
         var text = new StringBuilder();
-        GenerationResult? result = null;
-        await foreach (GenerationEvent e in request.Events.Reader.ReadAllAsync(context.RequestAborted))
-        {
-            if (e.Text != null) text.Append(e.Text);
-            if (e.Result != null) result = e.Result;
-        }
-        GenerationResult r = result ?? throw new ApiException(500, "The generation ended without a result.", "server_error");
+        await foreach (string piece in request.ReadTextAsync(context.RequestAborted)) text.Append(piece);
+        GenerationResult r = await request.Completion;
         ThrowIfFailed(r);
         if (chat)
         {
+            string reply = text.ToString();
+            ToolCallBody[] calls = parsesCalls ? CallsOf(reply) : [];
+            ChatMessageBody message = calls.Length > 0 ? new ChatMessageBody { Content = null, ToolCalls = calls } : new ChatMessageBody { Content = reply };
             await GemmaServer.WriteJson(context, new ChatCompletion
             {
                 Id = _id, Created = _created, Model = model, SystemFingerprint = Fingerprint,
-                Choices = [new ChatChoice { Index = 0, Message = new ChatMessageBody { Role = "assistant", Content = text.ToString() }, FinishReason = Reason(r) }],
+                Choices = [new ChatChoice { Index = 0, Message = message, FinishReason = calls.Length > 0 ? "tool_calls" : Reason(r) }],
                 Usage = UsageOf(r),
             }, ServeJson.Api.ChatCompletion);
         }
@@ -55,17 +64,18 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
-        if (chat) await WriteChunk(new ChatMessageBody { Role = "assistant", Content = "" }, null);
-        GenerationResult? result = null;
-        await foreach (GenerationEvent e in request.Events.Reader.ReadAllAsync(context.RequestAborted))
+        if (chat) await WriteChunk(new ChatDeltaBody { Role = "assistant", Content = "" }, null);
+        var calls = parsesCalls ? new CallStream(this) : null;
+        await foreach (string piece in request.ReadTextAsync(context.RequestAborted))
         {
-            if (e.Text != null) await WriteChunk(chat ? new ChatMessageBody { Content = e.Text } : null, null, e.Text);
-            if (e.Result != null) result = e.Result;
+            if (calls != null) await calls.PushAsync(piece);
+            else await WriteChunk(chat ? new ChatDeltaBody { Content = piece } : null, null, piece);
         }
-        GenerationResult r = result ?? new GenerationResult(StopKind.Error, 0, 0, 0, "The generation ended without a result.");
+        GenerationResult r = await request.Completion;
         if (r.Stop is StopKind.Stop or StopKind.Length)
         {
-            await WriteChunk(chat ? new ChatMessageBody() : null, Reason(r), "");
+            bool called = calls != null && await calls.EndAsync();
+            await WriteChunk(chat ? new ChatDeltaBody() : null, called ? "tool_calls" : Reason(r), "");
             if (includeUsage) await WriteUsageChunk(r);
         }
         else
@@ -78,7 +88,7 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
         await response.Body.FlushAsync(context.RequestAborted);
     }
 
-    private Task WriteChunk(ChatMessageBody? delta, string? finishReason, string text = "")
+    private Task WriteChunk(ChatDeltaBody? delta, string? finishReason, string text = "")
     {
         byte[] json = chat
             ? JsonSerializer.SerializeToUtf8Bytes(new ChatCompletion
@@ -116,6 +126,112 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
         await body.WriteAsync(json, context.RequestAborted);
         await body.WriteAsync(EventEnd, context.RequestAborted);
         await body.FlushAsync(context.RequestAborted);
+    }
+
+    private static string NewCallId() => "call_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+
+    /// <summary>The tool calls of a whole reply (none when it is text, or a call cut short by the token budget).</summary>
+    private static ToolCallBody[] CallsOf(string reply)
+    {
+        if (ChatStructuredOutput.ParseReply(reply) is not FunctionCallContent call) return [];
+        return [new ToolCallBody { Id = NewCallId(), Type = "function", Function = new FunctionCallBody { Name = call.Name, Arguments = RawArguments(reply) } }];
+    }
+
+    /// <summary>The text of the <c>arguments</c> member of a call object, exactly as the model wrote it.</summary>
+    private static string RawArguments(string reply)
+    {
+        byte[] utf8 = Encoding.UTF8.GetBytes(reply);
+        var reader = new Utf8JsonReader(utf8);
+        reader.Read();  // {
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            bool arguments = reader.ValueTextEquals("arguments");
+            reader.Read();
+            long start = reader.TokenStartIndex;
+            reader.Skip();
+            if (arguments) return Encoding.UTF8.GetString(utf8, (int)start, (int)(reader.BytesConsumed - start));
+        }
+        throw new InvalidOperationException("A parsed tool call has no arguments member.");
+    }
+
+    /// <summary>
+    /// Streams a reply that may be a tool call. Undecided until the first character; text then streams as content.
+    /// A call <c>{"name": "NAME", "arguments": ARGS}</c> (the library's fixed output form) streams as soon as its name
+    /// is complete: the header chunk, then ARGS in fragments, always holding back a trailing <c>}</c> (it may be the
+    /// call object's own end). A reply that is a call in another form is sent whole at the end.
+    /// </summary>
+    private sealed class CallStream(CompletionWriter writer)
+    {
+        private static readonly Regex Header = new("""^\{"name": "((?:[^"\\]|\\.)*)", "arguments": """, RegexOptions.CultureInvariant);
+        private readonly StringBuilder _reply = new();
+        private bool _text;          // decided: plain text
+        private int _argsStart = -1; // header sent; where ARGS starts in the reply
+        private int _argsSent;       // characters of ARGS already sent
+
+        public async Task PushAsync(string piece)
+        {
+            _reply.Append(piece);
+            if (_text)
+            {
+                await writer.WriteChunk(new ChatDeltaBody { Content = piece }, null);
+                return;
+            }
+            if (_reply.Length > 0 && _reply[0] != '{')
+            {
+                _text = true;
+                await writer.WriteChunk(new ChatDeltaBody { Content = _reply.ToString() }, null);
+                return;
+            }
+            if (_argsStart < 0)
+            {
+                Match m = Header.Match(_reply.ToString());
+                if (!m.Success) return;
+                string name = JsonSerializer.Deserialize("\"" + m.Groups[1].Value + "\"", ServeJson.Api.String)!;
+                _argsStart = m.Length;
+                await writer.WriteChunk(new ChatDeltaBody
+                {
+                    ToolCalls = [new ToolCallBody { Index = 0, Id = NewCallId(), Type = "function", Function = new FunctionCallBody { Name = name, Arguments = "" } }],
+                }, null);
+            }
+            int end = _reply.Length - (_reply[^1] == '}' ? 1 : 0);
+            await SendArgumentsAsync(end);
+        }
+
+        /// <summary>Sends what is left; true when the reply was a tool call.</summary>
+        public async Task<bool> EndAsync()
+        {
+            if (_text || _reply.Length == 0) return false;
+            string reply = _reply.ToString();
+            bool complete = ChatStructuredOutput.ParseReply(reply) is FunctionCallContent;
+            if (_argsStart >= 0)
+            {
+                // A complete call ends with the call object's '}'; a call cut short keeps every character sent.
+                await SendArgumentsAsync(complete ? reply.Length - 1 : reply.Length);
+                return complete;
+            }
+            ToolCallBody[] calls = CallsOf(reply);
+            if (calls.Length == 0)
+            {
+                await writer.WriteChunk(new ChatDeltaBody { Content = reply }, null);
+                return false;
+            }
+            for (int i = 0; i < calls.Length; i++)
+            {
+                ToolCallBody c = calls[i];
+                await writer.WriteChunk(new ChatDeltaBody { ToolCalls = [new ToolCallBody { Index = i, Id = c.Id, Type = c.Type, Function = new FunctionCallBody { Name = c.Function.Name, Arguments = "" } }] }, null);
+                await writer.WriteChunk(new ChatDeltaBody { ToolCalls = [new ToolCallBody { Index = i, Function = new FunctionCallBody { Arguments = c.Function.Arguments } }] }, null);
+            }
+            return true;
+        }
+
+        private async Task SendArgumentsAsync(int end)
+        {
+            int from = _argsStart + _argsSent;
+            if (end <= from) return;
+            string fragment = _reply.ToString(from, end - from);
+            _argsSent += fragment.Length;
+            await writer.WriteChunk(new ChatDeltaBody { ToolCalls = [new ToolCallBody { Index = 0, Function = new FunctionCallBody { Arguments = fragment } }] }, null);
+        }
     }
 
     private static string Reason(GenerationResult r) => r.Stop == StopKind.Length ? "length" : "stop";

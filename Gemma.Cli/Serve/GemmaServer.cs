@@ -269,7 +269,7 @@ internal sealed class GemmaServer : IAsyncDisposable
             Metrics.Rejected.Add(1);
             throw new ApiException(429, "The server is busy (request queue full); retry later.", "rate_limit_exceeded", code: "rate_limit_exceeded");
         }
-        var writer = new CompletionWriter(context, s.ModelName, chat, parsed.IncludeUsage);
+        var writer = new CompletionWriter(context, s.ModelName, chat, parsed.IncludeUsage, parsed.ParsesCalls);
         if (parsed.Stream) await writer.StreamAsync(request);
         else await writer.WholeAsync(request);
     }

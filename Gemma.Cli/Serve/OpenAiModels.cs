@@ -21,15 +21,45 @@ internal sealed class ChatChoice
 {
     [JsonPropertyName("index")] public int Index { get; init; }
     [JsonPropertyName("message")] public ChatMessageBody? Message { get; init; }
-    [JsonPropertyName("delta")] public ChatMessageBody? Delta { get; init; }
+    [JsonPropertyName("delta")] public ChatDeltaBody? Delta { get; init; }
     [JsonPropertyName("logprobs"), JsonIgnore(Condition = JsonIgnoreCondition.Never)] public string? Logprobs { get; init; }
     [JsonPropertyName("finish_reason"), JsonIgnore(Condition = JsonIgnoreCondition.Never)] public string? FinishReason { get; init; }
 }
 
+/// <summary>A whole reply: <c>content</c> is written even when null (a reply of tool calls only), as OpenAI does.</summary>
 internal sealed class ChatMessageBody
+{
+    [JsonPropertyName("role")] public string Role { get; init; } = "assistant";
+    [JsonPropertyName("content"), JsonIgnore(Condition = JsonIgnoreCondition.Never)] public string? Content { get; init; }
+    [JsonPropertyName("tool_calls")] public ToolCallBody[]? ToolCalls { get; init; }
+}
+
+/// <summary>A streamed piece of a reply: only the fields that change (the last chunk's delta is <c>{}</c>).</summary>
+internal sealed class ChatDeltaBody
 {
     [JsonPropertyName("role")] public string? Role { get; init; }
     [JsonPropertyName("content")] public string? Content { get; init; }
+    [JsonPropertyName("tool_calls")] public ToolCallBody[]? ToolCalls { get; init; }
+}
+
+/// <summary>
+/// A tool call. Whole: <c>{id, type, function: {name, arguments}}</c>. Streamed: the first chunk of a call has
+/// <c>index</c>, <c>id</c>, <c>type</c> and <c>function.name</c> with empty <c>arguments</c>, the next ones only
+/// <c>index</c> and a fragment of <c>function.arguments</c>.
+/// </summary>
+internal sealed class ToolCallBody
+{
+    [JsonPropertyName("index")] public int? Index { get; init; }
+    [JsonPropertyName("id")] public string? Id { get; init; }
+    [JsonPropertyName("type")] public string? Type { get; init; }
+    [JsonPropertyName("function")] public required FunctionCallBody Function { get; init; }
+}
+
+internal sealed class FunctionCallBody
+{
+    [JsonPropertyName("name")] public string? Name { get; init; }
+    /// <summary>The arguments as a JSON object in a string (OpenAI's form), or a fragment of it when streamed.</summary>
+    [JsonPropertyName("arguments")] public string? Arguments { get; init; }
 }
 
 internal sealed class TextCompletion
@@ -117,6 +147,7 @@ internal sealed class HealthStatus
 [JsonSerializable(typeof(TokenizeResult))]
 [JsonSerializable(typeof(DetokenizeResult))]
 [JsonSerializable(typeof(HealthStatus))]
+[JsonSerializable(typeof(string))]
 internal sealed partial class ServeJson : JsonSerializerContext
 {
     /// <summary>

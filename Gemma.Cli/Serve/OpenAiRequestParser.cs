@@ -1,13 +1,21 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Gemma.Core;
+using Gemma.Core.Chat;
 using Gemma.Core.Constraints;
 using Gemma.Core.Generation;
 using Gemma.Core.Tokenization;
+using Microsoft.Extensions.AI;
+using AIChatMessage = Microsoft.Extensions.AI.ChatMessage;
+using AIChatRole = Microsoft.Extensions.AI.ChatRole;
 
 namespace Gemma.Cli.Serve;
 
-/// <summary>A validated generation request: prompt ids, sampling, and how to answer.</summary>
-internal sealed record ParsedRequest(int[] Prompt, SamplingOptions Options, bool Stream, bool IncludeUsage);
+/// <summary>
+/// A validated generation request: prompt ids, sampling, and how to answer. <paramref name="ParsesCalls"/>: tools are
+/// offered, so the reply is a tool call (JSON) or text, read back with <see cref="ChatStructuredOutput.ParseReply"/>.
+/// </summary>
+internal sealed record ParsedRequest(int[] Prompt, SamplingOptions Options, bool Stream, bool IncludeUsage, bool ParsesCalls = false);
 
 /// <summary>
 /// Reads OpenAI request bodies (<c>/v1/chat/completions</c>, <c>/v1/completions</c>) into a <see cref="ParsedRequest"/>.
@@ -15,9 +23,22 @@ internal sealed record ParsedRequest(int[] Prompt, SamplingOptions Options, bool
 /// Unknown fields are ignored, as OpenAI-compatible servers do (clients send <c>user</c>, <c>store</c>, …).
 /// Absent sampling fields take <see cref="SamplingOptions"/>' defaults (llama.cpp's), not OpenAI's temperature 1.
 /// </summary>
+/// <remarks>
+/// Chat messages and tools become Microsoft.Extensions.AI messages and <see cref="ChatOptions"/>, and then take the
+/// library's own path (<see cref="ChatOptionsMapping.ToGemmaMessages"/>, <see cref="ChatStructuredOutput.Prepare"/>):
+/// the server renders a conversation — tool descriptions, calls and results included — exactly as
+/// <see cref="GemmaChatClient"/> does, and constrains a tool reply the same way.
+/// </remarks>
 internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSize, int contextLength)
 {
     private const int MaxStops = 16;
+    private const int MaxTools = 128;  // OpenAI's limit
+
+    /// <summary>OpenAI's rule for function names.</summary>
+    private static readonly Regex FunctionName = new("^[A-Za-z0-9_-]{1,64}$", RegexOptions.CultureInvariant);
+
+    /// <summary>Tool-call constraints by their schema (they keep the token masks they learn).</summary>
+    private readonly ChatStructuredOutput.Cache _toolConstraints = new();
 
     public ParsedRequest ParseChat(JsonElement root)
     {
@@ -25,25 +46,27 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         if (!root.TryGetProperty("messages", out JsonElement messages) || messages.ValueKind != JsonValueKind.Array)
             throw ApiException.BadParam("messages", "'messages' is required and must be an array of messages.");
         if (messages.GetArrayLength() == 0) throw ApiException.BadParam("messages", "'messages' must not be empty.");
-        var list = new List<GemmaChatMessage>();
+        var list = new List<AIChatMessage>();
+        var callIds = new HashSet<string>(StringComparer.Ordinal);
         int index = 0;
         foreach (JsonElement m in messages.EnumerateArray())
         {
-            list.Add(ReadMessage(m, $"messages[{index}]"));
+            list.Add(ReadMessage(m, $"messages[{index}]", callIds));
             index++;
         }
         CheckUnsupported(root, chat: true);
+        ChatStructuredOutput.Plan tools = ReadTools(root);
         int[] prompt;
         try
         {
-            prompt = ChatTemplate.EncodeToIds(tokenizer, list);
+            prompt = ChatTemplate.EncodeToIds(tokenizer, ChatOptionsMapping.ToGemmaMessages(list, tools.Instructions));
         }
         catch (GemmaException e)
         {
             throw ApiException.BadParam("messages", e.Message);
         }
         int? max = OptionalInt(root, "max_completion_tokens", 1, int.MaxValue) ?? OptionalInt(root, "max_tokens", 1, int.MaxValue);
-        return Finish(root, prompt, max);
+        return Finish(root, prompt, max, tools);
     }
 
     public ParsedRequest ParseCompletion(JsonElement root)
@@ -59,7 +82,7 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         if (OptionalInt(root, "best_of", 1, int.MaxValue) is > 1) throw ApiException.BadParam("best_of", "'best_of' > 1 is not supported.");
         // The legacy endpoint defaults to 16 tokens in OpenAI's API.
         int max = OptionalInt(root, "max_tokens", 1, int.MaxValue) ?? 16;
-        return Finish(root, prompt, max);
+        return Finish(root, prompt, max, null);
     }
 
     /// <summary>A completion prompt: text, one-element array of text, or token ids (flat or nested once).</summary>
@@ -88,24 +111,205 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         }
     }
 
-    private GemmaChatMessage ReadMessage(JsonElement m, string where)
+    /// <summary>
+    /// One message as Microsoft.Extensions.AI sees it: text; an assistant turn's <c>tool_calls</c> as
+    /// <see cref="FunctionCallContent"/>s; a <c>tool</c> message as the <see cref="FunctionResultContent"/> of the call
+    /// it names (its content, when it is JSON, as that JSON value, else as a string).
+    /// </summary>
+    private static AIChatMessage ReadMessage(JsonElement m, string where, HashSet<string> callIds)
     {
         if (m.ValueKind != JsonValueKind.Object) throw ApiException.BadParam(where, $"{where} must be an object with 'role' and 'content'.");
         string role = m.TryGetProperty("role", out JsonElement r) && r.ValueKind == JsonValueKind.String ? r.GetString()!
             : throw ApiException.BadParam($"{where}.role", $"{where}.role must be a string.");
-        if (m.TryGetProperty("tool_calls", out JsonElement calls) && calls.ValueKind == JsonValueKind.Array && calls.GetArrayLength() > 0)
-            throw ApiException.BadParam($"{where}.tool_calls", "Tool calls are not supported yet.");
-        GemmaChatRole parsed = role switch
+        bool hasContent = m.TryGetProperty("content", out JsonElement content) && content.ValueKind != JsonValueKind.Null;
+        switch (role)
         {
-            "system" or "developer" => GemmaChatRole.System,
-            "user" => GemmaChatRole.User,
-            "assistant" => GemmaChatRole.Assistant,
-            "tool" or "function" => throw ApiException.BadParam($"{where}.role", "Tool messages are not supported yet."),
-            _ => throw ApiException.BadParam($"{where}.role", $"Unknown role '{role}': expected system, developer, user or assistant."),
-        };
-        if (!m.TryGetProperty("content", out JsonElement content)) throw ApiException.BadParam($"{where}.content", $"{where}.content is required.");
-        return new GemmaChatMessage(parsed, ReadContent(content, $"{where}.content"));
+            case "system" or "developer" or "user":
+                if (!hasContent) throw ApiException.BadParam($"{where}.content", $"{where}.content is required.");
+                return new AIChatMessage(role == "user" ? AIChatRole.User : AIChatRole.System, ReadContent(content, $"{where}.content"));
+            case "assistant":
+                var contents = new List<AIContent>();
+                if (hasContent) contents.Add(new TextContent(ReadContent(content, $"{where}.content")));
+                if (m.TryGetProperty("tool_calls", out JsonElement calls) && calls.ValueKind != JsonValueKind.Null)
+                    contents.AddRange(ReadToolCalls(calls, $"{where}.tool_calls", callIds));
+                if (contents.Count == 0) throw ApiException.BadParam($"{where}.content", $"{where} needs 'content' or 'tool_calls'.");
+                return new AIChatMessage(AIChatRole.Assistant, contents);
+            case "tool":
+                string id = m.TryGetProperty("tool_call_id", out JsonElement tid) && tid.ValueKind == JsonValueKind.String ? tid.GetString()!
+                    : throw ApiException.BadParam($"{where}.tool_call_id", $"{where}.tool_call_id must be a string (the id of the call this answers).");
+                if (!callIds.Contains(id))
+                    throw ApiException.BadParam($"{where}.tool_call_id", $"{where}.tool_call_id '{id}' does not name a tool call of an earlier assistant message.");
+                if (!hasContent) throw ApiException.BadParam($"{where}.content", $"{where}.content is required.");
+                return new AIChatMessage(AIChatRole.Tool, [new FunctionResultContent(id, ResultValue(ReadContent(content, $"{where}.content")))]);
+            case "function":
+                throw ApiException.BadParam($"{where}.role", "The deprecated 'function' role is not supported: send tool calls and 'tool' messages.");
+            default:
+                throw ApiException.BadParam($"{where}.role", $"Unknown role '{role}': expected system, developer, user, assistant or tool.");
+        }
     }
+
+    /// <summary>A tool message's content: the JSON value it holds (rendered as JSON), else the text.</summary>
+    private static object ResultValue(string text)
+    {
+        string t = text.Trim();
+        if (t.Length > 0 && t[0] is '{' or '[' or '"')
+        {
+            try
+            {
+                using JsonDocument doc = JsonDocument.Parse(t);
+                return doc.RootElement.Clone();
+            }
+            catch (JsonException)
+            {
+                // Not JSON after all: plain text.
+            }
+        }
+        return text;
+    }
+
+    /// <summary>An assistant message's <c>tool_calls</c>: <c>[{id, type: "function", function: {name, arguments}}]</c>.</summary>
+    private static List<AIContent> ReadToolCalls(JsonElement calls, string where, HashSet<string> callIds)
+    {
+        if (calls.ValueKind != JsonValueKind.Array) throw ApiException.BadParam(where, $"{where} must be an array.");
+        var result = new List<AIContent>();
+        int i = 0;
+        foreach (JsonElement call in calls.EnumerateArray())
+        {
+            string at = $"{where}[{i++}]";
+            if (call.ValueKind != JsonValueKind.Object) throw ApiException.BadParam(at, $"{at} must be an object.");
+            string id = call.TryGetProperty("id", out JsonElement idE) && idE.ValueKind == JsonValueKind.String && idE.GetString()!.Length > 0 ? idE.GetString()!
+                : throw ApiException.BadParam($"{at}.id", $"{at}.id must be a non-empty string.");
+            if (!call.TryGetProperty("type", out JsonElement type) || type.ValueKind != JsonValueKind.String || type.GetString() != "function")
+                throw ApiException.BadParam($"{at}.type", $"{at}.type must be \"function\".");
+            if (!call.TryGetProperty("function", out JsonElement f) || f.ValueKind != JsonValueKind.Object)
+                throw ApiException.BadParam($"{at}.function", $"{at}.function must be an object with 'name' and 'arguments'.");
+            string name = f.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String ? n.GetString()!
+                : throw ApiException.BadParam($"{at}.function.name", $"{at}.function.name must be a string.");
+            if (!f.TryGetProperty("arguments", out JsonElement a) || a.ValueKind != JsonValueKind.String)
+                throw ApiException.BadParam($"{at}.function.arguments", $"{at}.function.arguments must be a string (a JSON object).");
+            var arguments = new Dictionary<string, object?>(StringComparer.Ordinal);
+            try
+            {
+                using JsonDocument doc = JsonDocument.Parse(a.GetString()!.Length == 0 ? "{}" : a.GetString()!);
+                if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new JsonException("not an object");
+                foreach (JsonProperty p in doc.RootElement.EnumerateObject()) arguments[p.Name] = p.Value.Clone();
+            }
+            catch (JsonException e)
+            {
+                throw ApiException.BadParam($"{at}.function.arguments", $"{at}.function.arguments must hold a JSON object: {e.Message}");
+            }
+            callIds.Add(id);
+            result.Add(new FunctionCallContent(id, name, arguments));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// <c>tools</c>, <c>tool_choice</c> and <c>parallel_tool_calls</c> as <see cref="ChatOptions"/>, then the
+    /// library's plan: the prompt instructions describing the tools and the constraint that makes the reply a valid
+    /// call (or text, with <c>auto</c>). Every tool's <c>parameters</c> schema is enforced whatever <c>strict</c> says;
+    /// one the constraint compiler cannot enforce is a 400 naming that tool, never silently ignored.
+    /// </summary>
+    private ChatStructuredOutput.Plan ReadTools(JsonElement root)
+    {
+        var declarations = new List<AITool>();
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var schemas = new List<JsonElement>();
+        if (root.TryGetProperty("tools", out JsonElement tools) && tools.ValueKind != JsonValueKind.Null)
+        {
+            if (tools.ValueKind != JsonValueKind.Array) throw ApiException.BadParam("tools", "'tools' must be an array.");
+            if (tools.GetArrayLength() > MaxTools) throw ApiException.BadParam("tools", $"At most {MaxTools} tools.");
+            int i = 0;
+            foreach (JsonElement tool in tools.EnumerateArray())
+            {
+                string at = $"tools[{i++}]";
+                if (tool.ValueKind != JsonValueKind.Object) throw ApiException.BadParam(at, $"{at} must be an object.");
+                if (!tool.TryGetProperty("type", out JsonElement type) || type.ValueKind != JsonValueKind.String || type.GetString() != "function")
+                    throw ApiException.BadParam($"{at}.type", $"{at}.type must be \"function\" (the only tool type served).");
+                if (!tool.TryGetProperty("function", out JsonElement f) || f.ValueKind != JsonValueKind.Object)
+                    throw ApiException.BadParam($"{at}.function", $"{at}.function must be an object with a 'name'.");
+                string name = f.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : "";
+                if (!FunctionName.IsMatch(name))
+                    throw ApiException.BadParam($"{at}.function.name", $"{at}.function.name must be 1-64 letters, digits, '_' or '-', got '{name}'.");
+                if (!names.Add(name)) throw ApiException.BadParam($"{at}.function.name", $"Duplicate tool name '{name}'.");
+                string? description = null;
+                if (f.TryGetProperty("description", out JsonElement d) && d.ValueKind != JsonValueKind.Null)
+                    description = d.ValueKind == JsonValueKind.String ? d.GetString() : throw ApiException.BadParam($"{at}.function.description", $"{at}.function.description must be a string.");
+                JsonElement parameters;
+                if (f.TryGetProperty("parameters", out JsonElement p) && p.ValueKind != JsonValueKind.Null)
+                {
+                    if (p.ValueKind != JsonValueKind.Object) throw ApiException.BadParam($"{at}.function.parameters", $"{at}.function.parameters must be a JSON Schema object.");
+                    parameters = p.Clone();
+                }
+                else
+                {
+                    parameters = NoParameters;  // OpenAI: a function without parameters takes an empty object
+                }
+                if (f.TryGetProperty("strict", out JsonElement strict) && strict.ValueKind is not (JsonValueKind.Null or JsonValueKind.True or JsonValueKind.False))
+                    throw ApiException.BadParam($"{at}.function.strict", $"{at}.function.strict must be true or false.");
+                schemas.Add(parameters);
+                declarations.Add(AIFunctionFactory.CreateDeclaration(name, description, parameters));
+            }
+        }
+
+        ChatToolMode? mode = null;  // auto when there are tools
+        if (root.TryGetProperty("tool_choice", out JsonElement choice) && choice.ValueKind != JsonValueKind.Null)
+        {
+            if (choice.ValueKind == JsonValueKind.String)
+            {
+                mode = choice.GetString() switch
+                {
+                    "none" => ChatToolMode.None,
+                    "auto" => ChatToolMode.Auto,
+                    "required" => ChatToolMode.RequireAny,
+                    _ => throw ApiException.BadParam("tool_choice", ToolChoiceForms),
+                };
+            }
+            else if (choice.ValueKind == JsonValueKind.Object
+                && choice.TryGetProperty("type", out JsonElement ct) && ct.ValueKind == JsonValueKind.String && ct.GetString() == "function"
+                && choice.TryGetProperty("function", out JsonElement cf) && cf.ValueKind == JsonValueKind.Object
+                && cf.TryGetProperty("name", out JsonElement cn) && cn.ValueKind == JsonValueKind.String)
+            {
+                string name = cn.GetString()!;
+                if (!names.Contains(name)) throw ApiException.BadParam("tool_choice", $"'tool_choice' names the function '{name}', which is not in 'tools'.");
+                mode = ChatToolMode.RequireSpecific(name);
+            }
+            else
+            {
+                throw ApiException.BadParam("tool_choice", ToolChoiceForms);
+            }
+            if (mode is RequiredChatToolMode && declarations.Count == 0)
+                throw ApiException.BadParam("tool_choice", "'tool_choice' requires a tool call, but 'tools' is empty.");
+        }
+        bool? parallel = OptionalBool(root, "parallel_tool_calls");
+        if (declarations.Count == 0 || mode is NoneChatToolMode) return NoTools;
+
+        var options = new ChatOptions { Tools = declarations, ToolMode = mode, AllowMultipleToolCalls = parallel };
+        try
+        {
+            return ChatStructuredOutput.Prepare(options, _toolConstraints);
+        }
+        catch (GemmaException e)
+        {
+            // Name the tool whose parameter schema cannot be enforced (compiled alone, it fails the same way).
+            for (int i = 0; i < schemas.Count; i++)
+            {
+                try
+                {
+                    OutputConstraint.FromJsonSchema(schemas[i]);
+                }
+                catch (GemmaException alone)
+                {
+                    throw ApiException.BadParam($"tools[{i}].function.parameters", $"tools[{i}].function.parameters: {alone.Message}");
+                }
+            }
+            throw ApiException.BadParam("tools", e.Message);
+        }
+    }
+
+    private const string ToolChoiceForms = "'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": …}}.";
+    private static readonly ChatStructuredOutput.Plan NoTools = new(null, null, false);
+    private static readonly JsonElement NoParameters = JsonDocument.Parse("{\"type\":\"object\",\"properties\":{}}").RootElement.Clone();
 
     /// <summary>Message content: a string, or an array of <c>{"type":"text","text":…}</c> parts (concatenated).</summary>
     private static string ReadContent(JsonElement content, string where)
@@ -129,14 +333,6 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
     private static void CheckUnsupported(JsonElement root, bool chat)
     {
         if (OptionalInt(root, "n", 1, int.MaxValue) is > 1) throw ApiException.BadParam("n", "Only n = 1 is supported.");
-        if (root.TryGetProperty("tools", out JsonElement tools) && tools.ValueKind != JsonValueKind.Null)
-        {
-            if (tools.ValueKind != JsonValueKind.Array) throw ApiException.BadParam("tools", "'tools' must be an array.");
-            if (tools.GetArrayLength() > 0) throw ApiException.BadParam("tools", "Tools are not supported yet.");
-        }
-        if (root.TryGetProperty("tool_choice", out JsonElement choice) && choice.ValueKind != JsonValueKind.Null
-            && !(choice.ValueKind == JsonValueKind.String && choice.GetString() is "none" or "auto"))
-            throw ApiException.BadParam("tool_choice", "Tools are not supported yet ('tool_choice' may only be \"none\" or \"auto\").");
         if (root.TryGetProperty("logprobs", out JsonElement lp) && lp.ValueKind is not (JsonValueKind.Null or JsonValueKind.False))
             throw ApiException.BadParam("logprobs", "'logprobs' is not supported.");
         if (chat && root.TryGetProperty("top_logprobs", out JsonElement tlp) && tlp.ValueKind != JsonValueKind.Null)
@@ -144,7 +340,7 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
     }
 
     /// <summary>Sampling fields, streaming flags and the context check shared by both endpoints.</summary>
-    private ParsedRequest Finish(JsonElement root, int[] prompt, int? maxTokens)
+    private ParsedRequest Finish(JsonElement root, int[] prompt, int? maxTokens, ChatStructuredOutput.Plan? tools)
     {
         if (prompt.Length >= contextLength)
             throw new ApiException(400, $"This model's maximum context length is {contextLength} tokens. However, your prompt has {prompt.Length} tokens (at least one must be left to generate).",
@@ -152,6 +348,8 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         if (maxTokens is int m && prompt.Length + (long)m > contextLength)
             throw new ApiException(400, $"This model's maximum context length is {contextLength} tokens. However, you requested {prompt.Length + (long)m} tokens ({prompt.Length} in the prompt, {m} for the completion).",
                 param: "max_tokens", code: "context_length_exceeded");
+        if (tools?.Constraint != null && ReadResponseFormat(root) != null)
+            throw ApiException.BadParam("response_format", "'response_format' together with 'tools' is not supported: the reply is a tool call or text. Send tool_choice \"none\" to use response_format.");
         var defaults = new SamplingOptions();
         var options = new SamplingOptions
         {
@@ -165,7 +363,7 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
             RepetitionPenalty = OptionalFloat(root, "repetition_penalty", 0.01f, 100) ?? 1,
             Seed = OptionalLong(root, "seed") is long seed ? unchecked((int)(seed ^ (seed >> 32))) : null,
             StopSequences = ReadStops(root),
-            Constraint = ReadResponseFormat(root),
+            Constraint = tools?.Constraint ?? ReadResponseFormat(root),
             LogitBias = ReadLogitBias(root),
         };
         bool stream = OptionalBool(root, "stream") ?? false;
@@ -183,7 +381,7 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         {
             throw ApiException.BadParam("sampling", e.Message);
         }
-        return new ParsedRequest(prompt, options, stream, includeUsage);
+        return new ParsedRequest(prompt, options, stream, includeUsage, tools?.ParsesCalls ?? false);
     }
 
     /// <summary>

@@ -7,7 +7,8 @@ namespace Gemma.Cli.Serve;
 internal sealed class CacheEntry(KvCache cache)
 {
     public KvCache Cache { get; } = cache;
-    public List<int> Ids { get; } = [];
+    /// <summary>Sized for a full context up front: appending while decoding never grows it.</summary>
+    public List<int> Ids { get; } = new(cache.ContextLength);
     public bool InUse { get; set; }
     public long LastUsed { get; set; }
 

@@ -22,6 +22,10 @@ internal sealed class ServerMetrics
     public Counter CompletionTokens { get; } = new();
     public Counter CacheHits { get; } = new();
     public Counter Steps { get; } = new();
+    /// <summary>Decode steps in which every slot decoded one token and none started or ended.</summary>
+    public Counter SteadySteps { get; } = new();
+    /// <summary>Bytes the scheduler thread allocated in those steps (0 is the goal: nothing per generated token).</summary>
+    public Counter SteadyStepBytes { get; } = new();
     public volatile int ActiveSlots;
     public volatile int BatchRows;
     public volatile int DecodeBatch;
@@ -43,6 +47,8 @@ internal sealed class ServerMetrics
         Metric("completion_tokens_total", "counter", "Tokens generated.", CompletionTokens.Value);
         Metric("prefix_cache_hits_total", "counter", "Requests that reused a cached prefix.", CacheHits.Value);
         Metric("forward_steps_total", "counter", "Batched forward passes run.", Steps.Value);
+        Metric("decode_steady_steps_total", "counter", "Decode steps in which every slot decoded one token and none started or ended.", SteadySteps.Value);
+        Metric("decode_steady_allocated_bytes_total", "counter", "Bytes the scheduler thread allocated in those steps (expected 0).", SteadyStepBytes.Value);
         Metric("queue_length", "gauge", "Requests waiting for a slot.", queueLength);
         Metric("slots", "gauge", "Slots (--parallel).", slots);
         Metric("slots_active", "gauge", "Slots holding a request.", ActiveSlots);

@@ -109,6 +109,7 @@ internal static class ChatOptionsMapping
     {
         if (m.Contents.Count == 1 && m.Contents[0] is TextContent only) return only.Text ?? "";
         var text = new StringBuilder();
+        List<FunctionCallContent> calls = [.. m.Contents.OfType<FunctionCallContent>()];
         foreach (AIContent content in m.Contents)
         {
             switch (content)
@@ -117,8 +118,9 @@ internal static class ChatOptionsMapping
                 case TextReasoningContent: break; // the model's own reasoning is not shown to it again
                 case FunctionCallContent call: // tool calling (ChatStructuredOutput): written back as the model wrote it
                     callNames[call.CallId] = call.Name;
+                    if (calls.Count > 1 && call != calls[0]) break; // several calls: one array, at the first
                     if (text.Length > 0) text.Append('\n');
-                    text.Append(ChatStructuredOutput.RenderCall(call));
+                    text.Append(calls.Count > 1 ? ChatStructuredOutput.RenderCalls(calls) : ChatStructuredOutput.RenderCall(call));
                     break;
                 case FunctionResultContent result:
                     if (text.Length > 0) text.Append('\n');

@@ -14,8 +14,9 @@ namespace Gemma.Core.Chat;
 /// </summary>
 /// <remarks>
 /// A tool call is the JSON object <c>{"name": …, "arguments": {…}}</c>, its arguments valid under that tool's
-/// parameter schema. <see cref="ChatToolMode.Auto"/> (the default with tools) allows a call or free text not starting
-/// with <c>{</c>; <see cref="ChatToolMode.RequireAny"/> only calls; a required function name only calls to it;
+/// parameter schema; with <see cref="ChatOptions.AllowMultipleToolCalls"/> = true the reply is instead an array of 1 to
+/// <see cref="MaxCalls"/> such calls (parallel tool calls). <see cref="ChatToolMode.Auto"/> (the default with tools)
+/// allows calls or free text not starting with <c>{</c> (<c>[</c> for an array); <see cref="ChatToolMode.RequireAny"/> only calls; a required function name only calls to it;
 /// <see cref="ChatToolMode.None"/> neither describes nor allows calls.
 /// </remarks>
 internal static class ChatStructuredOutput
@@ -24,6 +25,9 @@ internal static class ChatStructuredOutput
     internal sealed record Plan(OutputConstraint? Constraint, string? Instructions, bool ParsesCalls);
 
     private static readonly Plan None = new(null, null, false);
+
+    /// <summary>Most calls in one reply when <see cref="ChatOptions.AllowMultipleToolCalls"/> is true.</summary>
+    public const int MaxCalls = 8;
 
     /// <summary>Compiled constraints by their source, so repeated calls with one schema reuse its learned token masks.</summary>
     internal sealed class Cache
@@ -72,6 +76,7 @@ internal static class ChatStructuredOutput
         }
 
         bool mustCall = options.ToolMode is RequiredChatToolMode;
+        bool several = options.AllowMultipleToolCalls == true;
         var alternatives = new JsonArray();
         var described = new JsonArray();
         foreach (AIFunctionDeclaration tool in tools)
@@ -92,45 +97,80 @@ internal static class ChatStructuredOutput
             });
             described.Add((JsonNode)new JsonObject { ["name"] = tool.Name, ["description"] = tool.Description, ["parameters"] = parameters });
         }
-        var callSchema = new JsonObject { ["anyOf"] = alternatives };
+        JsonObject callSchema = several
+            ? new JsonObject { ["type"] = "array", ["items"] = new JsonObject { ["anyOf"] = alternatives }, ["minItems"] = 1, ["maxItems"] = MaxCalls }
+            : new JsonObject { ["anyOf"] = alternatives };
         string key = (mustCall ? "call:" : "call-or-text:") + callSchema.ToJsonString();
         OutputConstraint constraint = cache.Get(key, () =>
         {
             using JsonDocument doc = JsonDocument.Parse(callSchema.ToJsonString(), new JsonDocumentOptions { MaxDepth = 4096 });
-            return OutputConstraint.JsonOrText(doc.RootElement, allowText: !mustCall, "tool call");
+            return OutputConstraint.JsonOrText(doc.RootElement, allowText: !mustCall, several ? '[' : '{', several ? "tool calls" : "tool call");
         });
         var sb = new StringBuilder();
         sb.Append("You can call these functions:\n").Append(described.ToJsonString()).Append('\n');
-        sb.Append("To call a function, reply with only a JSON object {\"name\": function name, \"arguments\": {arguments}}.");
+        sb.Append(several
+            ? $"To call functions, reply with only a JSON array of 1 to {MaxCalls} calls [{{\"name\": function name, \"arguments\": {{arguments}}}}, …]; list every call needed now."
+            : "To call a function, reply with only a JSON object {\"name\": function name, \"arguments\": {arguments}}.");
         sb.Append(mustCall ? " You must call a function now." : " If no function is needed, reply normally in text.");
         sb.Append(" A function's result comes back in the next user message.");
         return new Plan(constraint, sb.ToString(), true);
     }
 
-    /// <summary>The reply as content: a <see cref="FunctionCallContent"/> if it is a call, else text.</summary>
-    public static AIContent ParseReply(string text)
+    /// <summary>The reply as content: a <see cref="FunctionCallContent"/> if it is one call, else text (a reply with
+    /// several calls is text here: use <see cref="ParseReplyContents"/>).</summary>
+    public static AIContent ParseReply(string text) =>
+        ParseReplyContents(text) is [FunctionCallContent call] ? call : new TextContent(text);
+
+    /// <summary>
+    /// The reply as contents: the <see cref="FunctionCallContent"/>s if it is a call <c>{"name":…,"arguments":…}</c>
+    /// or an array of calls (with <see cref="ChatOptions.AllowMultipleToolCalls"/>), each with a fresh call id; else
+    /// one <see cref="TextContent"/> (also for an unfinished call when the token budget ran out: finish reason Length).
+    /// </summary>
+    public static IReadOnlyList<AIContent> ParseReplyContents(string text)
     {
-        if (text.StartsWith('{'))
+        if (text.StartsWith('{') || text.StartsWith('['))
         {
             try
             {
                 using JsonDocument doc = JsonDocument.Parse(text);
                 JsonElement root = doc.RootElement;
-                if (root.TryGetProperty("name", out JsonElement name) && name.ValueKind == JsonValueKind.String
-                    && root.TryGetProperty("arguments", out JsonElement args) && args.ValueKind == JsonValueKind.Object)
+                var calls = new List<AIContent>();
+                if (root.ValueKind == JsonValueKind.Array)
                 {
-                    var arguments = new Dictionary<string, object?>(StringComparer.Ordinal);
-                    foreach (JsonProperty p in args.EnumerateObject()) arguments[p.Name] = p.Value.Clone();
-                    return new FunctionCallContent("call_" + Guid.NewGuid().ToString("N")[..12], name.GetString()!, arguments);
+                    foreach (JsonElement item in root.EnumerateArray())
+                    {
+                        if (ToCall(item) is not { } call) return [new TextContent(text)];
+                        calls.Add(call);
+                    }
                 }
+                else if (ToCall(root) is { } call)
+                {
+                    calls.Add(call);
+                }
+                if (calls.Count > 0) return calls;
             }
             catch (JsonException)
             {
                 // Unfinished (the token budget ran out): returned as text, with finish reason Length.
             }
         }
-        return new TextContent(text);
+        return [new TextContent(text)];
     }
+
+    private static FunctionCallContent? ToCall(JsonElement e)
+    {
+        if (e.ValueKind != JsonValueKind.Object
+            || !e.TryGetProperty("name", out JsonElement name) || name.ValueKind != JsonValueKind.String
+            || !e.TryGetProperty("arguments", out JsonElement args) || args.ValueKind != JsonValueKind.Object)
+            return null;
+        var arguments = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (JsonProperty p in args.EnumerateObject()) arguments[p.Name] = p.Value.Clone();
+        return new FunctionCallContent("call_" + Guid.NewGuid().ToString("N")[..12], name.GetString()!, arguments);
+    }
+
+    /// <summary>Several calls of one reply in the history, written back as the model writes them (an array).</summary>
+    public static string RenderCalls(IEnumerable<FunctionCallContent> calls) =>
+        new JsonArray(calls.Select(c => JsonNode.Parse(RenderCall(c))).ToArray()).ToJsonString();
 
     /// <summary>A call in the history, written back the way the model writes calls.</summary>
     public static string RenderCall(FunctionCallContent call)

@@ -153,7 +153,7 @@ public sealed class GemmaChatClient : IChatClient
             stats = entry.Generator.LastStats;
             if (structured.ParsesCalls && reply.Length > 0)
             {
-                yield return new ChatResponseUpdate(AIChatRole.Assistant, [ChatStructuredOutput.ParseReply(reply.ToString())])
+                yield return new ChatResponseUpdate(AIChatRole.Assistant, [.. ChatStructuredOutput.ParseReplyContents(reply.ToString())])
                 {
                     ResponseId = responseId, MessageId = messageId, ConversationId = conversationId,
                     ModelId = ModelId, CreatedAt = created,

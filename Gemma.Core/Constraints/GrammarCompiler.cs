@@ -28,6 +28,10 @@ internal sealed class CompiledGrammar
 
     public int StateCount => Final.Length;
 
+    /// <summary>(state) neither calls nor may end: reading into it is a plain DFA step (the token walks' fast path).</summary>
+    public bool[] Plain => _plain ??= [.. Enumerable.Range(0, StateCount).Select(s => Calls[s].Length == 0 && !Final[s])];
+    private bool[]? _plain;
+
     /// <summary>The state reached from <paramref name="state"/> on <paramref name="b"/>, or -1.</summary>
     public int Step(int state, byte b) => Next[state * ClassCount + ByteClass[b]];
 

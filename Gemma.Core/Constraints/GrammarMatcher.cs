@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Gemma.Core.Constraints;
 
 /// <summary>
@@ -49,6 +51,7 @@ internal sealed class GrammarMatcher
     }
 
     /// <summary>Sets exactly the bits of the text tokens that may come next (end tokens are the caller's: see <see cref="CanEnd"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs hot the first time a state is met: no tier-0 code
     public void FillMask(Span<ulong> mask)
     {
         mask.Clear();
@@ -64,12 +67,40 @@ internal sealed class GrammarMatcher
             {
                 foreach (int id in st.AcceptedIds!) mask[id >> 6] |= 1UL << id;
             }
-            if (st.Suffixes is { } tails && top.Parent >= 0)
-            {
-                StepResult after = _runner.ClosureOf(_runner.FrameState(top.Parent), _runner.FrameParent(top.Parent), 0);
-                if (after.Count > 0) _walker.Walk(tails, after.Start, after.Count, mask, null);
-            }
+            if (st.TailBytes is { } tailBytes && top.Parent >= 0) WalkTails(st, tailBytes, top.Parent, mask);
             _runner.FrameTop = _committedFrames;
+        }
+    }
+
+    /// <summary>
+    /// The tokens along which the top's rule ends and the stack below goes on: for each distinct first byte of a
+    /// tail, one step of the real stack; if it survives, the tail subtrees of that byte are walked from there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs hot the first time a state is met: no tier-0 code
+    private void WalkTails(StateTokens st, byte[] tailBytes, int parent, Span<ulong> mask)
+    {
+        StepResult after = _runner.ClosureOf(_runner.FrameState(parent), _runner.FrameParent(parent), 0);
+        if (after.Count == 0) return;
+        int afterFrames = _runner.FrameTop;
+        TokenSlice[] slices = Vocabulary.Slices;
+        for (int g = 0; g < tailBytes.Length; g++)
+        {
+            StepResult r = _runner.Advance(after.Start, after.Count, tailBytes[g], after.Start + after.Count);
+            if (r.Alive)
+            {
+                for (int t = st.TailGroupStart![g]; t < st.TailGroupStart[g + 1]; t++)
+                {
+                    TokenTrie trie = slices[st.TailSlice![t]].Trie;
+                    int node = st.TailNodes![t];
+                    for (int k = trie.TokenStart[node]; k < trie.TokenStart[node + 1]; k++)
+                    {
+                        int id = trie.TokenIds[k];
+                        mask[id >> 6] |= 1UL << id;
+                    }
+                    if (r.Count > 0 && trie.End[node] > node + 1) _walker.Walk(trie, node, r.Start, r.Count, mask, null);
+                }
+            }
+            _runner.FrameTop = afterFrames;
         }
     }
 

@@ -95,14 +95,14 @@ public sealed class OutputConstraint
 
     /// <summary>
     /// A JSON value valid under <paramref name="schema"/> or, when <paramref name="allowText"/>, free text that does
-    /// not start with <c>{</c> (so a reply starting with <c>{</c> is always a complete value): the shape of a tool-calling
-    /// reply, "either a call or an ordinary answer".
+    /// not start with <paramref name="valueStart"/> (<c>{</c> for an object, <c>[</c> for an array; so a reply starting
+    /// with it is always a complete value): the shape of a tool-calling reply, "either calls or an ordinary answer".
     /// </summary>
-    internal static OutputConstraint JsonOrText(JsonElement schema, bool allowText, string description) =>
+    internal static OutputConstraint JsonOrText(JsonElement schema, bool allowText, char valueStart, string description) =>
         WithLargeStack(() =>
         {
             Expr? text = allowText
-                ? Expr.Opt(Expr.Seq(Expr.Chars(CodeRanges.Complement([('{', '{')])), Expr.Star(Expr.Chars((0, CodeRanges.MaxCodePoint)))))
+                ? Expr.Opt(Expr.Seq(Expr.Chars(CodeRanges.Complement([(valueStart, valueStart)])), Expr.Star(Expr.Chars((0, CodeRanges.MaxCodePoint)))))
                 : null;
             return new OutputConstraint(description, JsonSchemaCompiler.Compile(schema, text));
         });

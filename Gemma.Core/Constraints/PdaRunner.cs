@@ -71,6 +71,7 @@ internal sealed class PdaRunner
     }
 
     /// <summary>Stack tops after reading byte <paramref name="b"/> from the tops at <c>Buffer[srcStart..+srcCount]</c>, written at <paramref name="at"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs hot the first time a state is met: no tier-0 code
     public StepResult Advance(int srcStart, int srcCount, byte b, int at)
     {
         var result = new StepResult { Start = at };
@@ -83,7 +84,7 @@ internal sealed class PdaRunner
             StackTop only = Buffer[srcStart];
             int t = next[only.State * classes + cls];
             if (t < 0) return result;
-            if (_g.Calls[t].Length == 0 && !_g.Final[t])
+            if (_g.Plain[t])
             {
                 if (at >= Buffer.Length) Array.Resize(ref Buffer, Math.Max(at + 1, Buffer.Length * 2));
                 Buffer[at] = new StackTop { State = t, Parent = only.Parent };
@@ -118,6 +119,7 @@ internal sealed class PdaRunner
         return (int)Math.Min(cost, int.MaxValue / 2);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs hot the first time a state is met: no tier-0 code
     private void Closure(int state, int parent, ref StepResult result)
     {
         int n = 0;

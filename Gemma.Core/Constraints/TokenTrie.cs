@@ -73,14 +73,38 @@ internal sealed class TokenTrie
 }
 
 /// <summary>
-/// A tokenizer's vocabulary as the constraint engine sees it: the UTF-8 bytes each id adds to the text, a trie of
-/// all text tokens (control and unknown pieces are never allowed by a grammar), and for each byte a token that is
-/// exactly that byte (Gemma has byte-fallback pieces <c>&lt;0xNN&gt;</c>), used when the budget forces the shortest
-/// completion. Built once per tokenizer and shared.
+/// One part of the vocabulary (llguidance's "slices"): a trie of its tokens, their bitset, and — except for the last,
+/// catch-all slice — the language its tokens are whole words of. When every word of that language keeps a parser state
+/// inside its rule, the whole slice is accepted with one bitset OR instead of a walk over its trie.
+/// </summary>
+internal sealed class TokenSlice
+{
+    public required TokenTrie Trie { get; init; }
+    public required ulong[] Mask { get; init; }          // (vocab / 64) the slice's tokens
+    public required CompiledGrammar? Language { get; init; } // one rule, no calls; null for the remainder
+    public required string Pattern { get; init; }
+}
+
+/// <summary>
+/// A tokenizer's vocabulary as the constraint engine sees it: the UTF-8 bytes each id adds to the text, its text
+/// tokens (control and unknown pieces are never allowed by a grammar) split into <see cref="Slices"/>, and for each
+/// byte a token that is exactly that byte (Gemma has byte-fallback pieces <c>&lt;0xNN&gt;</c>), used when the budget
+/// forces the shortest completion. Built once per tokenizer and shared.
 /// </summary>
 internal sealed class TokenVocabulary
 {
     private static readonly ConditionalWeakTable<GemmaTokenizer, TokenVocabulary> Cache = new();
+
+    /// <summary>
+    /// The slices, disjoint: tokens that are JSON string content (no <c>"</c>, <c>\</c> or control character) of
+    /// exactly 1, 2, …, 10 characters, of 11–30 and of 31 or more, then everything else. Nearly all of Gemma's 256k
+    /// tokens are string content, so a state inside a JSON string (or in any rule that allows such text) learns its
+    /// mask by walking only the small remainder; the per-length slices serve strings with a <c>maxLength</c>, whose
+    /// states near the limit accept exactly the slices up to the characters left.
+    /// </summary>
+    private const string Content = @"[^""\\\x00-\x1F\x7F]";
+    internal static readonly string[] SlicePatterns =
+        [.. Enumerable.Range(1, 10).Select(n => $"{Content}{{{n}}}"), Content + "{11,30}", Content + "{31,}"];
 
     private TokenVocabulary(GemmaTokenizer tokenizer)
     {
@@ -88,19 +112,40 @@ internal sealed class TokenVocabulary
         Bytes = new byte[Size][];
         ByteToken = new int[256];
         Array.Fill(ByteToken, -1);
-        var entries = new List<(byte[], int, int)>(Size);
+        CompiledGrammar[] languages = [.. SlicePatterns.Select(Compile)];
+        CompiledGrammar content = Compile(Content + "+");
+        var entries = new List<(byte[], int, int)>[languages.Length + 1];
+        for (int k = 0; k < entries.Length; k++) entries[k] = [];
         for (int id = 0; id < Size; id++)
         {
             if (tokenizer.IsControl(id)) { Bytes[id] = []; continue; }
             byte[] b = tokenizer.GetUtf8(id, skipControlTokens: true).ToArray();
             Bytes[id] = b;
             if (b.Length == 0) continue;
-            entries.Add((b, 0, id));
+            int slice = languages.Length;
+            if (Matches(content, b))
+            {
+                int chars = 0;
+                foreach (byte x in b) if ((x & 0xC0) != 0x80) chars++; // UTF-8: count the lead bytes
+                slice = chars <= 10 ? chars - 1 : chars <= 30 ? 10 : 11;
+            }
+            entries[slice].Add((b, 0, id));
             // Prefer the ordinary piece ("a") to the byte-fallback one ("<0x61>"): the model has seen it more.
             if (b.Length == 1 && (ByteToken[b[0]] < 0 || tokenizer.GetTokenType(ByteToken[b[0]]) == GemmaTokenType.Byte))
                 ByteToken[b[0]] = id;
         }
-        Trie = TokenTrie.Build(entries);
+        Slices = new TokenSlice[entries.Length];
+        for (int k = 0; k < entries.Length; k++)
+        {
+            var mask = new ulong[(Size + 63) / 64];
+            foreach ((_, _, int id) in entries[k]) mask[id >> 6] |= 1UL << id;
+            Slices[k] = new TokenSlice
+            {
+                Trie = TokenTrie.Build(entries[k]), Mask = mask,
+                Language = k < languages.Length ? languages[k] : null,
+                Pattern = k < languages.Length ? SlicePatterns[k] : "(the rest)",
+            };
+        }
     }
 
     public static TokenVocabulary For(GemmaTokenizer tokenizer) => Cache.GetValue(tokenizer, t => new TokenVocabulary(t));
@@ -108,5 +153,23 @@ internal sealed class TokenVocabulary
     public int Size { get; }
     public byte[][] Bytes { get; }   // (id) text bytes; empty for control tokens
     public int[] ByteToken { get; }  // (byte) a token that is exactly that byte, or -1
-    public TokenTrie Trie { get; }
+    public TokenSlice[] Slices { get; } // disjoint; together all text tokens
+
+    private static CompiledGrammar Compile(string pattern)
+    {
+        var def = new GrammarDefinition("root");
+        def.Add("root", RegexParser.Parse(pattern, RegexParser.Mode.Anchored));
+        return GrammarCompiler.Compile(def);
+    }
+
+    private static bool Matches(CompiledGrammar language, ReadOnlySpan<byte> text)
+    {
+        int s = language.RuleStart[language.Root];
+        foreach (byte b in text)
+        {
+            s = language.Step(s, b);
+            if (s < 0) return false;
+        }
+        return language.Final[s];
+    }
 }

@@ -162,4 +162,88 @@ public class ChatStructuredOutputTests
         Assert.That(messages[^2].Content, Is.EqualTo("{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\",\"days\":2}}"));
         Assert.That(messages[^1].Content, Is.EqualTo("Result of function get_weather: \"Oslo: snow\""));
     }
+
+    [Test]
+    public async Task Tools_AllowMultipleToolCalls_EveryCallIsValid([Values(0, 1, 2, 3)] int seed)
+    {
+        using var client = NewClient();
+        var options = Sampled(seed, 200);
+        options.Tools = [WeatherTool, TimeTool];
+        options.ToolMode = ChatToolMode.RequireAny;
+        options.AllowMultipleToolCalls = true;
+        ChatResponse r = await client.GetResponseAsync([ChatClientTestHelpers.User("Weather in Tokyo and the time there?")], options);
+        var calls = r.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
+        TestContext.Out.WriteLine($"{r.FinishReason}: {r.Text} {string.Join("; ", calls.Select(c => c.Name + JsonSerializer.Serialize(c.Arguments)))}");
+        Assert.That(calls, Has.Count.InRange(1, ChatStructuredOutput.MaxCalls));
+        Assert.That(calls.Select(c => c.CallId).Distinct().Count(), Is.EqualTo(calls.Count));
+        foreach (FunctionCallContent call in calls)
+        {
+            AIFunction tool = call.Name == "get_weather" ? WeatherTool : TimeTool;
+            Assert.That(call.Name, Is.AnyOf("get_weather", "get_time"));
+            string args = JsonSerializer.Serialize(call.Arguments!.ToDictionary(a => a.Key, a => (JsonElement)a.Value!));
+            JsonSchemaConstraintTests.AssertValid(tool.JsonSchema.GetRawText(), args);
+        }
+    }
+
+    [Test]
+    public async Task Tools_AllowMultipleToolCalls_Auto_IsTextNotStartingAnArray_OrCalls([Values(0, 1, 2)] int seed)
+    {
+        using var client = NewClient();
+        var options = Sampled(seed, 48);
+        options.Tools = [WeatherTool];
+        options.AllowMultipleToolCalls = true;
+        ChatResponse r = await client.GetResponseAsync([ChatClientTestHelpers.User("Hi")], options);
+        var contents = r.Messages.SelectMany(m => m.Contents).Where(c => c is TextContent or FunctionCallContent).ToList();
+        if (contents.OfType<FunctionCallContent>().Any())
+            Assert.That(contents, Is.All.InstanceOf<FunctionCallContent>());
+        else
+            Assert.That(r.Text, Does.Not.StartWith("["));
+    }
+
+    [Test]
+    public async Task UseFunctionInvocation_TwoCallsInOneReply_BothInvoked()
+    {
+        // The demo model is random: among a few seeds, find a first reply with two or more calls (the grammar allows
+        // 1 to MaxCalls; which count comes out is the model's choice), then check every call was invoked and answered.
+        for (int seed = 0; seed < 12; seed++)
+        {
+            var invoked = new List<string>();
+            AIFunction weather = AIFunctionFactory.Create((string city) => { invoked.Add("weather " + city); return $"{city}: sunny"; }, "get_weather", "Gets the weather");
+            AIFunction time = AIFunctionFactory.Create((string zone) => { invoked.Add("time " + zone); return "12:00"; }, "get_time", "Gets the time");
+            using var inner = NewClient();
+            IChatClient client = new ChatClientBuilder(inner).UseFunctionInvocation(configure: f => f.MaximumIterationsPerRequest = 1).Build();
+            var options = Sampled(seed, 160);
+            options.Tools = [weather, time];
+            options.ToolMode = ChatToolMode.RequireAny;
+            options.AllowMultipleToolCalls = true;
+            ChatResponse r = await client.GetResponseAsync([ChatClientTestHelpers.User("Weather and time in Paris?")], options);
+            var firstCalls = r.Messages[0].Contents.OfType<FunctionCallContent>().ToList();
+            if (firstCalls.Count < 2) continue;
+            TestContext.Out.WriteLine($"seed {seed}: {string.Join("; ", invoked)}");
+            Assert.That(invoked, Has.Count.GreaterThanOrEqualTo(firstCalls.Count));
+            var results = r.Messages.SelectMany(m => m.Contents).OfType<FunctionResultContent>().Select(x => x.CallId).ToList();
+            Assert.That(results, Is.SupersetOf(firstCalls.Select(c => c.CallId)));
+            Assert.That(r.Messages[1].Role, Is.EqualTo(AIRole.Tool));
+            return;
+        }
+        Assert.Fail("no seed in 0..11 produced a reply with two calls");
+    }
+
+    [Test]
+    public void History_WithSeveralCallsInOneReply_IsRenderedAsAnArray()
+    {
+        var a = new FunctionCallContent("c1", "get_weather", new Dictionary<string, object?> { ["city"] = "Oslo" });
+        var b = new FunctionCallContent("c2", "get_time", new Dictionary<string, object?> { ["zone"] = "Europe/Oslo" });
+        AIMessage[] history =
+        [
+            ChatClientTestHelpers.User("Weather and time in Oslo?"),
+            new(AIRole.Assistant, [a, b]),
+            new(AIRole.Tool, [new FunctionResultContent("c1", "snow"), new FunctionResultContent("c2", "12:00")]),
+        ];
+        var messages = ChatOptionsMapping.ToGemmaMessages(history);
+        Assert.That(messages[^2].Content, Is.EqualTo("[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}},{\"name\":\"get_time\",\"arguments\":{\"zone\":\"Europe/Oslo\"}}]"));
+        Assert.That(messages[^1].Content, Is.EqualTo("Result of function get_weather: \"snow\"\nResult of function get_time: \"12:00\""));
+        var parsed = ChatStructuredOutput.ParseReplyContents(messages[^2].Content);
+        Assert.That(parsed.OfType<FunctionCallContent>().Select(c => c.Name), Is.EqualTo(new[] { "get_weather", "get_time" }));
+    }
 }

@@ -178,6 +178,17 @@ public unsafe class MatMulKQuantTests
         Check(type, rows, cols, 1, rows + cols);
     }
 
+    /// <summary>The packed GEMM (n ≥ 2 on 512 bits): odd row counts (a zero-padded 4-row group), odd token counts (a
+    /// token left over after the 2-token tiles), the 2B's column counts, with and without a pool.</summary>
+    [Test]
+    public void PrefillShapes([ValueSource(nameof(Types))] string typeName, [Values(0, 1)] int shape)
+    {
+        WeightType type = Enum.Parse<WeightType>(typeName);
+        using var pool = new WorkerPool(2);
+        if (shape == 0) Check(type, 67, 2304, 17, 11, pool);
+        else Check(type, 37, 9216, 6, 12);
+    }
+
     [Test]
     public void WithPool([ValueSource(nameof(Types))] string typeName)
     {

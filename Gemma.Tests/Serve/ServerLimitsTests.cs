@@ -63,6 +63,32 @@ public class ServerLimitsTests
     }
 
     [Test]
+    public async Task AStreamPastTheTimeoutEndsWithAnInBandTimeoutErrorAndFreesItsSlot()
+    {
+        await using ServeTestServer server = await ServeTestServer.StartAsync(new ServerOptions { Parallel = 1, RequestTimeout = TimeSpan.FromMilliseconds(400) });
+        (HttpResponseMessage response, Stream body) = await OpenStream(server, LongStream("一", 1000));
+        Assert.That((int)response.StatusCode, Is.EqualTo(200), "the headers went out before the deadline");
+        string text = await new StreamReader(body).ReadToEndAsync();
+        string[] events = text.Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.That(events[^1], Is.EqualTo("data: [DONE]"));
+        using JsonDocument error = JsonDocument.Parse(events[^2]["data: ".Length..]);
+        Assert.That(error.RootElement.GetProperty("error").GetProperty("code").GetString(), Is.EqualTo("timeout"), text[^300..]);
+        Assert.That(await server.MetricAsync("gemma_completion_tokens_total"), Is.LessThan(1000), "stopped at the deadline, not at the budget");
+        body.Dispose(); response.Dispose();
+        await server.WaitIdleAsync();
+    }
+
+    [Test]
+    public async Task DeeplyNestedJsonIsA400()
+    {
+        await using ServeTestServer server = await ServeTestServer.StartAsync();
+        string deep = "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"metadata\":" + new string('[', 5000) + new string(']', 5000) + "}";
+        (int status, JsonElement json, _) = await server.PostAsync("/v1/chat/completions", deep);
+        Assert.That(status, Is.EqualTo(400));
+        Assert.That(json.GetProperty("error").GetProperty("code").GetString(), Is.EqualTo("invalid_json"));
+    }
+
+    [Test]
     public async Task HealthIs503WhileTheModelLoads()
     {
         var gate = new ManualResetEventSlim();
