@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Gemma.Core.Constraints;
@@ -21,6 +22,12 @@ namespace Gemma.Core.Chat;
 /// </remarks>
 internal static class ChatStructuredOutput
 {
+    /// <summary>
+    /// JSON written into the prompt (tool descriptions, calls and results in the history) keeps non-ASCII text as
+    /// itself: the default encoder writes Japanese as <c>\uXXXX</c> escapes, which the model reads far worse.
+    /// </summary>
+    private static readonly JsonSerializerOptions PromptJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>What one call needs: the constraint (or null), prompt instructions (or null), and whether to parse calls.</summary>
     internal sealed record Plan(OutputConstraint? Constraint, string? Instructions, bool ParsesCalls);
 
@@ -107,7 +114,7 @@ internal static class ChatStructuredOutput
             return OutputConstraint.JsonOrText(doc.RootElement, allowText: !mustCall, several ? '[' : '{', several ? "tool calls" : "tool call");
         });
         var sb = new StringBuilder();
-        sb.Append("You can call these functions:\n").Append(described.ToJsonString()).Append('\n');
+        sb.Append("You can call these functions:\n").Append(described.ToJsonString(PromptJson)).Append('\n');
         sb.Append(several
             ? $"To call functions, reply with only a JSON array of 1 to {MaxCalls} calls [{{\"name\": function name, \"arguments\": {{arguments}}}}, …]; list every call needed now."
             : "To call a function, reply with only a JSON object {\"name\": function name, \"arguments\": {arguments}}.");
@@ -170,7 +177,7 @@ internal static class ChatStructuredOutput
 
     /// <summary>Several calls of one reply in the history, written back as the model writes them (an array).</summary>
     public static string RenderCalls(IEnumerable<FunctionCallContent> calls) =>
-        new JsonArray(calls.Select(c => JsonNode.Parse(RenderCall(c))).ToArray()).ToJsonString();
+        new JsonArray(calls.Select(c => JsonNode.Parse(RenderCall(c))).ToArray()).ToJsonString(PromptJson);
 
     /// <summary>A call in the history, written back the way the model writes calls.</summary>
     public static string RenderCall(FunctionCallContent call)
@@ -178,13 +185,13 @@ internal static class ChatStructuredOutput
         var args = new JsonObject();
         if (call.Arguments is not null)
             foreach (KeyValuePair<string, object?> a in call.Arguments) args[a.Key] = ToNode(a.Value);
-        return new JsonObject { ["name"] = call.Name, ["arguments"] = args }.ToJsonString();
+        return new JsonObject { ["name"] = call.Name, ["arguments"] = args }.ToJsonString(PromptJson);
     }
 
     /// <summary>A function result in the history, as the model reads it (in a user turn).</summary>
     public static string RenderResult(FunctionResultContent result, string? name)
     {
-        string value = result.Exception is { } e ? "error: " + e.Message : ToNode(result.Result)?.ToJsonString() ?? "null";
+        string value = result.Exception is { } e ? "error: " + e.Message : ToNode(result.Result)?.ToJsonString(PromptJson) ?? "null";
         return $"Result of function {name ?? result.CallId}: {value}";
     }
 

@@ -22,6 +22,22 @@ public class ChatStructuredOutputTests
     private static ChatOptions Sampled(int seed, int maxTokens = 96) => new() { Seed = seed, Temperature = 1f, MaxOutputTokens = maxTokens };
 
     [Test]
+    public void ToolPromptAndHistory_KeepJapaneseUnescaped()
+    {
+        // The model reads tool descriptions, earlier calls and results as text: 天気 must stay 天気, not \u5929\u6c17.
+        AIFunction tool = AIFunctionFactory.Create((string city) => "晴れ", "get_weather", "指定した都市の天気を返す");
+        ChatStructuredOutput.Plan plan = ChatStructuredOutput.Prepare(new ChatOptions { Tools = [tool] }, new ChatStructuredOutput.Cache());
+        Assert.That(plan.Instructions, Does.Contain("指定した都市の天気を返す"));
+        Assert.That(plan.Instructions, Does.Not.Contain("\\u"));
+
+        var call = new FunctionCallContent("c1", "get_weather", new Dictionary<string, object?> { ["city"] = "東京" });
+        Assert.That(ChatStructuredOutput.RenderCall(call), Is.EqualTo("{\"name\":\"get_weather\",\"arguments\":{\"city\":\"東京\"}}"));
+        Assert.That(ChatStructuredOutput.RenderCalls([call]), Is.EqualTo("[{\"name\":\"get_weather\",\"arguments\":{\"city\":\"東京\"}}]"));
+        Assert.That(ChatStructuredOutput.RenderResult(new FunctionResultContent("c1", "晴れ"), "get_weather"),
+            Is.EqualTo("Result of function get_weather: \"晴れ\""));
+    }
+
+    [Test]
     public async Task GetResponseAsyncOfT_Object_Deserializes([Values(0, 1, 2)] int seed)
     {
         using var client = NewClient();
