@@ -35,10 +35,11 @@ internal static class ChatCommand
             bool interactive = !Console.IsInputRedirected;
             if (interactive) Console.Error.WriteLine("gemma chat — /help for commands, /exit to quit, end a line with \\ to continue it.");
             int failed = 0;
+            using var interrupts = new ChatInterrupts();
             while (true)
             {
                 if (interactive) Console.Error.Write("> ");
-                string? message = ReadMessageOrQuitOnCtrlC();
+                string? message = ReadMessage();
                 if (message == null) break;
                 string trimmed = message.Trim();
                 if (IsCommand(trimmed)) trimmed = trimmed.ToLowerInvariant();
@@ -57,10 +58,10 @@ internal static class ChatCommand
                 }
                 if (trimmed.StartsWith("//", StringComparison.Ordinal)) message = message[(message.IndexOf('/') + 1)..];
 
-                using var cancel = ConsoleCancellation.Create(ct);
+                CancellationToken replyToken = interrupts.BeginReply(ct);
                 try
                 {
-                    var reply = session.SendAsync(message, options, cancel.Token).GetAsyncEnumerator(cancel.Token);
+                    var reply = session.SendAsync(message, options, replyToken).GetAsyncEnumerator(replyToken);
                     try
                     {
                         while (reply.MoveNextAsync().AsTask().GetAwaiter().GetResult())
@@ -84,6 +85,10 @@ internal static class ChatCommand
                     failed++;
                     continue;
                 }
+                finally
+                {
+                    interrupts.EndReply();  // from here on, Ctrl-C quits (before anything is printed, so no gap)
+                }
                 Console.Out.WriteLine();
                 if (session.LastStats is { } stats) Stats.Print(stats);
                 if (ct.IsCancellationRequested) return ExitCodes.Cancelled;
@@ -101,32 +106,6 @@ internal static class ChatCommand
     /// <summary>A single word made of a slash and letters (so "/etc/fstab とは" is a message, not a command).</summary>
     private static bool IsCommand(string line) => line.Length > 1 && line[0] == '/' && line.Skip(1).All(char.IsAsciiLetter);
 
-    /// <summary>
-    /// The next message, or null at end of input. Ctrl-C while waiting here ends the process with 130 after a newline
-    /// (the runtime would otherwise die by the signal); during a reply <see cref="ConsoleCancellation"/> cancels only
-    /// the reply.
-    /// </summary>
-    private static string? ReadMessageOrQuitOnCtrlC()
-    {
-        ConsoleCancelEventHandler quit = (_, e) =>
-        {
-            e.Cancel = true;
-            Console.Error.WriteLine();
-            Console.Error.WriteLine("gemma: cancelled.");
-            Console.Out.Flush();
-            Environment.Exit(ExitCodes.Cancelled);
-        };
-        Console.CancelKeyPress += quit;
-        try
-        {
-            return ReadMessage();
-        }
-        finally
-        {
-            Console.CancelKeyPress -= quit;
-        }
-    }
-
     /// <summary>One message: a line, or several when lines end with a backslash. Null at end of input.</summary>
     private static string? ReadMessage()
     {
@@ -141,6 +120,63 @@ internal static class ChatCommand
                 continue;
             }
             return text.Append(line).ToString();
+        }
+    }
+
+    /// <summary>
+    /// Ctrl-C in a chat, one handler for the whole session so no signal falls between two handlers: during a reply
+    /// it cancels only the reply (a second one lets the runtime end the process); anywhere else — at the prompt, or
+    /// while the stats of the last reply are printed — it ends the process with 130 after a newline and a message
+    /// (the runtime would otherwise die by the signal, without either).
+    /// </summary>
+    private sealed class ChatInterrupts : IDisposable
+    {
+        private readonly Lock _gate = new();
+        private CancellationTokenSource? _reply;
+
+        public ChatInterrupts() => Console.CancelKeyPress += OnCancelKeyPress;
+
+        public CancellationToken BeginReply(CancellationToken outer)
+        {
+            lock (_gate)
+            {
+                _reply = CancellationTokenSource.CreateLinkedTokenSource(outer);
+                return _reply.Token;
+            }
+        }
+
+        public void EndReply()
+        {
+            lock (_gate)
+            {
+                _reply?.Dispose();
+                _reply = null;
+            }
+        }
+
+        private void OnCancelKeyPress(object? sender, ConsoleCancelEventArgs e)
+        {
+            lock (_gate)
+            {
+                if (_reply is { } reply)
+                {
+                    if (reply.IsCancellationRequested) return;  // second Ctrl-C during a reply: the runtime ends the process
+                    e.Cancel = true;
+                    reply.Cancel();
+                    return;
+                }
+            }
+            e.Cancel = true;
+            Console.Error.WriteLine();
+            Console.Error.WriteLine("gemma: cancelled.");
+            Console.Out.Flush();
+            Environment.Exit(ExitCodes.Cancelled);
+        }
+
+        public void Dispose()
+        {
+            Console.CancelKeyPress -= OnCancelKeyPress;
+            EndReply();
         }
     }
 }
