@@ -45,7 +45,11 @@ internal static class CliProcess
     public static Process Start(IDictionary<string, string?>? env, params string[] args)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "gemma.dll");
-        var psi = new ProcessStartInfo("dotnet")
+        // A test run started as a background job of a non-interactive shell (`bash .ci/run &`) has SIGINT ignored, and
+        // children inherit that (the .NET runtime then keeps it ignored, as Unix programs should). Give gemma the
+        // default disposition back so the Ctrl-C tests test gemma, not how the suite was launched.
+        bool resetSigInt = SigIntIgnored();
+        var psi = new ProcessStartInfo(resetSigInt ? "env" : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -55,6 +59,7 @@ internal static class CliProcess
             StandardInputEncoding = new UTF8Encoding(false),
             UseShellExecute = false,
         };
+        if (resetSigInt) { psi.ArgumentList.Add("--default-signal=INT"); psi.ArgumentList.Add("dotnet"); }
         psi.ArgumentList.Add(dll);
         foreach (string a in args) psi.ArgumentList.Add(a);
         // Never pick up a real model from the machine running the tests.
@@ -62,6 +67,16 @@ internal static class CliProcess
         psi.Environment["HF_HUB_CACHE"] = Path.Combine(Path.GetTempPath(), "gemma-tests-no-hf-cache");
         if (env != null) foreach (var (k, v) in env) psi.Environment[k] = v;
         return Process.Start(psi)!;
+    }
+
+    /// <summary>Whether this process ignores SIGINT (Linux: bit 1 of the SigIgn mask in /proc/self/status).</summary>
+    private static bool SigIntIgnored()
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        foreach (string line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("SigIgn:", StringComparison.Ordinal))
+                return (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (2 - 1))) != 0;
+        return false;
     }
 
     /// <summary>Sends SIGINT (what Ctrl-C sends) to a process; Unix only.</summary>
