@@ -99,14 +99,11 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector128<int> Round(Vector128<float> v, Vector128<float> inv) => Vector128.ConvertToInt32(Vector128.Round(v * inv));
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Range(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
+        /// <summary>This width's row kernel for <see cref="RowsByTokens{TDot}"/>.</summary>
+        public readonly struct RowDot : IQ8RowDot
         {
-            int blocks = w.Cols / Q8_0.BlockSize, rows = w.Rows;
-            long rb = w.RowBytes;
-            for (int r = r0; r < r1; r++)
-                for (int t = 0; t < n; t++)
-                    y[(long)t * rows + r] = Dot(w.Data + r * rb, xq + (long)t * w.Cols, xs + (long)t * blocks, blocks);
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            public static float Dot(byte* row, sbyte* xq, float* xs, int blocks) => Q8V128.Dot(row, xq, xs, blocks);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

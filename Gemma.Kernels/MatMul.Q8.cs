@@ -75,15 +75,31 @@ internal static unsafe partial class MatMul
     private static void RunQ8(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
     {
         if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) Q8V512.Range(w, xq, xs, y, n, r0, r1);
-        else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) Q8V256.Range(w, xq, xs, y, n, r0, r1);
-        else if (Int8V128.IsSupported) Q8V128.Range(w, xq, xs, y, n, r0, r1);
-        else
-        {
-            int blocks = w.Cols / Q8_0.BlockSize;
-            for (int r = r0; r < r1; r++)
-                for (int t = 0; t < n; t++)
-                    y[(long)t * w.Rows + r] = DotQ8Scalar(w.Row(r), xq + (long)t * w.Cols, xs + (long)t * blocks, blocks);
-        }
+        else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) RowsByTokens<Q8V256.RowDot>(w, xq, xs, y, n, r0, r1);
+        else if (Int8V128.IsSupported) RowsByTokens<Q8V128.RowDot>(w, xq, xs, y, n, r0, r1);
+        else RowsByTokens<ScalarQ8RowDot>(w, xq, xs, y, n, r0, r1);
+    }
+
+    /// <summary>One Q8_0 weight row · one token's int8 activations and block scales: a width's row kernel.</summary>
+    private interface IQ8RowDot
+    {
+        static abstract float Dot(byte* row, sbyte* xq, float* xs, int blocks);
+    }
+
+    private readonly struct ScalarQ8RowDot : IQ8RowDot
+    {
+        public static float Dot(byte* row, sbyte* xq, float* xs, int blocks) => DotQ8Scalar(row, xq, xs, blocks);
+    }
+
+    /// <summary>Output rows [r0, r1) for all n tokens, one row kernel call per (row, token): the row stays in L1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowsByTokens<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
+        where TDot : struct, IQ8RowDot
+    {
+        int blocks = w.Cols / Q8_0.BlockSize;
+        for (int r = r0; r < r1; r++)
+            for (int t = 0; t < n; t++)
+                y[(long)t * w.Rows + r] = TDot.Dot(w.Row(r), xq + (long)t * w.Cols, xs + (long)t * blocks, blocks);
     }
 
     /// <summary>
