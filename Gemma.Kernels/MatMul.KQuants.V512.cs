@@ -82,8 +82,7 @@ internal static unsafe partial class MatMul
                 if (five)
                 {
                     // Fifth bit of sub-block s is bit s of qh[l]: shift by 2k / 2k + 1 per half, keep bit 0, move to bit 4.
-                    Vector256<byte> qh32 = Vector256.Load(block + 16);
-                    Vector512<ushort> qh = Vector512.Create(qh32, qh32).AsUInt16();
+                    Vector512<ushort> qh = Avx512F.BroadcastVector256ToVector512((ulong*)(block + 16)).AsUInt16();
                     var hs = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)1));
                     var twoU = Vector512.Create((ushort)2);
                     q0 |= FifthBit(qh, hs, onesB); hs += twoU;
@@ -91,7 +90,8 @@ internal static unsafe partial class MatMul
                     q2 |= FifthBit(qh, hs, onesB); hs += twoU;
                     q3 |= FifthBit(qh, hs, onesB);
                 }
-                float d = BlockScale(block), dmin = BlockScale(block + 2);
+                Vector128<float> dm = BlockScales2(block);
+                float d = dm.ToScalar(), dmin = dm.GetElement(1);
                 sbyte* xq = x.Q + i * QK;
                 float* d8 = x.D + i;
                 short* bs = x.BSums + 16 * i;
@@ -119,6 +119,14 @@ internal static unsafe partial class MatMul
             if (n > 3) y[3 * stride] = Vector512.Sum(a3) - Vector256.Sum(m3);
         }
 
+        /// <summary>
+        /// The fp16 pair (d, dmin) at <paramref name="block"/> as float32 lanes 0 and 1 — the vector form of
+        /// <see cref="BlockScale"/> (bit-identical), one conversion for both instead of two scalar ones.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<float> BlockScales2(byte* block) =>
+            F16Row.ToSingle(Sse41.ConvertToVector128Int32(Vector128.CreateScalar(Unsafe.ReadUnaligned<uint>(block)).AsUInt16()));
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector512<byte> FifthBit(Vector512<ushort> qh, Vector512<ushort> shifts, Vector512<byte> onesB) =>
             Vector512.ShiftLeft((Avx512BW.ShiftRightLogicalVariable(qh, shifts).AsByte() & onesB).AsUInt16(), 4).AsByte();
@@ -127,8 +135,8 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector512<byte> Nibbles(byte* p, Vector512<ushort> nibbleShift, Vector512<byte> mask)
         {
-            Vector256<byte> raw = Vector256.Load(p);
-            return Avx512BW.ShiftRightLogicalVariable(Vector512.Create(raw, raw).AsUInt16(), nibbleShift).AsByte() & mask;
+            Vector512<ushort> raw = Avx512F.BroadcastVector256ToVector512((ulong*)p).AsUInt16();   // one vbroadcasti64x4 load
+            return Avx512BW.ShiftRightLogicalVariable(raw, nibbleShift).AsByte() & mask;
         }
 
         /// <summary><c>acc + (float)isum · dd</c>: one token's super-block sum times <c>d·d8</c>.</summary>
@@ -180,8 +188,8 @@ internal static unsafe partial class MatMul
                 Vector512<short> s0 = Avx512BW.PermuteVar32x16(scales, groupOf), s1 = Avx512BW.PermuteVar32x16(scales, groupOf + four);
                 Vector512<short> s2 = Avx512BW.PermuteVar32x16(scales, groupOf + four + four), s3 = Avx512BW.PermuteVar32x16(scales, groupOf + four + four + four);
                 Vector512<byte> ql0 = Vector512.Load(block), ql1 = Vector512.Load(block + 64);
-                Vector256<byte> qh0 = Vector256.Load(block + 128), qh1 = Vector256.Load(block + 160);
-                Vector512<ushort> h0 = Vector512.Create(qh0, qh0).AsUInt16(), h1 = Vector512.Create(qh1, qh1).AsUInt16();
+                Vector512<ushort> h0 = Avx512F.BroadcastVector256ToVector512((ulong*)(block + 128)).AsUInt16();
+                Vector512<ushort> h1 = Avx512F.BroadcastVector256ToVector512((ulong*)(block + 160)).AsUInt16();
                 Vector512<byte> q0 = (ql0 & mask) | High(h0, shiftA, three);
                 Vector512<byte> q1 = (Vector512.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & mask) | High(h0, shiftB, three);
                 Vector512<byte> q2 = (ql1 & mask) | High(h1, shiftA, three);
