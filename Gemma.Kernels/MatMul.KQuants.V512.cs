@@ -82,7 +82,7 @@ internal static unsafe partial class MatMul
                 if (five)
                 {
                     // Fifth bit of sub-block s is bit s of qh[l]: shift by 2k / 2k + 1 per half, keep bit 0, move to bit 4.
-                    Vector512<ushort> qh = Avx512F.BroadcastVector256ToVector512((ulong*)(block + 16)).AsUInt16();
+                    Vector512<ushort> qh = Twice(block + 16);
                     var hs = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)1));
                     var twoU = Vector512.Create((ushort)2);
                     q0 |= FifthBit(qh, hs, onesB); hs += twoU;
@@ -120,6 +120,19 @@ internal static unsafe partial class MatMul
         }
 
         /// <summary>
+        /// 32 bytes at <paramref name="p"/> in both halves: one load and one vinserti64x4. (Not
+        /// <c>Avx512F.BroadcastVector256ToVector512</c>: .NET 10's JIT encodes its memory operand's displacement
+        /// as if the operand were 16 bytes — EVEX disp8·N with the wrong N — so <c>[r + 0x20]</c> reads at r + 0x40; and
+        /// not <c>Vector512.Create(v, v)</c>, which inserts both halves into a stale register.)
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<ushort> Twice(byte* p)
+        {
+            Vector256<ushort> v = Vector256.Load((ushort*)p);
+            return Avx512F.InsertVector256(v.ToVector512Unsafe(), v, 1);
+        }
+
+        /// <summary>
         /// The fp16 pair (d, dmin) at <paramref name="block"/> as float32 lanes 0 and 1 — the vector form of
         /// <see cref="BlockScale"/> (bit-identical), one conversion for both instead of two scalar ones.
         /// </summary>
@@ -135,8 +148,7 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector512<byte> Nibbles(byte* p, Vector512<ushort> nibbleShift, Vector512<byte> mask)
         {
-            Vector512<ushort> raw = Avx512F.BroadcastVector256ToVector512((ulong*)p).AsUInt16();   // one vbroadcasti64x4 load
-            return Avx512BW.ShiftRightLogicalVariable(raw, nibbleShift).AsByte() & mask;
+            return Avx512BW.ShiftRightLogicalVariable(Twice(p), nibbleShift).AsByte() & mask;
         }
 
         /// <summary><c>acc + (float)isum · dd</c>: one token's super-block sum times <c>d·d8</c>.</summary>
@@ -188,8 +200,8 @@ internal static unsafe partial class MatMul
                 Vector512<short> s0 = Avx512BW.PermuteVar32x16(scales, groupOf), s1 = Avx512BW.PermuteVar32x16(scales, groupOf + four);
                 Vector512<short> s2 = Avx512BW.PermuteVar32x16(scales, groupOf + four + four), s3 = Avx512BW.PermuteVar32x16(scales, groupOf + four + four + four);
                 Vector512<byte> ql0 = Vector512.Load(block), ql1 = Vector512.Load(block + 64);
-                Vector512<ushort> h0 = Avx512F.BroadcastVector256ToVector512((ulong*)(block + 128)).AsUInt16();
-                Vector512<ushort> h1 = Avx512F.BroadcastVector256ToVector512((ulong*)(block + 160)).AsUInt16();
+                Vector512<ushort> h0 = Twice(block + 128);
+                Vector512<ushort> h1 = Twice(block + 160);
                 Vector512<byte> q0 = (ql0 & mask) | High(h0, shiftA, three);
                 Vector512<byte> q1 = (Vector512.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & mask) | High(h0, shiftB, three);
                 Vector512<byte> q2 = (ql1 & mask) | High(h1, shiftA, three);
