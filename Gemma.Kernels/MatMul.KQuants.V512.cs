@@ -64,18 +64,19 @@ internal static unsafe partial class MatMul
             var mask = Vector512.Create((byte)0x0F);
             var onesB = Vector512.Create((byte)1);
             var nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
-            // vpermw indices: int16 lanes 0–15 take scale 2k, lanes 16–31 scale 2k + 1.
-            Vector512<short> pick = Vector512.ShiftRightLogical(Vector512<short>.Indices, 4), two = Vector512.Create((short)2);
+            // vpshufb controls on the 8 scale bytes (broadcast): int16 lanes 0–15 = scale 2k, 16–31 = scale 2k + 1, zero
+            // high bytes (control 0x80); and the mins as [m0, m0, m1, m1, …] int16 for the 16 bsums.
+            Vector512<byte> c0 = ScaleControl(0), c1 = ScaleControl(1), c2 = ScaleControl(2), c3 = ScaleControl(3);
+            Vector256<byte> minControl = Vector256.Create(
+                (ushort)0x8000, 0x8000, 0x8001, 0x8001, 0x8002, 0x8002, 0x8003, 0x8003, 0x8004, 0x8004, 0x8005, 0x8005, 0x8006, 0x8006, 0x8007, 0x8007).AsByte();
             for (int i = 0; i < superBlocks; i++)
             {
                 byte* block = row + i * blockBytes;
                 UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
-                Vector512<short> sc16 = Avx512BW.ConvertToVector512Int16(Vector128.CreateScalar(sc).AsByte().ToVector256());
-                Vector512<short> s0 = Avx512BW.PermuteVar32x16(sc16, pick), s1 = Avx512BW.PermuteVar32x16(sc16, pick + two);
-                Vector512<short> s2 = Avx512BW.PermuteVar32x16(sc16, pick + two + two), s3 = Avx512BW.PermuteVar32x16(sc16, pick + two + two + two);
-                // m_j for both 16-halves of sub-block j: [m0, m0, m1, m1, …] as int16, against the 16 bsums.
-                Vector128<byte> mb = Vector128.CreateScalar(m).AsByte();
-                Vector256<short> mins16 = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(mb, mb));
+                Vector512<byte> scb = Vector512.Create(sc).AsByte();
+                Vector512<short> s0 = Avx512BW.Shuffle(scb, c0).AsInt16(), s1 = Avx512BW.Shuffle(scb, c1).AsInt16();
+                Vector512<short> s2 = Avx512BW.Shuffle(scb, c2).AsInt16(), s3 = Avx512BW.Shuffle(scb, c3).AsInt16();
+                Vector256<short> mins16 = Avx2.Shuffle(Vector256.Create(m).AsByte(), minControl).AsInt16();
                 byte* qs = block + (five ? 48 : 16);
                 Vector512<byte> q0 = Nibbles(qs, nibbleShift, mask), q1 = Nibbles(qs + 32, nibbleShift, mask);
                 Vector512<byte> q2 = Nibbles(qs + 64, nibbleShift, mask), q3 = Nibbles(qs + 96, nibbleShift, mask);
@@ -143,6 +144,10 @@ internal static unsafe partial class MatMul
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static Vector512<byte> FifthBit(Vector512<ushort> qh, Vector512<ushort> shifts, Vector512<byte> onesB) =>
             Vector512.ShiftLeft((Avx512BW.ShiftRightLogicalVariable(qh, shifts).AsByte() & onesB).AsUInt16(), 4).AsByte();
+
+        /// <summary>vpshufb control: bytes (2k, 0x80) in the lower 256 bits, (2k + 1, 0x80) in the upper — scale byte as int16.</summary>
+        private static Vector512<byte> ScaleControl(int k) =>
+            Vector512.Create(Vector256.Create((ushort)(0x8000 | 2 * k)), Vector256.Create((ushort)(0x8000 | 2 * k + 1))).AsByte();
 
         /// <summary>32 bytes of nibbles as 64 unsigned bytes: low nibbles in the lower half, high nibbles in the upper.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
