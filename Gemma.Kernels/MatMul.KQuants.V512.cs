@@ -58,9 +58,8 @@ internal static unsafe partial class MatMul
             int n = TN.N, superBlocks = cols / QK;
             bool five = TFive.Value;
             int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
-            long xStride = cols, dStride = superBlocks, bStride = cols / 16;
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default, m4 = default, m5 = default, m6 = default, m7 = default;
             var mask = Vector512.Create((byte)0x0F);
             var onesB = Vector512.Create((byte)1);
             var nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
@@ -93,31 +92,40 @@ internal static unsafe partial class MatMul
                 }
                 Vector128<float> dm = BlockScales2(block);
                 float d = dm.ToScalar(), dmin = dm.GetElement(1);
-                sbyte* xq = x.Q + i * QK;
-                float* d8 = x.D + i;
-                short* bs = x.BSums + 16 * i;
-                a0 = Accumulate(IntDot(q0, q1, q2, q3, s0, s1, s2, s3, xq), d * d8[0], a0);
-                m0 = MinTerm(mins16, bs, dmin * d8[0], m0);
-                if (n > 1)
-                {
-                    a1 = Accumulate(IntDot(q0, q1, q2, q3, s0, s1, s2, s3, xq + xStride), d * d8[dStride], a1);
-                    m1 = MinTerm(mins16, bs + bStride, dmin * d8[dStride], m1);
-                }
-                if (n > 2)
-                {
-                    a2 = Accumulate(IntDot(q0, q1, q2, q3, s0, s1, s2, s3, xq + 2 * xStride), d * d8[2 * dStride], a2);
-                    m2 = MinTerm(mins16, bs + 2 * bStride, dmin * d8[2 * dStride], m2);
-                }
-                if (n > 3)
-                {
-                    a3 = Accumulate(IntDot(q0, q1, q2, q3, s0, s1, s2, s3, xq + 3 * xStride), d * d8[3 * dStride], a3);
-                    m3 = MinTerm(mins16, bs + 3 * bStride, dmin * d8[3 * dStride], m3);
-                }
+                { a0 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 0, i, cols, d, a0); m0 = MinTerm(mins16, x, 0, i, cols, dmin, m0); }
+                if (n > 1) { a1 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 1, i, cols, d, a1); m1 = MinTerm(mins16, x, 1, i, cols, dmin, m1); }
+                if (n > 2) { a2 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 2, i, cols, d, a2); m2 = MinTerm(mins16, x, 2, i, cols, dmin, m2); }
+                if (n > 3) { a3 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 3, i, cols, d, a3); m3 = MinTerm(mins16, x, 3, i, cols, dmin, m3); }
+                if (n > 4) { a4 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 4, i, cols, d, a4); m4 = MinTerm(mins16, x, 4, i, cols, dmin, m4); }
+                if (n > 5) { a5 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 5, i, cols, d, a5); m5 = MinTerm(mins16, x, 5, i, cols, dmin, m5); }
+                if (n > 6) { a6 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 6, i, cols, d, a6); m6 = MinTerm(mins16, x, 6, i, cols, dmin, m6); }
+                if (n > 7) { a7 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 7, i, cols, d, a7); m7 = MinTerm(mins16, x, 7, i, cols, dmin, m7); }
             }
             y[0] = Vector512.Sum(a0) - Vector256.Sum(m0);
             if (n > 1) y[stride] = Vector512.Sum(a1) - Vector256.Sum(m1);
             if (n > 2) y[2 * stride] = Vector512.Sum(a2) - Vector256.Sum(m2);
             if (n > 3) y[3 * stride] = Vector512.Sum(a3) - Vector256.Sum(m3);
+            if (n > 4) y[4 * stride] = Vector512.Sum(a4) - Vector256.Sum(m4);
+            if (n > 5) y[5 * stride] = Vector512.Sum(a5) - Vector256.Sum(m5);
+            if (n > 6) y[6 * stride] = Vector512.Sum(a6) - Vector256.Sum(m6);
+            if (n > 7) y[7 * stride] = Vector512.Sum(a7) - Vector256.Sum(m7);
+        }
+
+        /// <summary>Token t's super-block sum: <c>acc + (float)isum · (d·d8)</c>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Token(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
+            Vector512<short> s0, Vector512<short> s1, Vector512<short> s2, Vector512<short> s3, Q8K x, int t, int i, int cols, float d, Vector512<float> acc)
+        {
+            Vector512<int> isum = IntDot(q0, q1, q2, q3, s0, s1, s2, s3, x.Q + (long)t * cols + i * QK);
+            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(isum), Vector512.Create(d * x.D[(long)t * (cols / QK) + i]), acc);
+        }
+
+        /// <summary>Token t's Q4_K/Q5_K minimum term: <c>acc + (float)(bsums · mins16) · (dmin·d8)</c>, 8 int32 lanes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> MinTerm(Vector256<short> mins16, Q8K x, int t, int i, int cols, float dmin, Vector256<float> acc)
+        {
+            Vector256<int> msum = Avx2.MultiplyAddAdjacent(Vector256.Load(x.BSums + (long)t * (cols / 16) + 16 * i), mins16);
+            return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(msum), Vector256.Create(dmin * x.D[(long)t * (cols / QK) + i]), acc);
         }
 
         /// <summary>
@@ -155,16 +163,6 @@ internal static unsafe partial class MatMul
         {
             return Avx512BW.ShiftRightLogicalVariable(Twice(p), nibbleShift).AsByte() & mask;
         }
-
-        /// <summary><c>acc + (float)isum · dd</c>: one token's super-block sum times <c>d·d8</c>.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> Accumulate(Vector512<int> isum, float dd, Vector512<float> acc) =>
-            Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(isum), Vector512.Create(dd), acc);
-
-        /// <summary><c>acc + (float)(bsums · mins16) · dm</c>: one token's Q4_K/Q5_K minimum term, 8 int32 lanes.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<float> MinTerm(Vector256<short> mins16, short* bsums, float dm, Vector256<float> acc) =>
-            Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), mins16)), Vector256.Create(dm), acc);
 
         /// <summary>
         /// <c>Σ_k vpmaddwd(vpmaddubsw(q_k, x[64k..]), s_k)</c>: 16 exact int32 lanes of one token's super-block (q ≤ 63:

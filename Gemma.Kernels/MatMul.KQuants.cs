@@ -254,11 +254,15 @@ internal static unsafe partial class MatMul
     /// </summary>
     private interface IKQuantRowDot
     {
+        /// <summary>Most tokens one <see cref="Dot{TN}"/> call takes on this CPU (8 or 4).</summary>
+        static abstract int MaxTokens { get; }
         static abstract void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount;
     }
 
     private readonly struct Q4_KDot : IKQuantRowDot
     {
+        public static int MaxTokens => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? 8 : 4;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
         {
@@ -272,6 +276,8 @@ internal static unsafe partial class MatMul
 
     private readonly struct Q5_KDot : IKQuantRowDot
     {
+        public static int MaxTokens => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? 8 : 4;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
         {
@@ -285,6 +291,8 @@ internal static unsafe partial class MatMul
 
     private readonly struct Q6_KDot : IKQuantRowDot
     {
+        public static int MaxTokens => 4;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
         {
@@ -302,19 +310,24 @@ internal static unsafe partial class MatMul
     internal readonly struct FlagTrue : IFlag { public static bool Value => true; }
 
     /// <summary>
-    /// K-quant output rows [r0, r1) for all n tokens (decode, batches, prefill): tokens in groups of up to 4 (outer
+    /// K-quant output rows [r0, r1) for all n tokens (decode, batches, prefill): tokens in groups of up to
+    /// <see cref="IKQuantRowDot.MaxTokens"/> (outer
     /// loop — a group's activations stay in L1 while the rows stream), each row unpacked once per group.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunKQuant<TDot>(in WeightMatrix w, Q8K x, float* y, int n, int r0, int r1) where TDot : struct, IKQuantRowDot
     {
-        int cols = w.Cols, rows = w.Rows;
-        for (int t = 0; t < n; t += 4)
+        int cols = w.Cols, rows = w.Rows, group = TDot.MaxTokens;
+        for (int t = 0; t < n; t += group)
         {
             Q8K xt = x.Token(t, cols);
             float* yt = y + (long)t * rows;
-            switch (Math.Min(4, n - t))
+            switch (Math.Min(group, n - t))
             {
+                case 8: for (int r = r0; r < r1; r++) TDot.Dot<Eight>(w.Row(r), xt, cols, yt + r, rows); break;
+                case 7: for (int r = r0; r < r1; r++) TDot.Dot<Seven>(w.Row(r), xt, cols, yt + r, rows); break;
+                case 6: for (int r = r0; r < r1; r++) TDot.Dot<Six>(w.Row(r), xt, cols, yt + r, rows); break;
+                case 5: for (int r = r0; r < r1; r++) TDot.Dot<Five>(w.Row(r), xt, cols, yt + r, rows); break;
                 case 4: for (int r = r0; r < r1; r++) TDot.Dot<Four>(w.Row(r), xt, cols, yt + r, rows); break;
                 case 3: for (int r = r0; r < r1; r++) TDot.Dot<Three>(w.Row(r), xt, cols, yt + r, rows); break;
                 case 2: for (int r = r0; r < r1; r++) TDot.Dot<Two>(w.Row(r), xt, cols, yt + r, rows); break;
