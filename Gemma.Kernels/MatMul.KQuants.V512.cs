@@ -188,7 +188,7 @@ internal static unsafe partial class MatMul
         {
             int n = TN.N, superBlocks = cols / QK;
             long xStride = cols, dStride = superBlocks, bStride = cols / 16;
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             var mask = Vector512.Create((byte)0x0F);
             var three = Vector512.Create((byte)3);
             var shiftA = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
@@ -217,11 +217,19 @@ internal static unsafe partial class MatMul
                 if (n > 1) a1 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + xStride, bs + bStride, d * d8[dStride], a1);
                 if (n > 2) a2 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 2 * xStride, bs + 2 * bStride, d * d8[2 * dStride], a2);
                 if (n > 3) a3 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 3 * xStride, bs + 3 * bStride, d * d8[3 * dStride], a3);
+                if (n > 4) a4 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 4 * xStride, bs + 4 * bStride, d * d8[4 * dStride], a4);
+                if (n > 5) a5 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 5 * xStride, bs + 5 * bStride, d * d8[5 * dStride], a5);
+                if (n > 6) a6 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 6 * xStride, bs + 6 * bStride, d * d8[6 * dStride], a6);
+                if (n > 7) a7 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 7 * xStride, bs + 7 * bStride, d * d8[7 * dStride], a7);
             }
             y[0] = Vector256.Sum(a0);
             if (n > 1) y[stride] = Vector256.Sum(a1);
             if (n > 2) y[2 * stride] = Vector256.Sum(a2);
             if (n > 3) y[3 * stride] = Vector256.Sum(a3);
+            if (n > 4) y[4 * stride] = Vector256.Sum(a4);
+            if (n > 5) y[5 * stride] = Vector256.Sum(a5);
+            if (n > 6) y[6 * stride] = Vector256.Sum(a6);
+            if (n > 7) y[7 * stride] = Vector256.Sum(a7);
         }
 
         /// <summary>Q6_K's two high bits (qh shifted per vector half, masked) moved to bits 4–5.</summary>

@@ -291,7 +291,7 @@ internal static unsafe partial class MatMul
 
     private readonly struct Q6_KDot : IKQuantRowDot
     {
-        public static int MaxTokens => 4;
+        public static int MaxTokens => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? 8 : 4;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
