@@ -7,42 +7,37 @@ namespace Gemma.Kernels;
 internal static unsafe partial class MatMul
 {
     /// <summary>
-    /// A 4/5/6-bit type's panel unpacker for <see cref="KQuantGemmV512"/>: one weight row cut into 64-element steps
-    /// (two 32-element activation blocks), each unpacked to what the 512-bit row dot of <see cref="KQuantV512"/>
-    /// computes from it — so the GEMM does the same integer and float operations as decode, in the same order.
+    /// A 4-bit type's panel unpacker for <see cref="KQuantGemmV512"/> (today Q4_0; the K-quants take several tokens per
+    /// pass in their row kernels instead): one weight row cut into 64-element steps (two 32-element activation
+    /// blocks), each unpacked to what the 512-bit row dot of <see cref="KQuantV512"/> computes from it — so the GEMM
+    /// does the same integer and float operations as decode, in the same order.
     /// </summary>
     internal interface IKQuantPanel
     {
-        /// <summary>Offset subtracted from every q in int16 as <c>vpmaddubsw(offset, qx)</c> (Q4_0: 8, Q6_K: 32), or 0.</summary>
+        /// <summary>Offset subtracted from every q in int16 as <c>vpmaddubsw(offset, qx)</c> (Q4_0: 8), or 0.</summary>
         static abstract byte Offset { get; }
-        /// <summary>True when the int16 pair sums are multiplied by per-16 int16 scales in vpmaddwd (Q6_K), not by 1.</summary>
-        static abstract bool Scales16 { get; }
         /// <summary>
         /// Writes <paramref name="steps"/> steps of <paramref name="row"/>, step s at <c>dst + s·stride</c>: 64 unsigned q
-        /// bytes, [32 int16 scales when <see cref="Scales16"/>], 16 float weight factors (lanes 0–7 block 2s, 8–15 block
-        /// 2s + 1). Q4_K/Q5_K also write 8 floats <c>dmin·m</c> per super-block to <paramref name="mins"/>.
+        /// bytes, 16 float weight factors (lanes 0–7 block 2s, 8–15 block 2s + 1).
         /// </summary>
-        static abstract void Pack(byte* row, int steps, byte* dst, int stride, float* mins);
-        /// <summary>The row's result from the vector sum of its steps, as decode finishes it (min term, odd last block).</summary>
-        static abstract float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* mins);
+        static abstract void Pack(byte* row, int steps, byte* dst, int stride);
+        /// <summary>The row's result from the vector sum of its steps, as decode finishes it (an odd last block).</summary>
+        static abstract float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs);
         /// <summary>The decode row dot (for tokens that do not fill a tile).</summary>
         static abstract float Dot(byte* row, sbyte* xq, float* xs, int cols);
         /// <summary>
         /// 256-bit form of <see cref="Pack"/>: one 32-element block per step (what <see cref="KQuantV256"/> computes per
-        /// vector), block b at <c>dst + b·stride</c>: 32 q bytes, [16 int16 scales], 8 equal float factors.
+        /// vector), block b at <c>dst + b·stride</c>: 32 q bytes, 8 equal float factors.
         /// </summary>
-        static abstract void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins);
-        /// <summary>256-bit form of <see cref="Finish"/>.</summary>
-        static abstract float Finish256(float vectorSum, int cols, float* mins);
+        static abstract void Pack256(byte* row, int blocks, byte* dst, int stride);
     }
 
     /// <summary>
-    /// Packed int8 GEMM for Q4_0/Q4_K/Q5_K/Q6_K on 512 bits (prefill and batches, n ≥ <see cref="GemmMinTokens"/>).
+    /// Packed int8 GEMM for Q4_0 on 512 bits (prefill and batches, n ≥ <see cref="GemmMinTokens"/>).
     /// Per group of 4 rows every 64-element step is unpacked once (<see cref="IKQuantPanel.Pack"/>: nibbles split and
-    /// masked, Q5_K's fifth bit and Q6_K's high bits merged, the per-block float factor <c>d</c> or <c>d·sc</c>
-    /// expanded to 16 lanes) into per-thread scratch, then every token pair passes over it: per (row, token, step)
-    /// vpmaddubsw, [offset subtract], vpmaddwd, vcvtdq2ps, one multiply by the token's block scales and one FMA.
-    /// These are decode's integers and float products (<c>(d·sc)·dx</c>, <c>d·dx</c>) accumulated in decode's order
+    /// masked, the per-block float factor <c>d</c> expanded to 16 lanes) into per-thread scratch, then every token pair
+    /// passes over it: per (row, token, step) vpmaddubsw, offset subtract, vpmaddwd, vcvtdq2ps, one multiply by the
+    /// token's block scales and one FMA. These are decode's integers and float products (<c>d·dx</c>) accumulated in decode's order
     /// (one 16-lane chain over the steps, then <see cref="Vector512.Sum{T}"/>), so every result equals decode bit for
     /// bit — batch invariance.
     /// </summary>
@@ -53,19 +48,15 @@ internal static unsafe partial class MatMul
             where TP : struct, IKQuantPanel
         {
             int cols = w.Cols, rows = w.Rows, blocks = cols / 32, steps = blocks / 2;
-            int stepBytes = TP.Scales16 ? 192 : 128;
-            int superBlocks = cols / QK;
-            long mainBytes = (long)Math.Max(1, steps) * 4 * stepBytes;
-            long minBytes = 4L * superBlocks * 8 * sizeof(float);
-            byte* panel = (byte*)PanelScratch.Get((int)((mainBytes + minBytes) / sizeof(float)));
-            float* mins = (float*)(panel + mainBytes);
+            const int stepBytes = 128;
+            byte* panel = (byte*)PanelScratch.Get(Math.Max(1, steps) * 4 * stepBytes / sizeof(float));
             float* sums = stackalloc float[8];
             for (int g = r0; g < r1; g += 4)
             {
                 int count = Math.Min(4, r1 - g);
                 for (int i = 0; i < 4; i++)
                 {
-                    if (i < count) TP.Pack(w.Row(g + i), steps, panel + i * stepBytes, 4 * stepBytes, mins + i * superBlocks * 8);
+                    if (i < count) TP.Pack(w.Row(g + i), steps, panel + i * stepBytes, 4 * stepBytes);
                     else
                         for (int s = 0; s < steps; s++)
                             new Span<byte>(panel + ((long)s * 4 + i) * stepBytes, stepBytes).Clear();
@@ -79,9 +70,8 @@ internal static unsafe partial class MatMul
                     for (int i = 0; i < count; i++)
                     {
                         byte* row = w.Row(g + i);
-                        float* m = mins + i * superBlocks * 8;
-                        y[(long)t * rows + g + i] = TP.Finish(sums[i], row, cols, xq0, xs0, m);
-                        y[(long)(t + 1) * rows + g + i] = TP.Finish(sums[4 + i], row, cols, xq0 + cols, xs0 + blocks, m);
+                        y[(long)t * rows + g + i] = TP.Finish(sums[i], row, cols, xq0, xs0);
+                        y[(long)(t + 1) * rows + g + i] = TP.Finish(sums[4 + i], row, cols, xq0 + cols, xs0 + blocks);
                     }
                 }
                 for (; t < n; t++)
@@ -151,8 +141,8 @@ internal static unsafe partial class MatMul
         {
             Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(Vector512.Load(p), x);
             if (TP.Offset != 0) p16 -= offsetSums;
-            Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, TP.Scales16 ? Vector512.Load((short*)(p + 64)) : ones);
-            Vector512<float> factor = Vector512.Load((float*)(p + (TP.Scales16 ? 128 : 64)));
+            Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, ones);
+            Vector512<float> factor = Vector512.Load((float*)(p + 64));
             return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), factor * dx, acc);
         }
     }
@@ -169,19 +159,15 @@ internal static unsafe partial class MatMul
             where TP : struct, IKQuantPanel
         {
             int cols = w.Cols, rows = w.Rows, blocks = cols / 32;
-            int stepBytes = TP.Scales16 ? 96 : 64;
-            int superBlocks = cols / QK;
-            long mainBytes = (long)Math.Max(1, blocks) * 4 * stepBytes;
-            long minBytes = 4L * superBlocks * 8 * sizeof(float);
-            byte* panel = (byte*)PanelScratch.Get((int)((mainBytes + minBytes) / sizeof(float)));
-            float* mins = (float*)(panel + mainBytes);
+            const int stepBytes = 64;
+            byte* panel = (byte*)PanelScratch.Get(Math.Max(1, blocks) * 4 * stepBytes / sizeof(float));
             float* sums = stackalloc float[8];
             for (int g = r0; g < r1; g += 4)
             {
                 int count = Math.Min(4, r1 - g);
                 for (int i = 0; i < 4; i++)
                 {
-                    if (i < count) TP.Pack256(w.Row(g + i), blocks, panel + i * stepBytes, 4 * stepBytes, mins + i * superBlocks * 8);
+                    if (i < count) TP.Pack256(w.Row(g + i), blocks, panel + i * stepBytes, 4 * stepBytes);
                     else
                         for (int b = 0; b < blocks; b++)
                             new Span<byte>(panel + ((long)b * 4 + i) * stepBytes, stepBytes).Clear();
@@ -194,9 +180,8 @@ internal static unsafe partial class MatMul
                     Tile4x2<TP>(panel, blocks, stepBytes, xq0, xs0, cols, sums);
                     for (int i = 0; i < count; i++)
                     {
-                        float* m = mins + i * superBlocks * 8;
-                        y[(long)t * rows + g + i] = TP.Finish256(sums[i], cols, m);
-                        y[(long)(t + 1) * rows + g + i] = TP.Finish256(sums[4 + i], cols, m);
+                        y[(long)t * rows + g + i] = sums[i];
+                        y[(long)(t + 1) * rows + g + i] = sums[4 + i];
                     }
                 }
                 for (; t < n; t++)
@@ -242,8 +227,8 @@ internal static unsafe partial class MatMul
         {
             Vector256<short> p16 = Avx2.MultiplyAddAdjacent(Vector256.Load(p), x);
             if (TP.Offset != 0) p16 -= offsetSums;
-            Vector256<int> p32 = Avx2.MultiplyAddAdjacent(p16, TP.Scales16 ? Vector256.Load((short*)(p + 32)) : Vector256.Create((short)1));
-            Vector256<float> factor = Vector256.Load((float*)(p + (TP.Scales16 ? 64 : 32)));
+            Vector256<int> p32 = Avx2.MultiplyAddAdjacent(p16, Vector256.Create((short)1));
+            Vector256<float> factor = Vector256.Load((float*)(p + 32));
             return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(p32), factor * dx, acc);
         }
     }
@@ -252,10 +237,9 @@ internal static unsafe partial class MatMul
     private readonly struct Q4_0Panel : IKQuantPanel
     {
         public static byte Offset => 8;
-        public static bool Scales16 => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Pack(byte* row, int steps, byte* dst, int stride, float* mins)
+        public static void Pack(byte* row, int steps, byte* dst, int stride)
         {
             const int B = Dequantizer.Q4_0BlockBytes;
             var mask = Vector512.Create((byte)0x0F);
@@ -272,7 +256,7 @@ internal static unsafe partial class MatMul
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* mins)
+        public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs)
         {
             int blocks = cols / 32;
             if ((blocks & 1) == 0) return vectorSum;
@@ -283,7 +267,7 @@ internal static unsafe partial class MatMul
         public static float Dot(byte* row, sbyte* xq, float* xs, int cols) => Q4_0Dot.Dot(row, xq, xs, cols);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins)
+        public static void Pack256(byte* row, int blocks, byte* dst, int stride)
         {
             var mask = Vector256.Create((byte)0x0F);
             for (int b = 0; b < blocks; b++, dst += stride)
@@ -294,8 +278,6 @@ internal static unsafe partial class MatMul
                 Vector256.Create(BlockScale(block)).Store((float*)(dst + 32));
             }
         }
-
-        public static float Finish256(float vectorSum, int cols, float* mins) => vectorSum;
     }
 
     /// <summary>The packed Q4_0 GEMM when this CPU has it (512 or 256 bits); else false.</summary>
