@@ -235,12 +235,22 @@ internal static unsafe partial class MatMul
                     a30 = TOps.Fma(wv, xv0, a30); a31 = TOps.Fma(wv, xv1, a31); a32 = TOps.Fma(wv, xv2, a32); a33 = TOps.Fma(wv, xv3, a33);
                 }
                 // Output index = token · 4 + row (a{row}{token}).
+                if (j == 3 && RegisterSums<TV>())
+                {
+                    // The last pass: the 16 combined vectors go to the transposed reduction from registers.
+                    Ops512.SumEach(Last<TOps, TV>(part, 0, a00), Last<TOps, TV>(part, 1, a10), Last<TOps, TV>(part, 2, a20), Last<TOps, TV>(part, 3, a30),
+                        Last<TOps, TV>(part, 4, a01), Last<TOps, TV>(part, 5, a11), Last<TOps, TV>(part, 6, a21), Last<TOps, TV>(part, 7, a31),
+                        Last<TOps, TV>(part, 8, a02), Last<TOps, TV>(part, 9, a12), Last<TOps, TV>(part, 10, a22), Last<TOps, TV>(part, 11, a32),
+                        Last<TOps, TV>(part, 12, a03), Last<TOps, TV>(part, 13, a13), Last<TOps, TV>(part, 14, a23), Last<TOps, TV>(part, 15, a33),
+                        scratch + 16 * 16);
+                    break;
+                }
                 Pass<TOps, TV>(j, part, scratch, 0, a00); Pass<TOps, TV>(j, part, scratch, 4, a01); Pass<TOps, TV>(j, part, scratch, 8, a02); Pass<TOps, TV>(j, part, scratch, 12, a03);
                 Pass<TOps, TV>(j, part, scratch, 1, a10); Pass<TOps, TV>(j, part, scratch, 5, a11); Pass<TOps, TV>(j, part, scratch, 9, a12); Pass<TOps, TV>(j, part, scratch, 13, a13);
                 Pass<TOps, TV>(j, part, scratch, 2, a20); Pass<TOps, TV>(j, part, scratch, 6, a21); Pass<TOps, TV>(j, part, scratch, 10, a22); Pass<TOps, TV>(j, part, scratch, 14, a23);
                 Pass<TOps, TV>(j, part, scratch, 3, a30); Pass<TOps, TV>(j, part, scratch, 7, a31); Pass<TOps, TV>(j, part, scratch, 11, a32); Pass<TOps, TV>(j, part, scratch, 15, a33);
             }
-            FinishTile<TOps, TV, TRow>(scratch, 4, w, g, count, xt, yt, s);
+            FinishTile<TOps, TV, TRow>(scratch, 4, w, g, count, xt, yt, s, summed: RegisterSums<TV>());
         }
 
         /// <summary>4 rows × 2 tokens (the Vector256 tile: 8 accumulators + 2 activations + 1 weight of 16 registers).</summary>
@@ -317,21 +327,37 @@ internal static unsafe partial class MatMul
             else TOps.Store(scratch + output * L, TOps.Add(TOps.Load(p01), TOps.Add(TOps.Load(p2), a)));
         }
 
+        /// <summary>The 4 × 4 tile reduces its last pass from registers (Vector512 with AVX-512: 16 outputs = 16 lanes).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static bool RegisterSums<TV>() where TV : struct => typeof(TV) == typeof(Vector512<float>) && Avx512F.IsSupported;
+
+        /// <summary>Pass 3 of <see cref="Pass{TOps, TV}"/> returned instead of stored: <c>(p0 + p1) + (p2 + p3)</c>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Last<TOps, TV>(float* part, int output, TV a) where TOps : IVectorOps<TV> where TV : struct
+        {
+            int L = TOps.Lanes;
+            TV v = TOps.Add(TOps.Load(part + output * L), TOps.Add(TOps.Load(part + (16 + output) * L), a));
+            return Unsafe.As<TV, Vector512<float>>(ref v);
+        }
+
         /// <summary>
         /// Reduces the combined vectors of a 4-row × <paramref name="tokens"/> tile (output index token · 4 + row, see
         /// <see cref="Pass{TOps, TV}"/>) with <see cref="IVectorOps{TV}.SumEach"/> — Lanes outputs at once,
         /// bit-identical to decode's <c>Sum</c> — and adds the block values to y; padding rows (≥ <paramref name="count"/>)
         /// are dropped. A full group without a scalar column tail updates each token's 4 consecutive outputs with one
-        /// 4-float vector.
+        /// 4-float vector. <paramref name="summed"/>: the tile already wrote the sums (<see cref="RegisterSums{TV}"/>).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void FinishTile<TOps, TV, TRow>(float* scratch, int tokens, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s)
+        private static void FinishTile<TOps, TV, TRow>(float* scratch, int tokens, in WeightMatrix w, int g, int count, float* xt, float* yt, in Segment s, bool summed = false)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
             int L = TOps.Lanes, outputs = 4 * tokens;
             float* sums = scratch + 16 * 16;
-            for (int o = outputs; o % L != 0; o++) TOps.Store(scratch + o * L, TOps.Zero); // pad the last group
-            for (int o0 = 0; o0 < outputs; o0 += L) TOps.SumEach(scratch + o0 * L, sums + o0);
+            if (!summed)
+            {
+                for (int o = outputs; o % L != 0; o++) TOps.Store(scratch + o * L, TOps.Zero); // pad the last group
+                for (int o0 = 0; o0 < outputs; o0 += L) TOps.SumEach(scratch + o0 * L, sums + o0);
+            }
             if (count == 4 && !(s.Last && s.Vec < s.Cols))
             {
                 for (int t = 0; t < tokens; t++)
