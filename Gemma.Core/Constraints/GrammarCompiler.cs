@@ -45,11 +45,14 @@ internal sealed class CompiledGrammar
     /// </summary>
     public int RunLength(int state, int cls)
     {
-        short[] run = _run ?? Interlocked.CompareExchange(ref _run, new short[StateCount * AsciiClasses.Count], null) ?? _run!;
+        short[] run = RunTable;
         int v = run[state * AsciiClasses.Count + cls];
         if (v == 0) run[state * AsciiClasses.Count + cls] = (short)(v = ComputeRunLength(state, cls) + 1);
         return v - 1;
     }
+
+    /// <summary>(state * AsciiClasses.Count + class) <see cref="RunLength"/> + 1, or 0 where not learned yet (read by the walks' hot loop).</summary>
+    public short[] RunTable => _run ?? Interlocked.CompareExchange(ref _run, new short[StateCount * AsciiClasses.Count], null) ?? _run!;
 
     private int ComputeRunLength(int state, int cls)
     {

@@ -247,9 +247,10 @@ internal sealed class TrieWalker
             Array.Resize(ref _count, trie.MaxDepth + 2);
             Array.Resize(ref _frames, trie.MaxDepth + 2);
         }
-        _start[0] = at;
-        _count[0] = count;
-        _frames[0] = frameBase;
+        int[] start = _start, counts = _count, frames = _frames;
+        start[0] = at;
+        counts[0] = count;
+        frames[0] = frameBase;
         byte[] label = trie.Label;
         int[] depth = trie.Depth, end = trie.End, tokenStart = trie.TokenStart, ids = trie.TokenIds;
         byte[] subtreeClasses = trie.SubtreeClasses, height = trie.Height;
@@ -258,16 +259,18 @@ internal sealed class TrieWalker
         int[] next = g.Next;
         bool[] plain = g.Plain;
         byte[] byteClass = g.ByteClass;
+        short[] run = g.RunTable;
         int classes = g.ClassCount;
+        StackTop[] buffer = r.Buffer; // reloaded after every call that may grow it
         int i = root + 1;
         while (i < nodes)
         {
             int d = depth[i] - baseDepth;
-            if (_count[d - 1] == 1)
+            if (counts[d - 1] == 1)
             {
                 // Fast path, most nodes of a walk: one stack whose next state neither calls nor returns — a plain
                 // DFA step, no frames, no closure.
-                StackTop only = r.Buffer[_start[d - 1]];
+                StackTop only = buffer[start[d - 1]];
                 int t = next[only.State * classes + byteClass[label[i]]];
                 if (t < 0)
                 {
@@ -282,8 +285,20 @@ internal sealed class TrieWalker
                     int e = end[i];
                     bool whole = false;
                     if (e > i + 1)
-                        for (uint m = subtreeClasses[i]; m != 0 && !whole; m &= m - 1)
-                            whole = g.RunLength(t, BitOperations.TrailingZeroCount(m)) >= height[i];
+                    {
+                        int h = height[i], at0 = t * AsciiClasses.Count;
+                        for (uint m = subtreeClasses[i]; m != 0; m &= m - 1)
+                        {
+                            int c = BitOperations.TrailingZeroCount(m);
+                            int v = run[at0 + c];
+                            if (v == 0) v = g.RunLength(t, c) + 1;
+                            if (v > h)
+                            {
+                                whole = true;
+                                break;
+                            }
+                        }
+                    }
                     for (int k = tokenStart[i], kEnd = tokenStart[whole ? e : i + 1]; k < kEnd; k++)
                     {
                         int id = ids[k];
@@ -294,18 +309,23 @@ internal sealed class TrieWalker
                         i = e;
                         continue;
                     }
-                    int slot = _start[d - 1] + 1;
-                    if (slot >= r.Buffer.Length) Array.Resize(ref r.Buffer, r.Buffer.Length * 2);
-                    r.Buffer[slot] = new StackTop { State = t, Parent = only.Parent };
-                    _start[d] = slot;
-                    _count[d] = 1;
-                    _frames[d] = _frames[d - 1];
+                    int slot = start[d - 1] + 1;
+                    if (slot >= buffer.Length)
+                    {
+                        Array.Resize(ref r.Buffer, r.Buffer.Length * 2);
+                        buffer = r.Buffer;
+                    }
+                    buffer[slot] = new StackTop { State = t, Parent = only.Parent };
+                    start[d] = slot;
+                    counts[d] = 1;
+                    frames[d] = frames[d - 1];
                     i++;
                     continue;
                 }
             }
-            r.FrameTop = _frames[d - 1];
-            StepResult step = r.Advance(_start[d - 1], _count[d - 1], label[i], _start[d - 1] + _count[d - 1]);
+            r.FrameTop = frames[d - 1];
+            StepResult step = r.Advance(start[d - 1], counts[d - 1], label[i], start[d - 1] + counts[d - 1]);
+            buffer = r.Buffer;
             if (!step.Alive)
             {
                 i = end[i];
@@ -322,9 +342,9 @@ internal sealed class TrieWalker
                 i = end[i];
                 continue;
             }
-            _start[d] = step.Start;
-            _count[d] = step.Count;
-            _frames[d] = r.FrameTop;
+            start[d] = step.Start;
+            counts[d] = step.Count;
+            frames[d] = r.FrameTop;
             i++;
         }
         r.FrameTop = frameBase;

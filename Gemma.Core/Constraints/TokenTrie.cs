@@ -146,18 +146,21 @@ internal sealed class TokenVocabulary
     private static readonly ConditionalWeakTable<GemmaTokenizer, TokenVocabulary> Cache = new();
 
     /// <summary>
-    /// The slices, disjoint, in two families growing by length: tokens of ASCII letters and digits only (1, …, 10, 11–15,
-    /// 16–20, 21+ characters: identifiers, the runs of formats like <c>email</c>, most word pieces), then the other tokens that
-    /// are JSON string content (no <c>"</c>, <c>\</c> or control character) of
-    /// exactly 1, 2, …, 10 characters, of 11–15, 16–20, 21–30 and 31 or more, then everything else. Nearly all of
-    /// Gemma's 256k tokens are string content, so a state inside a JSON string (or in any rule that allows such text)
-    /// learns its mask by walking only the small remainder; the length steps serve strings with a <c>maxLength</c>: a
-    /// state with n characters left takes the slices up to n whole and skips the longer ones without a walk.
+    /// The slices, disjoint, in three families growing by length: tokens of lower-case ASCII letters only (1, …, 12,
+    /// 13–16, 17+ characters: most word pieces; counted runs like <c>[a-z]{2,12}</c> take them whole or skip them),
+    /// the other tokens of ASCII letters and digits only (1, …, 10, 11–15, 16–20, 21+: identifiers, the runs of
+    /// formats like <c>email</c>), then the other tokens that are JSON string content (no <c>"</c>, <c>\</c> or
+    /// control character) of exactly 1, 2, …, 10 characters, of 11–15, 16–20, 21–30 and 31 or more, then everything
+    /// else. Nearly all of Gemma's 256k tokens are string content, so a state inside a JSON string (or in any rule
+    /// that allows such text) learns its mask by walking only the small remainder; the length steps serve strings
+    /// with a <c>maxLength</c>: a state with n characters left takes the slices up to n whole and skips the longer
+    /// ones without a walk.
     /// </summary>
-    private const string Content = @"[^""\\\x00-\x1F\x7F]", Alnum = "[A-Za-z0-9]";
-    private static readonly string[] FamilyPatterns = [Alnum, Content];
+    private const string Content = @"[^""\\\x00-\x1F\x7F]", Alnum = "[A-Za-z0-9]", Lower = "[a-z]";
+    private static readonly string[] FamilyPatterns = [Lower, Alnum, Content];
     private static readonly (int Min, int Max)[][] FamilyLengths =
     [
+        [.. Enumerable.Range(1, 12).Select(n => (n, n)), (13, 16), (17, CompiledGrammar.Unbounded)],
         [.. Enumerable.Range(1, 10).Select(n => (n, n)), (11, 15), (16, 20), (21, CompiledGrammar.Unbounded)],
         [.. Enumerable.Range(1, 10).Select(n => (n, n)), (11, 15), (16, 20), (21, 30), (31, CompiledGrammar.Unbounded)],
     ];
@@ -182,15 +185,19 @@ internal sealed class TokenVocabulary
             Bytes[id] = b;
             if (b.Length == 0) continue;
             int slice = slices.Count;
-            if (b.All(x => char.IsAsciiLetterOrDigit((char)x)))
+            if (b.All(x => char.IsAsciiLetterLower((char)x)))
             {
                 slice = slices.FindIndex(x => x.Family == 0 && b.Length <= x.Max);
+            }
+            else if (b.All(x => char.IsAsciiLetterOrDigit((char)x)))
+            {
+                slice = slices.FindIndex(x => x.Family == 1 && b.Length <= x.Max);
             }
             else if (Matches(content, b))
             {
                 int chars = 0;
                 foreach (byte x in b) if ((x & 0xC0) != 0x80) chars++; // UTF-8: count the lead bytes
-                slice = slices.FindIndex(x => x.Family == 1 && chars <= x.Max);
+                slice = slices.FindIndex(x => x.Family == 2 && chars <= x.Max);
             }
             entries[slice].Add((b, 0, id));
             // Prefer the ordinary piece ("a") to the byte-fallback one ("<0x61>"): the model has seen it more.
