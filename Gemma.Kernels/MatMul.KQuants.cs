@@ -211,7 +211,7 @@ internal static unsafe partial class MatMul
     /// <see cref="GemmMinTokens"/> where the width has one, else each row read once and every token's dot taken while
     /// it is in L1.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
     private static void RunQuant<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1) where TDot : IQuantRowDot
     {
         if (n >= GemmMinTokens && KQuantGemm<TDot>(w, xq, xs, xsums, y, n, r0, r1)) return;
