@@ -238,7 +238,7 @@ internal static unsafe partial class MatMul
     /// <see cref="GemmMinTokens"/> where the width has one, else each row read once and every token's dot taken while
     /// it is in L1.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
     private static void RunQ4_0(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
     {
         if (n >= GemmMinTokens && KQuantGemm(w, xq, xs, y, n, r0, r1)) return;
@@ -314,7 +314,7 @@ internal static unsafe partial class MatMul
     /// <see cref="IKQuantRowDot.MaxTokens"/> (outer
     /// loop — a group's activations stay in L1 while the rows stream), each row unpacked once per group.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
     private static void RunKQuant<TDot>(in WeightMatrix w, Q8K x, float* y, int n, int r0, int r1) where TDot : struct, IKQuantRowDot
     {
         int cols = w.Cols, rows = w.Rows, group = TDot.MaxTokens;

@@ -92,7 +92,7 @@ internal static unsafe partial class MatMul
     }
 
     /// <summary>Output rows [r0, r1) for all n tokens, one row kernel call per (row, token): the row stays in L1.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
     private static void RowsByTokens<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
         where TDot : struct, IQ8RowDot
     {

@@ -16,6 +16,11 @@ namespace Gemma.Kernels;
 /// (<c>MatMul.Q8.cs</c>): exact integer block dot products, float32 scales; this adds the activation rounding error.
 /// The hot kernels are <c>[MethodImpl(AggressiveOptimization)]</c>: fully optimized at first call instead of going
 /// through Tier0/OSR (under BenchmarkDotNet in-process the unoptimized Q8_0 versions were observed to persist, 4–6× slower).
+/// The kernel roots (<c>FloatKernels.Range/Decode/Gemm</c>, <c>RowsByTokens</c>, <c>Q8V512.Range</c>, <c>RunQ4_0</c>, <c>RunKQuant</c>) are
+/// also <c>NoInlining</c>, so each is compiled as its own method with the JIT's whole inlining budget: otherwise a caller's
+/// Tier1 recompile (e.g. <c>Linear2</c>, <c>Transformer.OutputHead</c>) inlines the row loop, runs out of budget and calls
+/// the <c>Ops128.Fma</c> / <c>Bf16Row.Load128</c> of every 4 lanes out of line — seen on ARM64 (docs/arm64.md), where each
+/// such call also saves and restores the upper halves of v8–v15.
 /// Files: <c>MatMul.cs</c> dispatch and threading, <c>MatMul.Scalar.cs</c> references,
 /// <c>MatMul.Float.cs</c> float kernels (decode and packed GEMM, over <c>VectorOps.cs</c>), <c>MatMul.Q8*.cs</c> the int8 path.
 /// </remarks>
