@@ -53,7 +53,7 @@ internal static unsafe partial class MatMul
             }
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
         public static void Range(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
         {
             // Decode (n = 1) and small batches (a server decoding up to 8 streams): one row after another, a single
