@@ -7,6 +7,7 @@ namespace Gemma.Core.Formats;
 /// A whole file mapped read-only into memory. The file is opened with <see cref="FileAccess.Read"/> and
 /// <see cref="FileShare.Read"/>: model files are never written. Every pointer handed out is checked against
 /// <see cref="Length"/> here, once, so that parsers and kernels never read outside the mapping.
+/// With <c>copy</c> the bytes are copied into anonymous memory (<see cref="AnonymousMemory"/>) and the file is unmapped.
 /// </summary>
 internal sealed unsafe class MappedFile : IDisposable
 {
@@ -14,8 +15,9 @@ internal sealed unsafe class MappedFile : IDisposable
     private readonly MemoryMappedViewAccessor _view;
     private readonly SafeMemoryMappedViewHandle _handle;
     private byte* _base;
+    private bool _copied; // _base is an AnonymousMemory copy; the mapping is already released
 
-    private MappedFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, long length)
+    private MappedFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, long length, bool copy)
     {
         Path = path;
         _map = map;
@@ -24,6 +26,13 @@ internal sealed unsafe class MappedFile : IDisposable
         _handle.AcquirePointer(ref _base);
         _base += view.PointerOffset;
         Length = length;
+        if (copy)
+        {
+            byte* mapped = _base;
+            try { _base = AnonymousMemory.Copy(mapped, length); }
+            finally { ReleaseMapping(); }
+            _copied = true;
+        }
     }
 
     /// <summary>The file's path (used in error messages).</summary>
@@ -32,8 +41,11 @@ internal sealed unsafe class MappedFile : IDisposable
     /// <summary>File size in bytes.</summary>
     public long Length { get; }
 
-    /// <summary>Maps <paramref name="path"/> read-only; a missing, unreadable or empty file is a <see cref="GemmaException"/>.</summary>
-    public static MappedFile Open(string path)
+    /// <summary>
+    /// Maps <paramref name="path"/> read-only (and with <paramref name="copy"/> copies it into anonymous memory); a
+    /// missing, unreadable or empty file is a <see cref="GemmaException"/>.
+    /// </summary>
+    public static MappedFile Open(string path, bool copy = false)
     {
         FileStream? stream = null;
         try
@@ -44,7 +56,7 @@ internal sealed unsafe class MappedFile : IDisposable
             var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             stream = null; // owned by the map now
             var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-            return new MappedFile(path, map, view, length);
+            return new MappedFile(path, map, view, length, copy);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
@@ -72,7 +84,13 @@ internal sealed unsafe class MappedFile : IDisposable
     public void Dispose()
     {
         if (_base == null) return;
+        if (_copied) AnonymousMemory.Free(_base);
+        else ReleaseMapping();
         _base = null;
+    }
+
+    private void ReleaseMapping()
+    {
         _handle.ReleasePointer();
         _view.Dispose();
         _map.Dispose();

@@ -22,6 +22,7 @@ internal sealed unsafe class GgufFile : IDisposable
     private readonly Dictionary<string, GgufTensorInfo> _byName;
     private byte* _base;
     private bool _ownsNativeCopy; // FromMemory: _base is a NativeMemory block to free
+    private bool _anonymousCopy;  // Open with copy: _base is an AnonymousMemory block, the mapping is released
 
     private GgufFile(string path, long length)
     {
@@ -33,7 +34,7 @@ internal sealed unsafe class GgufFile : IDisposable
         Tensors = [];
     }
 
-    private GgufFile(string path, long offset, long length, FileStream stream) : this(path, length)
+    private GgufFile(string path, long offset, long length, FileStream stream, bool copy) : this(path, length)
     {
         // Read-only mapping of [offset, offset + length) of the file (all of it, or a GGUF inside a larger file such
         // as a bundled executable); the stream is owned (and closed) by the map. The view API rounds the offset
@@ -44,6 +45,24 @@ internal sealed unsafe class GgufFile : IDisposable
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _base = p + _view.PointerOffset;
+        if (copy)
+        {
+            // The opt-in copy (GemmaModelOptions.MemoryMap = false): parse and use a private copy, unmap the file.
+            byte* mapped = _base;
+            try { _base = AnonymousMemory.Copy(mapped, length); }
+            catch
+            {
+                _view.SafeMemoryMappedViewHandle.ReleasePointer();
+                _view.Dispose();
+                _map.Dispose();
+                _base = null;
+                throw;
+            }
+            _anonymousCopy = true;
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+            _map.Dispose();
+        }
     }
 
     /// <summary>Path the file was opened from.</summary>
@@ -89,13 +108,19 @@ internal sealed unsafe class GgufFile : IDisposable
     public static GgufFile Open(string path) => Open(path, 0, null, System.IO.Path.GetFileName(path));
 
     /// <summary>
+    /// <see cref="Open(string)"/>, or with <paramref name="copy"/> a private copy in anonymous (huge-page) memory
+    /// (<see cref="AnonymousMemory"/>) that the tensors point into, the file unmapped.
+    /// </summary>
+    public static GgufFile Open(string path, bool copy) => Open(path, 0, null, System.IO.Path.GetFileName(path), copy);
+
+    /// <summary>
     /// Opens the GGUF occupying <paramref name="length"/> bytes at <paramref name="offset"/> of <paramref name="path"/>
     /// (the whole file when <paramref name="length"/> is null). Only that region is mapped, and every offset in it —
     /// tensor data included — is validated against the region, not the file: nothing outside it is ever read.
     /// Offsets reported by the file (<see cref="DataOffset"/>, <see cref="GgufTensorInfo.FileOffset"/>) are relative to
     /// the region's start. <paramref name="name"/> names the GGUF in error messages.
     /// </summary>
-    internal static GgufFile Open(string path, long offset, long? length, string name)
+    internal static GgufFile Open(string path, long offset, long? length, string name, bool copy = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         FileStream stream;
@@ -117,7 +142,7 @@ internal sealed unsafe class GgufFile : IDisposable
                 throw new GemmaException($"{name}: the GGUF region [offset {offset}, {regionLength} bytes] lies outside the file ({fileLength} bytes)");
             if (regionLength < GgufParser.HeaderBytes)
                 throw new GemmaException($"{name}: file is {regionLength} bytes, too short for a GGUF header ({GgufParser.HeaderBytes} bytes)");
-            file = new GgufFile(path, offset, regionLength, stream) { FileName = name };
+            file = new GgufFile(path, offset, regionLength, stream, copy) { FileName = name };
             file.Load(GgufParser.Parse(file._base, regionLength, name, file));
             return file;
         }
@@ -193,6 +218,7 @@ internal sealed unsafe class GgufFile : IDisposable
         if (_base != null)
         {
             if (_ownsNativeCopy) System.Runtime.InteropServices.NativeMemory.Free(_base);
+            else if (_anonymousCopy) AnonymousMemory.Free(_base);
             else _view?.SafeMemoryMappedViewHandle.ReleasePointer();
             _base = null;
         }
