@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace Gemma.Core.Formats;
 
@@ -16,8 +17,12 @@ internal static unsafe partial class AnonymousMemory
     /// <summary>Alignment and rounding of the copies: one x86-64 / ARM64 transparent huge page.</summary>
     public const int HugePageBytes = 2 << 20;
 
-    /// <summary>A copy of <paramref name="length"/> bytes at <paramref name="source"/>; free it with <see cref="Free"/>.</summary>
-    public static byte* Copy(byte* source, long length)
+    /// <summary>
+    /// Reads <paramref name="length"/> bytes of <paramref name="file"/> at <paramref name="offset"/> into a new block;
+    /// free it with <see cref="Free"/>. Read with <c>pread</c>, not copied from a mapping, so the file's page-cache pages
+    /// never count in this process's RSS (copying from a mapping peaked at twice the file).
+    /// </summary>
+    public static byte* Read(SafeFileHandle file, long offset, long length, string name)
     {
         long rounded = (length + HugePageBytes - 1) / HugePageBytes * HugePageBytes;
         byte* copy;
@@ -27,20 +32,28 @@ internal static unsafe partial class AnonymousMemory
         }
         catch (OutOfMemoryException e)
         {
-            throw new GemmaException($"Cannot allocate {rounded >> 20} MiB to copy the weights into memory (load them mapped instead).", e);
+            throw new GemmaException($"{name}: cannot allocate {rounded >> 20} MiB to copy the weights into memory (load them mapped instead).", e);
         }
-        if (OperatingSystem.IsLinux()) Advise(copy, rounded, MadvHugePage);
-        // Copy in 64 MiB pieces (Buffer.MemoryCopy takes longs, but smaller pieces keep the page faults steady).
-        const long Piece = 64L << 20;
-        for (long done = 0; done < length; done += Piece)
+        try
         {
-            long n = Math.Min(Piece, length - done);
-            Buffer.MemoryCopy(source + done, copy + done, n, n);
+            if (OperatingSystem.IsLinux()) Advise(copy, rounded, MadvHugePage);
+            const int Piece = 64 << 20;
+            for (long done = 0; done < length;)
+            {
+                int n = RandomAccess.Read(file, new Span<byte>(copy + done, (int)Math.Min(Piece, length - done)), offset + done);
+                if (n == 0) throw new GemmaException($"{name}: the file ended after {done} of {length} bytes while copying it into memory.");
+                done += n;
+            }
+            return copy;
         }
-        return copy;
+        catch
+        {
+            NativeMemory.AlignedFree(copy);
+            throw;
+        }
     }
 
-    /// <summary>Releases a block returned by <see cref="Copy"/>.</summary>
+    /// <summary>Releases a block returned by <see cref="Read"/>.</summary>
     public static void Free(byte* block) => NativeMemory.AlignedFree(block);
 
     private const int MadvHugePage = 14; // <sys/mman.h> (Linux, all architectures)

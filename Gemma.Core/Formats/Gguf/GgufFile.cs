@@ -36,6 +36,14 @@ internal sealed unsafe class GgufFile : IDisposable
 
     private GgufFile(string path, long offset, long length, FileStream stream, bool copy) : this(path, length)
     {
+        if (copy)
+        {
+            // The opt-in copy (GemmaModelOptions.MemoryMap = false): read the region into private memory, no mapping.
+            _base = AnonymousMemory.Read(stream.SafeFileHandle, offset, length, path);
+            _anonymousCopy = true;
+            stream.Dispose();
+            return;
+        }
         // Read-only mapping of [offset, offset + length) of the file (all of it, or a GGUF inside a larger file such
         // as a bundled executable); the stream is owned (and closed) by the map. The view API rounds the offset
         // down to a page and reports the difference in PointerOffset.
@@ -45,24 +53,6 @@ internal sealed unsafe class GgufFile : IDisposable
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _base = p + _view.PointerOffset;
-        if (copy)
-        {
-            // The opt-in copy (GemmaModelOptions.MemoryMap = false): parse and use a private copy, unmap the file.
-            byte* mapped = _base;
-            try { _base = AnonymousMemory.Copy(mapped, length); }
-            catch
-            {
-                _view.SafeMemoryMappedViewHandle.ReleasePointer();
-                _view.Dispose();
-                _map.Dispose();
-                _base = null;
-                throw;
-            }
-            _anonymousCopy = true;
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-            _map.Dispose();
-        }
     }
 
     /// <summary>Path the file was opened from.</summary>
