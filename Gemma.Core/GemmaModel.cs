@@ -87,7 +87,7 @@ public sealed class GemmaModel : IDisposable
         GemmaConfig config = GemmaConfigReader.ReadDirectory(path);
         if (options.ContextLength > config.MaxPositionEmbeddings)
             throw new GemmaException($"Context length {options.ContextLength} exceeds the model's max_position_embeddings {config.MaxPositionEmbeddings} ({path}).");
-        ITensorSource source = SafetensorsCheckpoint.Open(path);
+        ITensorSource source = SafetensorsCheckpoint.Open(path, copy: !options.MemoryMap);
         try
         {
             GemmaTokenizer? tokenizer = HasTokenizer(path) ? GemmaTokenizer.FromModelDirectory(path) : null;
@@ -129,7 +129,7 @@ public sealed class GemmaModel : IDisposable
             case ModelSource.Bundle:
                 ModelBundle.Region region = location.BundleRegion!.Value;
                 string name = $"{Path.GetFileName(location.Path)} (bundled model)";
-                return LoadGguf(GgufFile.Open(location.Path!, region.ModelOffset, region.ModelLength, name), location.ToString(), options);
+                return LoadGguf(GgufFile.Open(location.Path!, region.ModelOffset, region.ModelLength, name, copy: !options.MemoryMap), location.ToString(), options);
             default:
                 return Load(location.Path!, options);
         }
@@ -154,7 +154,7 @@ public sealed class GemmaModel : IDisposable
     }
 
     /// <summary>Loads a GGUF file: config from <c>{arch}.*</c>, tokenizer from <c>tokenizer.ggml.*</c>, weights in place.</summary>
-    private static GemmaModel LoadGguf(string path, GemmaModelOptions options) => LoadGguf(GgufFile.Open(path), path, options);
+    private static GemmaModel LoadGguf(string path, GemmaModelOptions options) => LoadGguf(GgufFile.Open(path, copy: !options.MemoryMap), path, options);
 
     /// <summary>Loads an opened GGUF (a file, a region of one, or memory), which the model then owns.</summary>
     private static GemmaModel LoadGguf(GgufFile file, string location, GemmaModelOptions options)

@@ -23,6 +23,16 @@ public sealed record GemmaModelOptions
     /// </summary>
     public KvCacheType KvCache { get; init; } = KvCacheType.Float32;
 
+    /// <summary>
+    /// True (default): weights are read in place from a read-only memory mapping of the file — instant load, pages
+    /// shared with other processes through the page cache. False (like llama.cpp's <c>--no-mmap</c>): the file is copied
+    /// into private anonymous memory aligned to 2 MiB and, on Linux, advised <c>MADV_HUGEPAGE</c> (backed by transparent
+    /// huge pages when <c>/sys/kernel/mm/transparent_hugepage/enabled</c> is <c>madvise</c> or <c>always</c>), then
+    /// unmapped: load reads the whole file and the weights count fully in this process's memory. The embedded demo
+    /// model is always used in place. See docs/performance.md for the measured effect.
+    /// </summary>
+    public bool MemoryMap { get; init; } = true;
+
     /// <summary>These options with <see cref="Threads"/> capped to the cores this process may use.</summary>
     internal GemmaModelOptions CappedToCores() => Threads > Environment.ProcessorCount ? this with { Threads = Environment.ProcessorCount } : this;
 

@@ -47,16 +47,7 @@ internal static unsafe class Attention
     /// </summary>
     public static void Scores(ReadOnlySpan<float> q, int heads, ReadOnlySpan<float> keys, int count, float scale, float softCap,
         Span<float> scores, int stride)
-    {
-        int d = CheckScores(q.Length, heads, keys.Length, count, scores.Length, stride);
-        if (!Vector128.IsHardwareAccelerated)
-        {
-            for (int h = 0; h < heads; h++) ScoresScalar(q.Slice(h * d, d), keys, count, scale, softCap, scores.Slice(h * stride, count));
-            return;
-        }
-        fixed (float* pq = q) fixed (float* pk = keys) fixed (float* ps = scores) DotsGrouped<F32Row>(pq, heads, d, (byte*)pk, count, ps, stride);
-        for (int h = 0; h < heads; h++) ScaleAndCap(scores.Slice(h * stride, count), scale, softCap);
-    }
+        => Scores<float>(q, heads, keys, count, scale, softCap, scores, stride);
 
     /// <summary>
     /// <see cref="Scores(ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, float, Span{float}, int)"/> over
@@ -64,16 +55,26 @@ internal static unsafe class Attention
     /// </summary>
     public static void Scores(ReadOnlySpan<float> q, int heads, ReadOnlySpan<Half> keys, int count, float scale, float softCap,
         Span<float> scores, int stride)
+        => Scores<Half>(q, heads, keys, count, scale, softCap, scores, stride);
+
+    /// <summary>
+    /// Both overloads above: <typeparamref name="T"/> is <see cref="float"/> or <see cref="Half"/> (typeof checks are
+    /// JIT-time constants), so a caller generic over the KV cache's element type needs no dispatch of its own.
+    /// </summary>
+    internal static void Scores<T>(ReadOnlySpan<float> q, int heads, ReadOnlySpan<T> keys, int count, float scale, float softCap,
+        Span<float> scores, int stride) where T : unmanaged
     {
+        CheckElementType<T>();
         int d = CheckScores(q.Length, heads, keys.Length, count, scores.Length, stride);
         if (!Vector128.IsHardwareAccelerated)
         {
             for (int h = 0; h < heads; h++) ScoresScalar(q.Slice(h * d, d), keys, count, scale, softCap, scores.Slice(h * stride, count));
             return;
         }
-        fixed (float* pq = q) fixed (Half* pk = keys) fixed (float* ps = scores)
+        fixed (float* pq = q) fixed (T* pk = keys) fixed (float* ps = scores)
         {
-            if (q.Length > 0 && q.Length <= MaxScaledFloats && TensorPrimitives.MaxMagnitude(q) < F16ScaledRow.MaxOtherMagnitude)
+            if (typeof(T) == typeof(float)) DotsGrouped<F32Row>(pq, heads, d, (byte*)pk, count, ps, stride);
+            else if (q.Length > 0 && q.Length <= MaxScaledFloats && TensorPrimitives.MaxMagnitude(q) < F16ScaledRow.MaxOtherMagnitude)
             {
                 float* scaled = stackalloc float[q.Length];
                 TensorPrimitives.Multiply(q, F16ScaledRow.Compensation, new Span<float>(scaled, q.Length));
@@ -217,35 +218,28 @@ internal static unsafe class Attention
             }
     }
 
-    /// <summary>Scalar reference of <see cref="Scores(ReadOnlySpan{float}, ReadOnlySpan{float}, int, float, float, Span{float})"/>.</summary>
-    internal static void ScoresScalar(ReadOnlySpan<float> q, ReadOnlySpan<float> keys, int count, float scale, float softCap, Span<float> scores)
+    /// <summary>
+    /// Scalar reference of <see cref="Scores(ReadOnlySpan{float}, ReadOnlySpan{float}, int, float, float, Span{float})"/>
+    /// and its half-precision twin (<typeparamref name="T"/> is <see cref="float"/> or <see cref="Half"/>).
+    /// </summary>
+    internal static void ScoresScalar<T>(ReadOnlySpan<float> q, ReadOnlySpan<T> keys, int count, float scale, float softCap, Span<float> scores)
+        where T : unmanaged
     {
         int d = q.Length;
         for (int j = 0; j < count; j++)
         {
-            ReadOnlySpan<float> k = keys.Slice(j * d, d);
+            ReadOnlySpan<T> k = keys.Slice(j * d, d);
             float s = 0;
-            for (int i = 0; i < d; i++) s += q[i] * k[i];
+            for (int i = 0; i < d; i++) s += q[i] * ToSingle(k[i]);
             s *= scale;
             if (softCap != 0) s = softCap * MathF.Tanh(s / softCap);
             scores[j] = s;
         }
     }
 
-    /// <summary>Scalar reference of the half-precision <see cref="Scores(ReadOnlySpan{float}, ReadOnlySpan{Half}, int, float, float, Span{float})"/>.</summary>
-    internal static void ScoresScalar(ReadOnlySpan<float> q, ReadOnlySpan<Half> keys, int count, float scale, float softCap, Span<float> scores)
-    {
-        int d = q.Length;
-        for (int j = 0; j < count; j++)
-        {
-            ReadOnlySpan<Half> k = keys.Slice(j * d, d);
-            float s = 0;
-            for (int i = 0; i < d; i++) s += q[i] * (float)k[i];
-            s *= scale;
-            if (softCap != 0) s = softCap * MathF.Tanh(s / softCap);
-            scores[j] = s;
-        }
-    }
+    /// <summary>A float or a half (widened exactly) as float32.</summary>
+    private static float ToSingle<T>(T v) where T : unmanaged
+        => typeof(T) == typeof(Half) ? (float)Unsafe.As<T, Half>(ref v) : Unsafe.As<T, float>(ref v);
 
     /// <summary>Numerically stable softmax in place (max subtracted before exp), float32.</summary>
     public static void SoftmaxInPlace(Span<float> x)
@@ -291,27 +285,36 @@ internal static unsafe class Attention
     /// 12.6–14.5 ms per token, 1 thread; see docs/performance.md).
     /// </remarks>
     public static void AccumulateWeightedValues(ReadOnlySpan<float> weights, int heads, int stride, ReadOnlySpan<float> values, int count, Span<float> output)
-    {
-        int d = CheckAccumulate(weights.Length, heads, stride, values.Length, count, output.Length);
-        fixed (float* w = weights) fixed (float* v = values) fixed (float* o = output)
-            AccumulateGrouped<F32Row>(w, heads, stride, (byte*)v, count, o, d);
-    }
+        => AccumulateWeightedValues<float>(weights, heads, stride, values, count, output);
 
     /// <summary>
     /// <see cref="AccumulateWeightedValues(ReadOnlySpan{float}, int, int, ReadOnlySpan{float}, int, Span{float})"/> over
     /// finite IEEE half-precision values (read as float32 exactly).
     /// </summary>
     public static void AccumulateWeightedValues(ReadOnlySpan<float> weights, int heads, int stride, ReadOnlySpan<Half> values, int count, Span<float> output)
+        => AccumulateWeightedValues<Half>(weights, heads, stride, values, count, output);
+
+    /// <summary>Both overloads above (<typeparamref name="T"/> is <see cref="float"/> or <see cref="Half"/>).</summary>
+    internal static void AccumulateWeightedValues<T>(ReadOnlySpan<float> weights, int heads, int stride, ReadOnlySpan<T> values, int count, Span<float> output)
+        where T : unmanaged
     {
+        CheckElementType<T>();
         int d = CheckAccumulate(weights.Length, heads, stride, values.Length, count, output.Length);
-        bool scaled = Vector128.IsHardwareAccelerated;
+        bool scaled = typeof(T) == typeof(Half) && Vector128.IsHardwareAccelerated;
         for (int h = 0; h < heads && scaled; h++)
             scaled = count == 0 || TensorPrimitives.MaxMagnitude(weights.Slice(h * stride, count)) < F16ScaledRow.MaxOtherMagnitude;
-        fixed (float* w = weights) fixed (Half* v = values) fixed (float* o = output)
+        fixed (float* w = weights) fixed (T* v = values) fixed (float* o = output)
         {
-            if (scaled) AccumulateGrouped<F16ScaledRow>(w, heads, stride, (byte*)v, count, o, d);
+            if (typeof(T) == typeof(float)) AccumulateGrouped<F32Row>(w, heads, stride, (byte*)v, count, o, d);
+            else if (scaled) AccumulateGrouped<F16ScaledRow>(w, heads, stride, (byte*)v, count, o, d);
             else AccumulateGrouped<F16Row>(w, heads, stride, (byte*)v, count, o, d);
         }
+    }
+
+    private static void CheckElementType<T>()
+    {
+        if (typeof(T) != typeof(float) && typeof(T) != typeof(Half))
+            throw new NotSupportedException($"Attention reads float or Half keys/values, not {typeof(T).Name}.");
     }
 
     private static int CheckAccumulate(int weightsLength, int heads, int stride, int valuesLength, int count, int outputLength)
@@ -462,27 +465,18 @@ internal static unsafe class Attention
         }
     }
 
-    /// <summary>Scalar reference of <see cref="AccumulateWeightedValues(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>.</summary>
-    internal static void AccumulateWeightedValuesScalar(ReadOnlySpan<float> weights, ReadOnlySpan<float> values, Span<float> output)
+    /// <summary>
+    /// Scalar reference of <see cref="AccumulateWeightedValues(ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float})"/>
+    /// and its half-precision twin.
+    /// </summary>
+    internal static void AccumulateWeightedValuesScalar<T>(ReadOnlySpan<float> weights, ReadOnlySpan<T> values, Span<float> output) where T : unmanaged
     {
         int d = output.Length;
         for (int j = 0; j < weights.Length; j++)
         {
             float w = weights[j];
-            ReadOnlySpan<float> v = values.Slice(j * d, d);
-            for (int i = 0; i < d; i++) output[i] += w * v[i];
-        }
-    }
-
-    /// <summary>Scalar reference of the half-precision <see cref="AccumulateWeightedValues(ReadOnlySpan{float}, ReadOnlySpan{Half}, Span{float})"/>.</summary>
-    internal static void AccumulateWeightedValuesScalar(ReadOnlySpan<float> weights, ReadOnlySpan<Half> values, Span<float> output)
-    {
-        int d = output.Length;
-        for (int j = 0; j < weights.Length; j++)
-        {
-            float w = weights[j];
-            ReadOnlySpan<Half> v = values.Slice(j * d, d);
-            for (int i = 0; i < d; i++) output[i] += w * (float)v[i];
+            ReadOnlySpan<T> v = values.Slice(j * d, d);
+            for (int i = 0; i < d; i++) output[i] += w * ToSingle(v[i]);
         }
     }
 }

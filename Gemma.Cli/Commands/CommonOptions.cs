@@ -28,6 +28,11 @@ internal sealed class CommonOptions
         DefaultValueFactory = _ => "f32",
     };
 
+    public Option<bool> NoMmap { get; } = new("--no-mmap")
+    {
+        Description = "Copy the weights into private memory (2 MiB transparent huge pages on Linux) instead of reading them from the mapped file: slower load, the whole file in this process's RSS.",
+    };
+
     public CommonOptions()
     {
         KvCache.AcceptOnlyFromAmong("f32", "f16");
@@ -41,6 +46,7 @@ internal sealed class CommonOptions
         command.Add(Threads);
         command.Add(Context);
         command.Add(KvCache);
+        command.Add(NoMmap);
     }
 
     public GemmaModel Load(ParseResult parse)
@@ -62,6 +68,7 @@ internal sealed class CommonOptions
             Threads = threads,
             ContextLength = parse.GetValue(Context),
             KvCache = parse.GetValue(KvCache) == "f16" ? KvCacheType.Float16 : KvCacheType.Float32,
+            MemoryMap = !parse.GetValue(NoMmap),
         });
     }
 }

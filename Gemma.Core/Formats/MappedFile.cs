@@ -1,5 +1,4 @@
 using System.IO.MemoryMappedFiles;
-using Microsoft.Win32.SafeHandles;
 
 namespace Gemma.Core.Formats;
 
@@ -7,22 +6,28 @@ namespace Gemma.Core.Formats;
 /// A whole file mapped read-only into memory. The file is opened with <see cref="FileAccess.Read"/> and
 /// <see cref="FileShare.Read"/>: model files are never written. Every pointer handed out is checked against
 /// <see cref="Length"/> here, once, so that parsers and kernels never read outside the mapping.
+/// With <c>copy</c> the file is read into anonymous memory (<see cref="AnonymousMemory"/>) instead of mapped.
 /// </summary>
 internal sealed unsafe class MappedFile : IDisposable
 {
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
-    private readonly SafeMemoryMappedViewHandle _handle;
-    private byte* _base;
+    private readonly MemoryMappedFile? _map;          // null for a copy
+    private readonly MemoryMappedViewAccessor? _view;
+    private byte* _base;                               // into the view, or an AnonymousMemory block
 
     private MappedFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, long length)
     {
         Path = path;
         _map = map;
         _view = view;
-        _handle = view.SafeMemoryMappedViewHandle;
-        _handle.AcquirePointer(ref _base);
+        view.SafeMemoryMappedViewHandle.AcquirePointer(ref _base);
         _base += view.PointerOffset;
+        Length = length;
+    }
+
+    private MappedFile(string path, byte* copy, long length)
+    {
+        Path = path;
+        _base = copy;
         Length = length;
     }
 
@@ -32,8 +37,11 @@ internal sealed unsafe class MappedFile : IDisposable
     /// <summary>File size in bytes.</summary>
     public long Length { get; }
 
-    /// <summary>Maps <paramref name="path"/> read-only; a missing, unreadable or empty file is a <see cref="GemmaException"/>.</summary>
-    public static MappedFile Open(string path)
+    /// <summary>
+    /// Maps <paramref name="path"/> read-only (and with <paramref name="copy"/> copies it into anonymous memory); a
+    /// missing, unreadable or empty file is a <see cref="GemmaException"/>.
+    /// </summary>
+    public static MappedFile Open(string path, bool copy = false)
     {
         FileStream? stream = null;
         try
@@ -41,6 +49,7 @@ internal sealed unsafe class MappedFile : IDisposable
             stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
             long length = stream.Length;
             if (length == 0) throw new GemmaException($"{path}: the file is empty.");
+            if (copy) return new MappedFile(path, AnonymousMemory.Read(stream.SafeFileHandle, 0, length, path), length);
             var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             stream = null; // owned by the map now
             var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
@@ -72,9 +81,13 @@ internal sealed unsafe class MappedFile : IDisposable
     public void Dispose()
     {
         if (_base == null) return;
+        if (_view == null) AnonymousMemory.Free(_base);
+        else
+        {
+            _view.SafeMemoryMappedViewHandle.ReleasePointer();
+            _view.Dispose();
+            _map!.Dispose();
+        }
         _base = null;
-        _handle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
     }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Gemma.Core.Config;
 using Gemma.Kernels;
 
@@ -133,22 +132,9 @@ internal sealed partial class Transformer
         // Segments as (first slot, length, offset in the scores): the wrapped one starts at slot 0.
         Span<(int Slot, int Length, int Offset)> segments = [(a, lenA, 0), (0, count - lenA, lenA)];
         foreach (var (slot, length, offset) in segments)
-            if (length > 0) Scores(q, g, keys.Slice(slot * hd, length * hd), length, softCap, scoreBuffer.AsSpan(offset), count);
+            if (length > 0) Attention.Scores(q, g, keys.Slice(slot * hd, length * hd), length, _queryScale, softCap, scoreBuffer.AsSpan(offset), count);
         for (int h = 0; h < g; h++) Attention.SoftmaxInPlace(scoreBuffer.AsSpan(h * count, count));
         foreach (var (slot, length, offset) in segments)
-            if (length > 0) WeightedValues(scoreBuffer.AsSpan(offset), g, count, values.Slice(slot * hd, length * hd), length, output);
-    }
-
-    // The kernel overload for the cache's element type (typeof checks are JIT-time constants).
-    private void Scores<T>(ReadOnlySpan<float> q, int heads, ReadOnlySpan<T> keys, int count, float softCap, Span<float> scores, int stride) where T : unmanaged
-    {
-        if (typeof(T) == typeof(Half)) Attention.Scores(q, heads, MemoryMarshal.Cast<T, Half>(keys), count, _queryScale, softCap, scores, stride);
-        else Attention.Scores(q, heads, MemoryMarshal.Cast<T, float>(keys), count, _queryScale, softCap, scores, stride);
-    }
-
-    private static void WeightedValues<T>(ReadOnlySpan<float> weights, int heads, int stride, ReadOnlySpan<T> values, int count, Span<float> output) where T : unmanaged
-    {
-        if (typeof(T) == typeof(Half)) Attention.AccumulateWeightedValues(weights, heads, stride, MemoryMarshal.Cast<T, Half>(values), count, output);
-        else Attention.AccumulateWeightedValues(weights, heads, stride, MemoryMarshal.Cast<T, float>(values), count, output);
+            if (length > 0) Attention.AccumulateWeightedValues(scoreBuffer.AsSpan(offset), g, count, values.Slice(slot * hd, length * hd), length, output);
     }
 }

@@ -22,6 +22,7 @@ internal sealed unsafe class GgufFile : IDisposable
     private readonly Dictionary<string, GgufTensorInfo> _byName;
     private byte* _base;
     private bool _ownsNativeCopy; // FromMemory: _base is a NativeMemory block to free
+    private bool _anonymousCopy;  // Open with copy: _base is an AnonymousMemory block, the mapping is released
 
     private GgufFile(string path, long length)
     {
@@ -33,8 +34,16 @@ internal sealed unsafe class GgufFile : IDisposable
         Tensors = [];
     }
 
-    private GgufFile(string path, long offset, long length, FileStream stream) : this(path, length)
+    private GgufFile(string path, long offset, long length, FileStream stream, bool copy) : this(path, length)
     {
+        if (copy)
+        {
+            // The opt-in copy (GemmaModelOptions.MemoryMap = false): read the region into private memory, no mapping.
+            _base = AnonymousMemory.Read(stream.SafeFileHandle, offset, length, path);
+            _anonymousCopy = true;
+            stream.Dispose();
+            return;
+        }
         // Read-only mapping of [offset, offset + length) of the file (all of it, or a GGUF inside a larger file such
         // as a bundled executable); the stream is owned (and closed) by the map. The view API rounds the offset
         // down to a page and reports the difference in PointerOffset.
@@ -89,13 +98,19 @@ internal sealed unsafe class GgufFile : IDisposable
     public static GgufFile Open(string path) => Open(path, 0, null, System.IO.Path.GetFileName(path));
 
     /// <summary>
+    /// <see cref="Open(string)"/>, or with <paramref name="copy"/> a private copy in anonymous (huge-page) memory
+    /// (<see cref="AnonymousMemory"/>) that the tensors point into, the file unmapped.
+    /// </summary>
+    public static GgufFile Open(string path, bool copy) => Open(path, 0, null, System.IO.Path.GetFileName(path), copy);
+
+    /// <summary>
     /// Opens the GGUF occupying <paramref name="length"/> bytes at <paramref name="offset"/> of <paramref name="path"/>
     /// (the whole file when <paramref name="length"/> is null). Only that region is mapped, and every offset in it —
     /// tensor data included — is validated against the region, not the file: nothing outside it is ever read.
     /// Offsets reported by the file (<see cref="DataOffset"/>, <see cref="GgufTensorInfo.FileOffset"/>) are relative to
     /// the region's start. <paramref name="name"/> names the GGUF in error messages.
     /// </summary>
-    internal static GgufFile Open(string path, long offset, long? length, string name)
+    internal static GgufFile Open(string path, long offset, long? length, string name, bool copy = false)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         FileStream stream;
@@ -117,7 +132,7 @@ internal sealed unsafe class GgufFile : IDisposable
                 throw new GemmaException($"{name}: the GGUF region [offset {offset}, {regionLength} bytes] lies outside the file ({fileLength} bytes)");
             if (regionLength < GgufParser.HeaderBytes)
                 throw new GemmaException($"{name}: file is {regionLength} bytes, too short for a GGUF header ({GgufParser.HeaderBytes} bytes)");
-            file = new GgufFile(path, offset, regionLength, stream) { FileName = name };
+            file = new GgufFile(path, offset, regionLength, stream, copy) { FileName = name };
             file.Load(GgufParser.Parse(file._base, regionLength, name, file));
             return file;
         }
@@ -193,6 +208,7 @@ internal sealed unsafe class GgufFile : IDisposable
         if (_base != null)
         {
             if (_ownsNativeCopy) System.Runtime.InteropServices.NativeMemory.Free(_base);
+            else if (_anonymousCopy) AnonymousMemory.Free(_base);
             else _view?.SafeMemoryMappedViewHandle.ReleasePointer();
             _base = null;
         }

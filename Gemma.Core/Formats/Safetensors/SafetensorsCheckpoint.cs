@@ -33,19 +33,22 @@ internal sealed class SafetensorsCheckpoint : ITensorSource
     public static bool Exists(string directory) =>
         File.Exists(Path.Combine(directory, IndexFileName)) || File.Exists(Path.Combine(directory, SingleFileName));
 
-    /// <summary>Opens the checkpoint in <paramref name="directory"/> (index preferred over a single file).</summary>
-    public static SafetensorsCheckpoint Open(string directory)
+    /// <summary>
+    /// Opens the checkpoint in <paramref name="directory"/> (index preferred over a single file); with
+    /// <paramref name="copy"/> every file is copied into anonymous memory instead of read through its mapping.
+    /// </summary>
+    public static SafetensorsCheckpoint Open(string directory, bool copy = false)
     {
         string index = Path.Combine(directory, IndexFileName);
-        if (File.Exists(index)) return OpenSharded(directory, index);
+        if (File.Exists(index)) return OpenSharded(directory, index, copy);
         string single = Path.Combine(directory, SingleFileName);
         if (!File.Exists(single))
             throw new GemmaException($"{directory}: no {SingleFileName} or {IndexFileName} in the folder.");
-        var file = SafetensorsFile.Open(single);
+        var file = SafetensorsFile.Open(single, copy);
         return new SafetensorsCheckpoint(directory, [file], new Dictionary<string, TensorView>(file.Tensors, StringComparer.Ordinal));
     }
 
-    private static SafetensorsCheckpoint OpenSharded(string directory, string indexPath)
+    private static SafetensorsCheckpoint OpenSharded(string directory, string indexPath, bool copy)
     {
         Dictionary<string, string> weightMap = ReadWeightMap(indexPath);
         var files = new List<SafetensorsFile>();
@@ -56,7 +59,7 @@ internal sealed class SafetensorsCheckpoint : ITensorSource
             {
                 string shardPath = Path.Combine(directory, shard);
                 if (!File.Exists(shardPath)) throw new GemmaException($"{indexPath}: shard '{shard}' is listed but missing from the folder.");
-                var file = SafetensorsFile.Open(shardPath);
+                var file = SafetensorsFile.Open(shardPath, copy);
                 files.Add(file);
                 byShard.Add(shard, file);
             }

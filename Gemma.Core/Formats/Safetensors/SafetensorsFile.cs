@@ -30,10 +30,13 @@ internal sealed class SafetensorsFile : IDisposable
     /// <summary>Tensors by name.</summary>
     public IReadOnlyDictionary<string, TensorView> Tensors => _tensors;
 
-    /// <summary>Opens and validates <paramref name="path"/>; any defect is a <see cref="GemmaException"/> naming the file.</summary>
-    public static SafetensorsFile Open(string path)
+    /// <summary>
+    /// Opens and validates <paramref name="path"/> (mapped, or with <paramref name="copy"/> copied into anonymous memory);
+    /// any defect is a <see cref="GemmaException"/> naming the file.
+    /// </summary>
+    public static SafetensorsFile Open(string path, bool copy = false)
     {
-        MappedFile file = MappedFile.Open(path);
+        MappedFile file = MappedFile.Open(path, copy);
         try
         {
             return new SafetensorsFile(file, ReadHeader(file));
