@@ -37,7 +37,7 @@ internal static unsafe partial class MatMul
         internal const int PanelRows = 64;
 
         /// <summary>Output rows [r0, r1) for all n tokens.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
         public static void Range<TOps, TV, TRow>(in WeightMatrix w, float* x, float* y, int n, int r0, int r1)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
@@ -48,7 +48,7 @@ internal static unsafe partial class MatMul
         }
 
         /// <summary>One token, rows one after another (a single sequential weight stream for the prefetchers).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
         private static void Decode<TOps, TV, TRow>(in WeightMatrix w, float* x, float* y, int r0, int r1)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
@@ -98,7 +98,7 @@ internal static unsafe partial class MatMul
         }
 
         /// <summary>Packed GEMM over rows [r0, r1): panels of <see cref="PanelRows"/> rows, k-blocks, token tiles.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
         private static void Gemm<TOps, TV, TRow>(in WeightMatrix w, float* x, float* y, int n, int r0, int r1)
             where TOps : IVectorOps<TV> where TV : struct where TRow : IRowFormat
         {
