@@ -396,7 +396,7 @@ internal static unsafe partial class MatMul
         public static float* Get(int floats)
         {
             float[]? buffer = t_buffer;
-            // One size (288 KB) covers every float panel (64 rows × k-block ≤ MaxKBlock) and Q8_0 panels up to 23 000
+            // One size (288 KB) covers every float panel (64 rows × k-block ≤ MaxKBlock) and Q8_0 panels (8 rows) up to 11 500
             // columns, so a thread allocates once whatever mix of layers it meets.
             if (buffer is null || buffer.Length < floats + 16)
                 t_buffer = buffer = GC.AllocateUninitializedArray<float>(Math.Max(floats, FloatKernels.PanelRows * MaxKBlock) + 16, pinned: true);

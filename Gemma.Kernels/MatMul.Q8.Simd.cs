@@ -85,7 +85,7 @@ internal static unsafe partial class MatMul
         private const int PairBytes = 192;
 
         /// <summary>
-        /// Packed int8 GEMM: each group of 4 rows is prepared once (<see cref="PackGroup"/>: |w|, sign mask and the two
+        /// Packed int8 GEMM: each group of <see cref="GroupRows"/> rows is prepared once (<see cref="PackGroup"/>: |w|, sign mask and the two
         /// fp16 block scales as a float vector per block pair — the work the old 4 × 2 tile redid for every token pair)
         /// and then every token pair passes over it; the products and their accumulation order are those of
         /// <see cref="Dot"/>, so results equal decode bit for bit. Rows past the end of the group are zero padding.
@@ -94,30 +94,33 @@ internal static unsafe partial class MatMul
         private static void Gemm(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
         {
             int cols = w.Cols, blocks = cols / Q8_0.BlockSize, rows = w.Rows, pairs = blocks / 2;
-            byte* panel = (byte*)PanelScratch.Get(Math.Max(1, pairs) * 4 * PairBytes / sizeof(float));
-            for (int g = r0; g < r1; g += 4)
+            byte* panel = (byte*)PanelScratch.Get(Math.Max(1, pairs) * GroupRows * PairBytes / sizeof(float));
+            for (int g = r0; g < r1; g += GroupRows)
             {
-                int count = Math.Min(4, r1 - g);
+                int count = Math.Min(GroupRows, r1 - g);
                 PackGroup(w, g, count, pairs, panel);
                 int t = 0;
                 for (; t + 2 <= n; t += 2)
-                    PackedTile4x2(panel, pairs, w, g, count, xq + (long)t * cols, xs + (long)t * blocks, y + (long)t * rows, rows, cols, blocks);
+                    PackedTile8x2(panel, pairs, w, g, count, xq + (long)t * cols, xs + (long)t * blocks, y + (long)t * rows, rows, cols, blocks);
                 for (; t < n; t++)
                     for (int i = 0; i < count; i++)
                         y[(long)t * rows + g + i] = Dot(w.Row(g + i), xq + (long)t * cols, xs + (long)t * blocks, blocks);
             }
         }
 
-        /// <summary>Layout: pair p, row i (4 rows) → |w| bytes, mask bytes, 16 float scales.</summary>
+        /// <summary>Rows of one packed group (the tile's rows): a token's per-pair work (activation load, negation, scales) is shared by 8 rows.</summary>
+        private const int GroupRows = 8;
+
+        /// <summary>Layout: pair p, row i (<see cref="GroupRows"/> rows) → |w| bytes, mask bytes, 16 float scales.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void PackGroup(in WeightMatrix w, int g, int count, int pairs, byte* dst)
         {
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < GroupRows; i++)
             {
                 byte* row = i < count ? w.Row(g + i) : null;
                 for (int p = 0; p < pairs; p++)
                 {
-                    byte* d = dst + ((long)p * 4 + i) * PairBytes;
+                    byte* d = dst + ((long)p * GroupRows + i) * PairBytes;
                     if (row is null)
                     {
                         Vector512<byte>.Zero.Store(d);
@@ -133,17 +136,17 @@ internal static unsafe partial class MatMul
             }
         }
 
-        /// <summary>4 packed rows × 2 tokens: 8 accumulators; per block pair 2 activation loads and 12 panel loads.</summary>
+        /// <summary>8 packed rows × 2 tokens: 16 accumulators; per block pair 2 activation loads (+ negations, scales) and 24 panel loads.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void PackedTile4x2(byte* panel, int pairs, in WeightMatrix w, int g, int count,
+        private static void PackedTile8x2(byte* panel, int pairs, in WeightMatrix w, int g, int count,
                                           sbyte* xq, float* xs, float* y, int rows, int cols, int blocks)
         {
             sbyte* xq1 = xq + cols;
             float* xs1 = xs + blocks;
-            Vector512<float> a00 = default, a10 = default, a20 = default, a30 = default;
-            Vector512<float> a01 = default, a11 = default, a21 = default, a31 = default;
+            Vector512<float> a00 = default, a10 = default, a20 = default, a30 = default, a40 = default, a50 = default, a60 = default, a70 = default;
+            Vector512<float> a01 = default, a11 = default, a21 = default, a31 = default, a41 = default, a51 = default, a61 = default, a71 = default;
             byte* pp = panel;
-            for (int b = 0; b + 2 <= blocks; b += 2, pp += 4 * PairBytes)
+            for (int b = 0; b + 2 <= blocks; b += 2, pp += GroupRows * PairBytes)
             {
                 var x0 = Vector512.Load(xq + b * 32);
                 var x1 = Vector512.Load(xq1 + b * 32);
@@ -155,16 +158,22 @@ internal static unsafe partial class MatMul
                 a10 = Accumulate(pp + PairBytes, x0, n0, s0, a10); a11 = Accumulate(pp + PairBytes, x1, n1, s1, a11);
                 a20 = Accumulate(pp + 2 * PairBytes, x0, n0, s0, a20); a21 = Accumulate(pp + 2 * PairBytes, x1, n1, s1, a21);
                 a30 = Accumulate(pp + 3 * PairBytes, x0, n0, s0, a30); a31 = Accumulate(pp + 3 * PairBytes, x1, n1, s1, a31);
+                a40 = Accumulate(pp + 4 * PairBytes, x0, n0, s0, a40); a41 = Accumulate(pp + 4 * PairBytes, x1, n1, s1, a41);
+                a50 = Accumulate(pp + 5 * PairBytes, x0, n0, s0, a50); a51 = Accumulate(pp + 5 * PairBytes, x1, n1, s1, a51);
+                a60 = Accumulate(pp + 6 * PairBytes, x0, n0, s0, a60); a61 = Accumulate(pp + 6 * PairBytes, x1, n1, s1, a61);
+                a70 = Accumulate(pp + 7 * PairBytes, x0, n0, s0, a70); a71 = Accumulate(pp + 7 * PairBytes, x1, n1, s1, a71);
             }
             // Reduce before any call (vector registers do not survive calls).
-            float* sum = stackalloc float[8];
+            float* sum = stackalloc float[16];
             sum[0] = Vector512.Sum(a00); sum[1] = Vector512.Sum(a10); sum[2] = Vector512.Sum(a20); sum[3] = Vector512.Sum(a30);
-            sum[4] = Vector512.Sum(a01); sum[5] = Vector512.Sum(a11); sum[6] = Vector512.Sum(a21); sum[7] = Vector512.Sum(a31);
+            sum[4] = Vector512.Sum(a40); sum[5] = Vector512.Sum(a50); sum[6] = Vector512.Sum(a60); sum[7] = Vector512.Sum(a70);
+            sum[8] = Vector512.Sum(a01); sum[9] = Vector512.Sum(a11); sum[10] = Vector512.Sum(a21); sum[11] = Vector512.Sum(a31);
+            sum[12] = Vector512.Sum(a41); sum[13] = Vector512.Sum(a51); sum[14] = Vector512.Sum(a61); sum[15] = Vector512.Sum(a71);
             for (int i = 0; i < count; i++)
             {
                 byte* row = w.Row(g + i);
                 y[g + i] = sum[i] + LastBlock(row, xq, xs, blocks);
-                y[rows + g + i] = sum[4 + i] + LastBlock(row, xq1, xs1, blocks);
+                y[rows + g + i] = sum[8 + i] + LastBlock(row, xq1, xs1, blocks);
             }
         }
 
