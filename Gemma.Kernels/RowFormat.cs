@@ -76,14 +76,16 @@ internal readonly unsafe struct Bf16Row : IRowFormat
     }
 
     /// <summary>
-    /// 4 bf16 (one 64-bit load) → float32. ARM64: one <c>zip1</c> with zero puts each ushort in the high half of its
-    /// 32-bit lane; elsewhere the portable widen + shift (<c>pmovzxwd</c>/<c>punpcklwd</c> + <c>pslld</c>).
+    /// 4 bf16 (one 64-bit load) → float32. ARM64: <c>ldr d</c> straight into a vector register (not <c>ldr x</c> +
+    /// <c>ins v.d[0], x</c>, a general-to-vector transfer per 4 weights), then one <c>zip1</c> with zero puts each ushort
+    /// in the high half of its 32-bit lane; elsewhere the portable widen + shift (<c>pmovzxwd</c>/<c>punpcklwd</c> + <c>pslld</c>).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Load128(byte* row, int col)
     {
-        Vector128<ushort> raw = Vector128.CreateScalarUnsafe(*(ulong*)((ushort*)row + col)).AsUInt16();
-        if (AdvSimd.Arm64.IsSupported) return AdvSimd.Arm64.ZipLow(Vector128<ushort>.Zero, raw).AsSingle();
+        ushort* p = (ushort*)row + col;
+        if (AdvSimd.Arm64.IsSupported) return AdvSimd.Arm64.ZipLow(Vector128<ushort>.Zero, AdvSimd.LoadVector64(p).ToVector128Unsafe()).AsSingle();
+        Vector128<ushort> raw = Vector128.CreateScalarUnsafe(*(ulong*)p).AsUInt16();
         return Vector128.ShiftLeft(Vector128.WidenLower(raw), 16).AsSingle();
     }
 }
