@@ -76,6 +76,7 @@ internal sealed class CompiledGrammar
                     if (t < 0 || !plain[t]) return length - 1;
                     next.Add(t);
                 }
+            if (next.Count > 64) return length; // bounded work on huge grammars; a shorter run is still true
             current = [.. next];
             foreach (int[] level in levels)
                 if (level.AsSpan().SequenceEqual(current)) return Unbounded;
