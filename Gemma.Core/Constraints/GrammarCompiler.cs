@@ -76,6 +76,7 @@ internal sealed class CompiledGrammar
                     if (t < 0 || !plain[t]) return length - 1;
                     next.Add(t);
                 }
+            if (next.Count > 64) return length; // bounded work on huge grammars; a shorter run is still true
             current = [.. next];
             foreach (int[] level in levels)
                 if (level.AsSpan().SequenceEqual(current)) return Unbounded;
@@ -195,6 +196,10 @@ internal static class GrammarCompiler
             {
                 int s = work.Dequeue();
                 int[] set = stateSets[s];
+                // Neighbouring classes mostly lead to the same NFA states (a UTF-8 class spans many): the subset,
+                // its closure and its key are built once per run of equal target sets.
+                SortedSet<int>? previous = null;
+                int previousState = -1;
                 for (int c = 0; c < classes; c++)
                 {
                     byte rep = representative[c];
@@ -202,7 +207,13 @@ internal static class GrammarCompiler
                     foreach (int q in set)
                         foreach ((byte lo, byte hi, int to) in nfa.Bytes[q])
                             if (rep >= lo && rep <= hi) targets.Add(to);
-                    if (targets.Count > 0) next[s * classes + c] = StateOf(EpsClosure(nfa, targets, isEnd), r);
+                    if (targets.Count == 0) continue;
+                    if (previous is null || !previous.SetEquals(targets))
+                    {
+                        previous = targets;
+                        previousState = StateOf(EpsClosure(nfa, targets, isEnd), r);
+                    }
+                    next[s * classes + c] = previousState;
                 }
                 var byRule = new SortedDictionary<int, SortedSet<int>>();
                 foreach (int q in set)

@@ -75,11 +75,19 @@ internal sealed class TokenMaskCache
             TokenSlice slice = v.Slices[k];
             if (slice.Family >= 0)
             {
-                if (slice.Family != family) runs = FamilyRuns(Grammar, state, v.FamilyChars[family = slice.Family]);
-                if (slice.MaxChars <= runs.Contain)
+                if (slice.Family != family)
                 {
-                    for (int w = 0; w < accepted.Length; w++) accepted[w] |= slice.Mask[w];
-                    continue;
+                    runs = FamilyRuns(Grammar, state, v.FamilyChars[family = slice.Family]);
+                    // The family's slices grow by length, so the contained ones are a prefix: one OR of their union.
+                    int last = k - 1;
+                    while (last + 1 < v.Slices.Length && v.Slices[last + 1].Family == family && v.Slices[last + 1].MaxChars <= runs.Contain) last++;
+                    if (last >= k)
+                    {
+                        ulong[] union = v.Slices[last].Prefix;
+                        for (int w = 0; w < accepted.Length; w++) accepted[w] |= union[w];
+                        k = last;
+                        continue;
+                    }
                 }
                 if (slice.MinChars >= runs.ExcludeFrom) continue;
             }
@@ -127,7 +135,8 @@ internal sealed class TokenMaskCache
     }
 
     /// <summary>
-    /// How a slice family (tokens that are runs of one character class <paramref name="chars"/>) meets
+    /// How a slice family (tokens of the <paramref name="shape"/>: its leading characters' classes, then runs of the last
+    /// class) meets
     /// <paramref name="state"/>, in characters: every run up to <c>Contain</c> long is read by the state's own rule
     /// without dying (then whatever the stack, those tokens are accepted: every grammar state can still be completed),
     /// and no run of <c>ExcludeFrom</c> or more can be read while no state on the way may end its rule or call another
@@ -137,20 +146,26 @@ internal sealed class TokenMaskCache
     /// <see cref="CompiledGrammar.Unbounded"/>. A string state with 5 characters left gives (5, 6).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs the first time a state is met: no tier-0 code
-    internal static (int Contain, int ExcludeFrom) FamilyRuns(CompiledGrammar g, int state, CompiledGrammar chars)
+    internal static (int Contain, int ExcludeFrom) FamilyRuns(CompiledGrammar g, int state, CompiledGrammar[] shape)
     {
         const int maxLevel = 40, maxExclusion = 32; // past every finite slice bound
-        // One byte per distinct (character-class class, grammar class) pair stands for all bytes of that pair.
-        var seenPair = new bool[chars.ClassCount * g.ClassCount];
-        Span<byte> bytes = stackalloc byte[256];
-        int n = 0;
-        for (int b = 0; b < 256; b++)
+        // One byte per distinct (character class, grammar class) pair stands for all bytes of that pair.
+        // reps[position][character state]: the bytes the character automaton reads there.
+        var reps = new byte[shape.Length][][];
+        for (int i = 0; i < shape.Length; i++)
         {
-            ref bool p = ref seenPair[chars.ByteClass[b] * g.ClassCount + g.ByteClass[b]];
-            if (!p) { p = true; bytes[n++] = (byte)b; }
+            CompiledGrammar ch = shape[i];
+            var seenPair = new bool[ch.ClassCount * g.ClassCount];
+            var list = new List<byte>();
+            for (int b = 0; b < 256; b++)
+            {
+                ref bool p = ref seenPair[ch.ByteClass[b] * g.ClassCount + g.ByteClass[b]];
+                if (!p) { p = true; list.Add((byte)b); }
+            }
+            reps[i] = new byte[ch.StateCount][];
+            for (int c = 0; c < ch.StateCount; c++) reps[i][c] = [.. list.Where(b => ch.Step(c, b) >= 0)];
         }
-        bytes = bytes[..n];
-        int charStart = chars.RuleStart[chars.Root];
+        int last = shape.Length - 1; // from this level on every character is of the rest's class
         int contain = -1, excludeFrom = CompiledGrammar.Unbounded;
         bool touched = Touches(g, state);
         int[] current = [state];
@@ -161,17 +176,18 @@ internal sealed class TokenMaskCache
         for (int level = 1; level <= maxLevel; level++)
         {
             // The states after one more character, following its bytes (a character is one byte or a UTF-8 sequence).
+            CompiledGrammar chars = shape[Math.Min(level - 1, last)];
+            byte[][] bytes = reps[Math.Min(level - 1, last)];
             bool died = false;
             next.Clear();
             seen.Clear();
-            foreach (int s0 in current) work.Push((charStart, s0));
+            foreach (int s0 in current) work.Push((chars.RuleStart[chars.Root], s0));
             while (work.Count > 0)
             {
                 (int c, int s) = work.Pop();
-                foreach (byte b in bytes)
+                foreach (byte b in bytes[c])
                 {
                     int c2 = chars.Step(c, b);
-                    if (c2 < 0) continue;
                     int s2 = g.Step(s, b);
                     if (s2 < 0) { died = true; continue; }
                     if (chars.Final[c2]) next.Add(s2);
@@ -199,8 +215,10 @@ internal sealed class TokenMaskCache
                 break;
             }
             current = [.. next];
+            // Sets after the leading characters, followed by the same class: equal sets, equal futures.
             bool cycle = false;
-            foreach (int[] l in levels) cycle |= l.AsSpan().SequenceEqual(current);
+            if (level >= last)
+                for (int j = last; j < levels.Count; j++) cycle |= levels[j].AsSpan().SequenceEqual(current);
             if (cycle) break;
             levels.Add(current);
         }

@@ -129,6 +129,7 @@ internal sealed class TokenSlice
 {
     public required TokenTrie Trie { get; init; }
     public required ulong[] Mask { get; init; }          // (vocab / 64) the slice's tokens
+    public required ulong[] Prefix { get; init; }        // (vocab / 64) the tokens of this slice and the shorter ones of its family
     public required int Family { get; init; }            // index into TokenVocabulary.FamilyChars; -1 for the remainder
     public required int MinChars { get; init; }          // every token has MinChars..MaxChars characters of its family
     public required int MaxChars { get; init; }          // CompiledGrammar.Unbounded: no upper bound
@@ -146,9 +147,9 @@ internal sealed class TokenVocabulary
     private static readonly ConditionalWeakTable<GemmaTokenizer, TokenVocabulary> Cache = new();
 
     /// <summary>
-    /// The slices, disjoint, in three families growing by length: tokens of lower-case ASCII letters only (1, …, 12,
-    /// 13–16, 17+ characters: most word pieces; counted runs like <c>[a-z]{2,12}</c> take them whole or skip them),
-    /// the other tokens of ASCII letters and digits only (1, …, 10, 11–15, 16–20, 21+: identifiers, the runs of
+    /// The slices, disjoint, in families growing by length: the word shapes that make up most of a SentencePiece
+    /// vocabulary — <c>[a-z]+</c>, <c>[A-Z][a-z]*</c>, <c> [a-z]*</c>, <c> [A-Z][a-z]*</c> (1, …, 16, 17+ characters:
+    /// counted runs like <c>[a-z]{2,12}</c> or a <c>maxLength</c> take them whole or skip them) —, the other tokens of ASCII letters and digits only (1, …, 10, 11–15, 16–20, 21+: identifiers, the runs of
     /// formats like <c>email</c>), then the other tokens that are JSON string content (no <c>"</c>, <c>\</c> or
     /// control character) of exactly 1, 2, …, 10 characters, of 11–15, 16–20, 21–30 and 31 or more, then everything
     /// else. Nearly all of Gemma's 256k tokens are string content, so a state inside a JSON string (or in any rule
@@ -156,13 +157,18 @@ internal sealed class TokenVocabulary
     /// with a <c>maxLength</c>: a state with n characters left takes the slices up to n whole and skips the longer
     /// ones without a walk.
     /// </summary>
-    private const string Content = @"[^""\\\x00-\x1F\x7F]", Alnum = "[A-Za-z0-9]", Lower = "[a-z]";
-    private static readonly string[] FamilyPatterns = [Lower, Alnum, Content];
-    private static readonly (int Min, int Max)[][] FamilyLengths =
+    private const string Content = @"[^""\\\x00-\x1F\x7F]", Alnum = "[A-Za-z0-9]", Lower = "[a-z]", Upper = "[A-Z]";
+    private static readonly (int Min, int Max)[] WordLengths =
+        [.. Enumerable.Range(1, 16).Select(n => (n, n)), (17, CompiledGrammar.Unbounded)];
+    /// <summary>(family) its leading characters' classes, the class of the rest, and its slices' lengths in characters.</summary>
+    private static readonly (string[] Lead, string Body, (int Min, int Max)[] Lengths)[] Families =
     [
-        [.. Enumerable.Range(1, 12).Select(n => (n, n)), (13, 16), (17, CompiledGrammar.Unbounded)],
-        [.. Enumerable.Range(1, 10).Select(n => (n, n)), (11, 15), (16, 20), (21, CompiledGrammar.Unbounded)],
-        [.. Enumerable.Range(1, 10).Select(n => (n, n)), (11, 15), (16, 20), (21, 30), (31, CompiledGrammar.Unbounded)],
+        ([], Lower, WordLengths),           // word pieces: "ing"
+        ([Upper], Lower, WordLengths),      // capitalized: "The"
+        ([" "], Lower, WordLengths),        // SentencePiece words: " the" (and " " itself)
+        ([" ", Upper], Lower, WordLengths), // " The"
+        ([], Alnum, [.. Enumerable.Range(1, 16).Select(n => (n, n)), (17, 20), (21, CompiledGrammar.Unbounded)]),
+        ([], Content, [.. Enumerable.Range(1, 20).Select(n => (n, n)), (21, 30), (31, CompiledGrammar.Unbounded)]),
     ];
 
     private TokenVocabulary(GemmaTokenizer tokenizer)
@@ -171,11 +177,11 @@ internal sealed class TokenVocabulary
         Bytes = new byte[Size][];
         ByteToken = new int[256];
         Array.Fill(ByteToken, -1);
-        FamilyChars = [.. FamilyPatterns.Select(Compile)];
-        CompiledGrammar content = Compile(Content + "+");
+        FamilyChars = [.. Families.Select(f => f.Lead.Append(f.Body).Select(Compile).ToArray())];
+        CompiledGrammar[] shapes = [.. Families.Select(f => Compile(string.Concat(f.Lead.Select(l => l == " " ? "[ ]" : l)) + f.Body + "*"))];
         var slices = new List<(int Family, int Min, int Max)>();
-        for (int f = 0; f < FamilyPatterns.Length; f++)
-            foreach ((int min, int max) in FamilyLengths[f]) slices.Add((f, min, max));
+        for (int f = 0; f < Families.Length; f++)
+            foreach ((int min, int max) in Families[f].Lengths) slices.Add((f, min, max));
         var entries = new List<(byte[], int, int)>[slices.Count + 1];
         for (int k = 0; k < entries.Length; k++) entries[k] = [];
         for (int id = 0; id < Size; id++)
@@ -185,19 +191,12 @@ internal sealed class TokenVocabulary
             Bytes[id] = b;
             if (b.Length == 0) continue;
             int slice = slices.Count;
-            if (b.All(x => char.IsAsciiLetterLower((char)x)))
-            {
-                slice = slices.FindIndex(x => x.Family == 0 && b.Length <= x.Max);
-            }
-            else if (b.All(x => char.IsAsciiLetterOrDigit((char)x)))
-            {
-                slice = slices.FindIndex(x => x.Family == 1 && b.Length <= x.Max);
-            }
-            else if (Matches(content, b))
+            int family = Array.FindIndex(shapes, shape => Matches(shape, b));
+            if (family >= 0)
             {
                 int chars = 0;
                 foreach (byte x in b) if ((x & 0xC0) != 0x80) chars++; // UTF-8: count the lead bytes
-                slice = slices.FindIndex(x => x.Family == 2 && chars <= x.Max);
+                slice = slices.FindIndex(x => x.Family == family && chars <= x.Max);
             }
             entries[slice].Add((b, 0, id));
             // Prefer the ordinary piece ("a") to the byte-fallback one ("<0x61>"): the model has seen it more.
@@ -209,26 +208,49 @@ internal sealed class TokenVocabulary
         {
             var mask = new ulong[(Size + 63) / 64];
             foreach ((_, _, int id) in entries[k]) mask[id >> 6] |= 1UL << id;
+            ulong[] prefix = (ulong[])mask.Clone();
+            if (k > 0 && k < slices.Count && slices[k - 1].Family == slices[k].Family)
+                for (int w = 0; w < prefix.Length; w++) prefix[w] |= Slices[k - 1].Prefix[w];
             Slices[k] = new TokenSlice
             {
-                Trie = TokenTrie.Build(entries[k]), Mask = mask,
+                Trie = TokenTrie.Build(entries[k]), Mask = mask, Prefix = prefix,
                 Family = k < slices.Count ? slices[k].Family : -1,
                 MinChars = k < slices.Count ? slices[k].Min : 1,
                 MaxChars = k < slices.Count ? slices[k].Max : CompiledGrammar.Unbounded,
                 Pattern = k < slices.Count
-                    ? $"{FamilyPatterns[slices[k].Family]}{{{slices[k].Min},{(slices[k].Max == CompiledGrammar.Unbounded ? "" : slices[k].Max)}}}"
+                    ? $"{string.Concat(Families[slices[k].Family].Lead)}{Families[slices[k].Family].Body}*: {slices[k].Min}..{(slices[k].Max == CompiledGrammar.Unbounded ? "" : slices[k].Max)} characters"
                     : "(the rest)",
             };
         }
     }
 
-    public static TokenVocabulary For(GemmaTokenizer tokenizer) => Cache.GetValue(tokenizer, t => new TokenVocabulary(t));
+    public static TokenVocabulary For(GemmaTokenizer tokenizer) => Cache.GetValue(tokenizer, t =>
+    {
+        var v = new TokenVocabulary(t);
+        v.WarmUp();
+        return v;
+    });
+
+    /// <summary>
+    /// Runs the mask code once on a throw-away any-JSON matcher (a few states, ≈ 10 ms), so that its methods are
+    /// compiled here, with the vocabulary, and not inside the first mask of the first constraint the process uses.
+    /// </summary>
+    private void WarmUp()
+    {
+        var m = new GrammarMatcher(new TokenMaskCache(GrammarCompiler.Compile(JsonSchemaCompiler.AnyJsonGrammar()), this));
+        var mask = new ulong[(Size + 63) / 64];
+        foreach (byte b in "{\"a\": [1, \"b\"]}"u8)
+        {
+            m.FillMask(mask);
+            if (ByteToken[b] < 0 || !m.TryAdvance(ByteToken[b])) break;
+        }
+    }
 
     public int Size { get; }
     public byte[][] Bytes { get; }   // (id) text bytes; empty for control tokens
     public int[] ByteToken { get; }  // (byte) a token that is exactly that byte, or -1
     public TokenSlice[] Slices { get; } // disjoint; together all text tokens, grouped by family
-    public CompiledGrammar[] FamilyChars { get; } // (family) one character of the family's class
+    public CompiledGrammar[][] FamilyChars { get; } // (family, position) one character: the leading classes, then the rest's
 
     private static CompiledGrammar Compile(string pattern)
     {
