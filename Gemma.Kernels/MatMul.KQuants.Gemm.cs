@@ -24,16 +24,16 @@ internal static unsafe partial class MatMul
         /// </summary>
         static abstract void Pack(byte* row, int steps, byte* dst, int stride, float* mins);
         /// <summary>The row's result from the vector sum of its steps, as decode finishes it (min term, odd last block).</summary>
-        static abstract float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins);
+        static abstract float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* mins);
         /// <summary>The decode row dot (for tokens that do not fill a tile).</summary>
-        static abstract float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols);
+        static abstract float Dot(byte* row, sbyte* xq, float* xs, int cols);
         /// <summary>
         /// 256-bit form of <see cref="Pack"/>: one 32-element block per step (what <see cref="KQuantV256"/> computes per
         /// vector), block b at <c>dst + b·stride</c>: 32 q bytes, [16 int16 scales], 8 equal float factors.
         /// </summary>
         static abstract void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins);
         /// <summary>256-bit form of <see cref="Finish"/>.</summary>
-        static abstract float Finish256(float vectorSum, int cols, float* xsums, float* mins);
+        static abstract float Finish256(float vectorSum, int cols, float* mins);
     }
 
     /// <summary>
@@ -49,7 +49,7 @@ internal static unsafe partial class MatMul
     private static class KQuantGemmV512
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run<TP>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1)
+        public static void Run<TP>(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
             where TP : struct, IKQuantPanel
         {
             int cols = w.Cols, rows = w.Rows, blocks = cols / 32, steps = blocks / 2;
@@ -80,13 +80,13 @@ internal static unsafe partial class MatMul
                     {
                         byte* row = w.Row(g + i);
                         float* m = mins + i * superBlocks * 8;
-                        y[(long)t * rows + g + i] = TP.Finish(sums[i], row, cols, xq0, xs0, xsums + (long)t * blocks, m);
-                        y[(long)(t + 1) * rows + g + i] = TP.Finish(sums[4 + i], row, cols, xq0 + cols, xs0 + blocks, xsums + (long)(t + 1) * blocks, m);
+                        y[(long)t * rows + g + i] = TP.Finish(sums[i], row, cols, xq0, xs0, m);
+                        y[(long)(t + 1) * rows + g + i] = TP.Finish(sums[4 + i], row, cols, xq0 + cols, xs0 + blocks, m);
                     }
                 }
                 for (; t < n; t++)
                     for (int i = 0; i < count; i++)
-                        y[(long)t * rows + g + i] = TP.Dot(w.Row(g + i), xq + (long)t * cols, xs + (long)t * blocks, xsums + (long)t * blocks, cols);
+                        y[(long)t * rows + g + i] = TP.Dot(w.Row(g + i), xq + (long)t * cols, xs + (long)t * blocks, cols);
             }
         }
 
@@ -165,7 +165,7 @@ internal static unsafe partial class MatMul
     private static class KQuantGemmV256
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void Run<TP>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1)
+        public static void Run<TP>(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
             where TP : struct, IKQuantPanel
         {
             int cols = w.Cols, rows = w.Rows, blocks = cols / 32;
@@ -195,13 +195,13 @@ internal static unsafe partial class MatMul
                     for (int i = 0; i < count; i++)
                     {
                         float* m = mins + i * superBlocks * 8;
-                        y[(long)t * rows + g + i] = TP.Finish256(sums[i], cols, xsums + (long)t * blocks, m);
-                        y[(long)(t + 1) * rows + g + i] = TP.Finish256(sums[4 + i], cols, xsums + (long)(t + 1) * blocks, m);
+                        y[(long)t * rows + g + i] = TP.Finish256(sums[i], cols, m);
+                        y[(long)(t + 1) * rows + g + i] = TP.Finish256(sums[4 + i], cols, m);
                     }
                 }
                 for (; t < n; t++)
                     for (int i = 0; i < count; i++)
-                        y[(long)t * rows + g + i] = TP.Dot(w.Row(g + i), xq + (long)t * cols, xs + (long)t * blocks, xsums + (long)t * blocks, cols);
+                        y[(long)t * rows + g + i] = TP.Dot(w.Row(g + i), xq + (long)t * cols, xs + (long)t * blocks, cols);
             }
         }
 
@@ -272,7 +272,7 @@ internal static unsafe partial class MatMul
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins)
+        public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* mins)
         {
             int blocks = cols / 32;
             if ((blocks & 1) == 0) return vectorSum;
@@ -280,7 +280,7 @@ internal static unsafe partial class MatMul
             return vectorSum + DotQ4_0Scalar(row + b * Dequantizer.Q4_0BlockBytes, xq + b * 32, xs + b, 1);
         }
 
-        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) => Q4_0Dot.Dot(row, xq, xs, xsums, cols);
+        public static float Dot(byte* row, sbyte* xq, float* xs, int cols) => Q4_0Dot.Dot(row, xq, xs, cols);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins)
@@ -295,201 +295,16 @@ internal static unsafe partial class MatMul
             }
         }
 
-        public static float Finish256(float vectorSum, int cols, float* xsums, float* mins) => vectorSum;
+        public static float Finish256(float vectorSum, int cols, float* mins) => vectorSum;
     }
 
-    /// <summary>
-    /// Q4_K / Q5_K steps: nibble group k of a super-block = sub-blocks 2k (low nibbles) and 2k + 1 (high); factor
-    /// <c>d·sc</c>; the minimum term <c>(dmin·m)·(dx·Σqx)</c> is finished per row from <c>mins</c>.
-    /// </summary>
-    private readonly struct Q45_KPanel<TFive> : IKQuantPanel where TFive : struct, IFlag
-    {
-        public static byte Offset => 0;
-        public static bool Scales16 => false;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Pack(byte* row, int steps, byte* dst, int stride, float* mins)
-        {
-            bool five = TFive.Value;
-            int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
-            var mask = Vector512.Create((byte)0x0F);
-            var onesB = Vector512.Create((byte)1);
-            var nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
-            for (int i = 0; i < steps / 4; i++, mins += 8)
-            {
-                byte* block = row + i * blockBytes;
-                UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
-                // The same float products as KQuantV512.DotQ45_K: d·sc (then ·dx per token), dmin·m.
-                Vector512<float> dsc = (Vector256.Create(BlockScale(block)) * BytesToSingle(sc)).ToVector512Unsafe();
-                (Vector256.Create(BlockScale(block + 2)) * BytesToSingle(m)).Store(mins);
-                Vector512<ushort> qh = five ? Vector512.Create(Vector256.Load(block + 16), Vector256.Load(block + 16)).AsUInt16() : default;
-                byte* qs = block + (five ? 48 : 16);
-                for (int k = 0; k < 4; k++, dst += stride)
-                {
-                    Vector256<byte> raw = Vector256.Load(qs + 32 * k);
-                    Vector512<byte> q = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(raw, raw).AsUInt16(), nibbleShift).AsByte() & mask;
-                    if (five)
-                    {
-                        var hs = Vector512.Create(Vector256.Create((ushort)(2 * k)), Vector256.Create((ushort)(2 * k + 1)));
-                        Vector512<byte> hbit = Avx512BW.ShiftRightLogicalVariable(qh, hs).AsByte() & onesB;
-                        q |= Vector512.ShiftLeft(hbit.AsUInt16(), 4).AsByte();
-                    }
-                    q.Store(dst);
-                    Avx512F.PermuteVar16x32(dsc, Vector512.Create(Vector256.Create(2 * k), Vector256.Create(2 * k + 1))).Store((float*)(dst + 64));
-                }
-            }
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins)
-        {
-            var accMin = Vector256<float>.Zero;
-            for (int i = 0; i < cols / QK; i++)
-                accMin = Vector256.FusedMultiplyAdd(Vector256.Load(mins + 8 * i), Vector256.Load(xsums + i * 8), accMin);
-            return vectorSum - Vector256.Sum(accMin);
-        }
-
-        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) =>
-            TFive.Value ? Q5_KDot.Dot(row, xq, xs, xsums, cols) : Q4_KDot.Dot(row, xq, xs, xsums, cols);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins)
-        {
-            bool five = TFive.Value;
-            int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
-            var mask = Vector256.Create((byte)0x0F);
-            var onesB = Vector256.Create((byte)1);
-            for (int i = 0; i < blocks / 8; i++, mins += 8)
-            {
-                byte* block = row + i * blockBytes;
-                UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
-                // The same float products as KQuantV256.DotQ45_K: d·sc (then ·dx per token), dmin·m.
-                Vector256<float> dsc = Vector256.Create(BlockScale(block)) * BytesToSingle(sc);
-                (Vector256.Create(BlockScale(block + 2)) * BytesToSingle(m)).Store(mins);
-                Vector256<ushort> qh = five ? Vector256.Load(block + 16).AsUInt16() : default;
-                byte* qs = block + (five ? 48 : 16);
-                for (int j = 0; j < 8; j++, dst += stride)
-                {
-                    Vector256<byte> raw = Vector256.Load(qs + 32 * (j / 2));
-                    Vector256<byte> q = ((j & 1) == 0 ? raw : Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte()) & mask;
-                    if (five)
-                        q |= Vector256.ShiftLeft((Vector256.ShiftRightLogical(qh, j).AsByte() & onesB).AsUInt16(), 4).AsByte();
-                    q.Store(dst);
-                    Vector256.Create(dsc.GetElement(j)).Store((float*)(dst + 32));
-                }
-            }
-        }
-
-        public static float Finish256(float vectorSum, int cols, float* xsums, float* mins) => Finish(vectorSum, null, cols, null, null, xsums, mins);
-    }
-
-    /// <summary>
-    /// Q6_K steps: per half of a super-block elements 0–63 (low nibbles of ql, qh bits 0–1 / 2–3) and 64–127 (high
-    /// nibbles, qh bits 4–5 / 6–7); the int8 scale of each 16-group as 8 int16 lanes; factor d.
-    /// </summary>
-    private readonly struct Q6_KPanel : IKQuantPanel
-    {
-        public static byte Offset => 32;
-        public static bool Scales16 => true;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Pack(byte* row, int steps, byte* dst, int stride, float* mins)
-        {
-            var mask = Vector512.Create((byte)0x0F);
-            var three = Vector512.Create((byte)3);
-            var shiftA = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
-            var shiftB = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
-            Vector512<short> groupOf = Vector512.ShiftRightLogical(Vector512<short>.Indices, 3);
-            for (int i = 0; i < steps / 4; i++)
-            {
-                byte* block = row + i * Dequantizer.Q6_KBlockBytes;
-                Vector512<short> scales = Avx512BW.ConvertToVector512Int16(Vector256.Create(Vector128.Load((sbyte*)block + 192), Vector128<sbyte>.Zero));
-                Vector512<float> d = Vector512.Create(BlockScale(block + 208));
-                for (int h = 0; h < 2; h++)
-                {
-                    Vector512<byte> ql = Vector512.Load(block + 64 * h);
-                    Vector256<byte> qh32 = Vector256.Load(block + 128 + 32 * h);
-                    Vector512<ushort> qh = Vector512.Create(qh32, qh32).AsUInt16();
-                    for (int v = 0; v < 2; v++, dst += stride)
-                    {
-                        Vector512<byte> low = v == 0 ? ql & mask : Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & mask;
-                        Vector512<byte> high = Avx512BW.ShiftRightLogicalVariable(qh, v == 0 ? shiftA : shiftB).AsByte() & three;
-                        (low | Vector512.ShiftLeft(high.AsUInt16(), 4).AsByte()).Store(dst);
-                        Avx512BW.PermuteVar32x16(scales, groupOf + Vector512.Create((short)(8 * h + 4 * v))).Store((short*)(dst + 64));
-                        d.Store((float*)(dst + 128));
-                    }
-                }
-            }
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Finish(float vectorSum, byte* row, int cols, sbyte* xq, float* xs, float* xsums, float* mins) => vectorSum;
-
-        public static float Dot(byte* row, sbyte* xq, float* xs, float* xsums, int cols) => Q6_KDot.Dot(row, xq, xs, xsums, cols);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Pack256(byte* row, int blocks, byte* dst, int stride, float* mins)
-        {
-            var mask = Vector256.Create((byte)0x0F);
-            var three = Vector256.Create((byte)3);
-            for (int i = 0; i < blocks / 8; i++)
-            {
-                byte* block = row + i * Dequantizer.Q6_KBlockBytes;
-                var d = Vector256.Create(BlockScale(block + 208));
-                for (int h = 0; h < 2; h++)
-                {
-                    byte* ql = block + 64 * h;
-                    Vector256<ushort> qh = Vector256.Load(block + 128 + 32 * h).AsUInt16();
-                    sbyte* sc = (sbyte*)block + 192 + 8 * h;
-                    for (int k = 0; k < 4; k++, dst += stride)
-                    {
-                        Vector256<byte> raw = Vector256.Load(ql + 32 * (k & 1));
-                        Vector256<byte> low = ((k >> 1) == 0 ? raw : Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte()) & mask;
-                        Vector256<byte> high = Vector256.ShiftRightLogical(qh, 2 * k).AsByte() & three;
-                        (low | Vector256.ShiftLeft(high.AsUInt16(), 4).AsByte()).Store(dst);
-                        Vector256.Create(Vector128.Create((short)sc[2 * k]), Vector128.Create((short)sc[2 * k + 1])).Store((short*)(dst + 32));
-                        d.Store((float*)(dst + 64));
-                    }
-                }
-            }
-        }
-
-        public static float Finish256(float vectorSum, int cols, float* xsums, float* mins) => vectorSum;
-    }
-
-    /// <summary>A JIT-time boolean type parameter.</summary>
-    internal interface IFlag { static abstract bool Value { get; } }
-    internal readonly struct FlagFalse : IFlag { public static bool Value => false; }
-    internal readonly struct FlagTrue : IFlag { public static bool Value => true; }
-
-    /// <summary>8 unsigned bytes (low to high) as 8 float32 lanes.</summary>
+    /// <summary>The packed Q4_0 GEMM when this CPU has it (512 or 256 bits); else false.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> BytesToSingle(ulong bytes) =>
-        Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(Vector128.CreateScalar(bytes).AsByte()));
-
-    /// <summary>The packed GEMM for K-quant type <typeparamref name="TDot"/> when this CPU has it (512 or 256 bits); else false.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool KQuantGemm<TDot>(in WeightMatrix w, sbyte* xq, float* xs, float* xsums, float* y, int n, int r0, int r1)
-        where TDot : IQuantRowDot
+    private static bool KQuantGemm(in WeightMatrix w, sbyte* xq, float* xs, float* y, int n, int r0, int r1)
     {
-        if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported)
-        {
-            if (typeof(TDot) == typeof(Q4_0Dot)) KQuantGemmV512.Run<Q4_0Panel>(w, xq, xs, xsums, y, n, r0, r1);
-            else if (typeof(TDot) == typeof(Q4_KDot)) KQuantGemmV512.Run<Q45_KPanel<FlagFalse>>(w, xq, xs, xsums, y, n, r0, r1);
-            else if (typeof(TDot) == typeof(Q5_KDot)) KQuantGemmV512.Run<Q45_KPanel<FlagTrue>>(w, xq, xs, xsums, y, n, r0, r1);
-            else if (typeof(TDot) == typeof(Q6_KDot)) KQuantGemmV512.Run<Q6_KPanel>(w, xq, xs, xsums, y, n, r0, r1);
-            else return false;
-            return true;
-        }
-        if (Vector256.IsHardwareAccelerated && Avx2.IsSupported)
-        {
-            if (typeof(TDot) == typeof(Q4_0Dot)) KQuantGemmV256.Run<Q4_0Panel>(w, xq, xs, xsums, y, n, r0, r1);
-            else if (typeof(TDot) == typeof(Q4_KDot)) KQuantGemmV256.Run<Q45_KPanel<FlagFalse>>(w, xq, xs, xsums, y, n, r0, r1);
-            else if (typeof(TDot) == typeof(Q5_KDot)) KQuantGemmV256.Run<Q45_KPanel<FlagTrue>>(w, xq, xs, xsums, y, n, r0, r1);
-            else if (typeof(TDot) == typeof(Q6_KDot)) KQuantGemmV256.Run<Q6_KPanel>(w, xq, xs, xsums, y, n, r0, r1);
-            else return false;
-            return true;
-        }
-        return false;
+        if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantGemmV512.Run<Q4_0Panel>(w, xq, xs, y, n, r0, r1);
+        else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) KQuantGemmV256.Run<Q4_0Panel>(w, xq, xs, y, n, r0, r1);
+        else return false;
+        return true;
     }
 }

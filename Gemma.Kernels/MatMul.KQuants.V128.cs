@@ -8,9 +8,10 @@ internal static unsafe partial class MatMul
     /// <summary>
     /// 4/5/6-bit row dots on 128 bits (<see cref="Int8V128"/>: SDOT on ARM64, SSSE3 on x86). With signed-byte dot
     /// products the weights need no unsigned trick: the offsets of Q4_0 (q − 8) and Q6_K (q − 32) are subtracted in the
-    /// bytes, and Q4_K/Q5_K's q (≤ 31) is already a valid int8. Per 32-element activation block one exact set of four
-    /// int32 lanes, converted and FMA'd with the block's float factor — the same factors as <see cref="KQuantV256"/>
-    /// and the scalar references, only the order of the float32 sum over blocks differs (4 lanes).
+    /// bytes, and Q4_K/Q5_K's q (≤ 31) is already a valid int8. Q4_0: per 32-element block four exact int32 lanes,
+    /// converted and FMA'd with the block's float factor. K-quants (Q8_K activations): the lanes times the sub-block
+    /// scales summed in int32 over the super-block, one FMA per super-block. The same integers as
+    /// <see cref="KQuantV256"/> and the scalar references, only the order of the float32 sum differs (4 lanes).
     /// </summary>
     private static class KQuantV128
     {
@@ -48,39 +49,29 @@ internal static unsafe partial class MatMul
             return Int8V128.BlockDot(lo.AsSByte(), hi.AsSByte(), x);
         }
 
-        /// <summary>8 bytes → 8 floats (lanes 0–3 in <paramref name="lo"/>, 4–7 in <paramref name="hi"/>).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void BytesToSingle(ulong bytes, out Vector128<float> lo, out Vector128<float> hi)
-        {
-            Vector128<ushort> u16 = Vector128.WidenLower(Vector128.CreateScalar(bytes).AsByte());
-            lo = Vector128.ConvertToSingle(Vector128.WidenLower(u16));
-            hi = Vector128.ConvertToSingle(Vector128.WidenUpper(u16));
-        }
-
+        /// <summary>
+        /// Q4_K (<paramref name="five"/> false) or Q5_K on Q8_K: per sub-block j four exact int32 lanes (<see
+        /// cref="Int8V128.BlockDot"/>'s integer form) times the 6-bit scale, summed in int32 over the super-block; the
+        /// mins as a scalar integer <c>Σ m_j·(bsums[2j] + bsums[2j+1])</c>.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float DotQ45_K(byte* row, sbyte* xq, float* xs, float* xsums, int superBlocks, bool five)
+        public static float DotQ45_K(byte* row, Q8K x, int superBlocks, bool five)
         {
             int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
             var acc = Vector128<float>.Zero;
-            var accMin = Vector128<float>.Zero;
+            float accMin = 0;
             var mask = Vector128.Create((byte)0x0F);
             var one = Vector128.Create((byte)1);
-            float* coef = stackalloc float[8];
             for (int i = 0; i < superBlocks; i++)
             {
                 byte* block = row + i * blockBytes;
                 UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
-                BytesToSingle(sc, out Vector128<float> sc0, out Vector128<float> sc1);
-                BytesToSingle(m, out Vector128<float> m0, out Vector128<float> m1);
-                Vector128<float> d = Vector128.Create(BlockScale(block)), dmin = Vector128.Create(BlockScale(block + 2));
-                // ggml's d1 = d·sc times dx, per sub-block; the minimum term (dmin·m)·(dx·Σqx) for all 8 at once.
-                (d * sc0 * Vector128.Load(xs + i * 8)).Store(coef);
-                (d * sc1 * Vector128.Load(xs + i * 8 + 4)).Store(coef + 4);
-                accMin = Ops128.Fma(dmin * m0, Vector128.Load(xsums + i * 8), accMin);
-                accMin = Ops128.Fma(dmin * m1, Vector128.Load(xsums + i * 8 + 4), accMin);
                 Vector128<ushort> qh0 = five ? Vector128.Load(block + 16).AsUInt16() : default;
                 Vector128<ushort> qh1 = five ? Vector128.Load(block + 32).AsUInt16() : default;
                 byte* qs = block + (five ? 48 : 16);
+                short* bs = x.BSums + 16 * i;
+                Vector128<int> isum = Vector128<int>.Zero;
+                int msum = 0;
                 for (int j = 0; j < 8; j++)
                 {
                     // Sub-block j: nibble group j/2 (32 bytes), low nibbles for even j; Q5_K's fifth bit is bit j of qh[l].
@@ -94,15 +85,24 @@ internal static unsafe partial class MatMul
                         q0 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh0, j).AsByte() & one).AsUInt16(), 4).AsByte();
                         q1 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh1, j).AsByte() & one).AsUInt16(), 4).AsByte();
                     }
-                    Vector128<float> dot = Int8V128.BlockDot(q0.AsSByte(), q1.AsSByte(), xq + i * QK + 32 * j);
-                    acc = Ops128.Fma(dot, Vector128.Create(coef[j]), acc);
+                    sbyte* xj = x.Q + i * QK + 32 * j;
+                    Vector128<int> dot = Int8V128.DotI8(Int8V128.DotI8(Vector128<int>.Zero, q0.AsSByte(), Vector128.Load(xj)), q1.AsSByte(), Vector128.Load(xj + 16));
+                    isum += dot * Vector128.Create((int)(byte)(sc >> (8 * j)));
+                    msum += (byte)(m >> (8 * j)) * (bs[2 * j] + bs[2 * j + 1]);
                 }
+                float d8 = x.D[i];
+                acc = Ops128.Fma(Vector128.ConvertToSingle(isum), Vector128.Create(BlockScale(block) * d8), acc);
+                accMin += BlockScale(block + 2) * d8 * msum;
             }
-            return Vector128.Sum(acc) - Vector128.Sum(accMin);
+            return Vector128.Sum(acc) - accMin;
         }
 
+        /// <summary>
+        /// Q6_K on Q8_K: q − 32 ∈ [−32, 31] in the bytes (a valid int8, so no offset term), each 16-byte half one 16-group
+        /// with its own int8 scale, summed in int32 over the super-block; one FMA by <c>d·d8</c> per super-block.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float DotQ6_K(byte* row, sbyte* xq, float* xs, int superBlocks)
+        public static float DotQ6_K(byte* row, Q8K x, int superBlocks)
         {
             var acc = Vector128<float>.Zero;
             var mask = Vector128.Create((byte)0x0F);
@@ -111,7 +111,7 @@ internal static unsafe partial class MatMul
             for (int i = 0; i < superBlocks; i++)
             {
                 byte* block = row + i * Dequantizer.Q6_KBlockBytes;
-                float d = BlockScale(block + 208);
+                Vector128<int> isum = Vector128<int>.Zero;
                 for (int h = 0; h < 2; h++)
                 {
                     byte* ql = block + 64 * h;
@@ -119,22 +119,20 @@ internal static unsafe partial class MatMul
                     sbyte* sc = (sbyte*)block + 192 + 8 * h;
                     for (int k = 0; k < 4; k++)
                     {
-                        // Sub-block k: nibble k/2 of ql[32(k&1) + l], bits 2k, 2k+1 of qh[l]; q − 32 ∈ [−32, 31]. Each
-                        // 16-byte half is one 16-group with its own int8 scale.
+                        // Sub-block k: nibble k/2 of ql[32(k&1) + l], bits 2k, 2k+1 of qh[l].
                         Vector128<byte> raw0 = Vector128.Load(ql + 32 * (k & 1)), raw1 = Vector128.Load(ql + 32 * (k & 1) + 16);
                         if ((k >> 1) != 0) { raw0 = Vector128.ShiftRightLogical(raw0, 4); raw1 = Vector128.ShiftRightLogical(raw1, 4); }
                         Vector128<byte> hi0 = Vector128.ShiftRightLogical(qh0, 2 * k).AsByte() & three;
                         Vector128<byte> hi1 = Vector128.ShiftRightLogical(qh1, 2 * k).AsByte() & three;
                         Vector128<byte> q0 = ((raw0 & mask) | Vector128.ShiftLeft(hi0.AsUInt16(), 4).AsByte()) - offset;
                         Vector128<byte> q1 = ((raw1 & mask) | Vector128.ShiftLeft(hi1.AsUInt16(), 4).AsByte()) - offset;
-                        sbyte* x = xq + i * QK + 128 * h + 32 * k;
-                        Vector128<int> g0 = Int8V128.DotI8(Vector128<int>.Zero, q0.AsSByte(), Vector128.Load(x));
-                        Vector128<int> g1 = Int8V128.DotI8(Vector128<int>.Zero, q1.AsSByte(), Vector128.Load(x + 16));
-                        // |lane| ≤ 4·32·127 per group, times |sc| ≤ 128: exact in int32 and as float.
-                        Vector128<int> total = g0 * Vector128.Create((int)sc[2 * k]) + g1 * Vector128.Create((int)sc[2 * k + 1]);
-                        acc = Ops128.Fma(Vector128.ConvertToSingle(total), Vector128.Create(d * xs[i * 8 + 4 * h + k]), acc);
+                        sbyte* xk = x.Q + i * QK + 128 * h + 32 * k;
+                        Vector128<int> g0 = Int8V128.DotI8(Vector128<int>.Zero, q0.AsSByte(), Vector128.Load(xk));
+                        Vector128<int> g1 = Int8V128.DotI8(Vector128<int>.Zero, q1.AsSByte(), Vector128.Load(xk + 16));
+                        isum += g0 * Vector128.Create((int)sc[2 * k]) + g1 * Vector128.Create((int)sc[2 * k + 1]);
                     }
                 }
+                acc = Ops128.Fma(Vector128.ConvertToSingle(isum), Vector128.Create(BlockScale(block + 208) * x.D[i]), acc);
             }
             return Vector128.Sum(acc);
         }

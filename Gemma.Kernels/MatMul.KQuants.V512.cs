@@ -7,22 +7,14 @@ namespace Gemma.Kernels;
 internal static unsafe partial class MatMul
 {
     /// <summary>
-    /// 4/5/6-bit row dots on 512 bits (AVX-512BW): 64 weights per step — two 32-element activation blocks, one per
-    /// vector half. Nibbles are split by a per-half variable shift (vpsrlvw: 0 for one half, 4 for the other) and a
-    /// byte mask; vpmaddubsw(q, qx) + vpmaddwd give 16 int32 lanes, 8 per block, converted exactly and multiplied by
-    /// the block's float factor picked per half with vpermps.
+    /// 4/5/6-bit row dots on 512 bits (AVX-512BW). Q4_0 (Q8_0 activations): two 32-element blocks per vector, the
+    /// nibbles split by a per-half variable shift (vpsrlvw: 0 for one half, 4 for the other) and a byte mask, one float
+    /// multiply-add per block. K-quants (Q8_K activations): 64 weights per vector, the whole super-block summed in int32
+    /// (sub-block scales applied in vpmaddwd) and one float multiply-add per super-block and token; the weights of a
+    /// super-block are unpacked once for up to 4 tokens.
     /// </summary>
     private static class KQuantV512
     {
-        /// <summary>Lanes 0–7 pick element <paramref name="a"/>, lanes 8–15 element <paramref name="b"/>.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<int> Pick(int a, int b) => Vector512.Create(Vector256.Create(a), Vector256.Create(b));
-
-        /// <summary>8 unsigned bytes (low to high) as 8 float32 lanes.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector256<float> BytesToSingle(ulong bytes) =>
-            Vector256.ConvertToSingle(Avx2.ConvertToVector256Int32(Vector128.CreateScalar(bytes).AsByte()));
-
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static float DotQ4_0(byte* row, sbyte* xq, float* xs, int blocks)
         {
@@ -53,90 +45,200 @@ internal static unsafe partial class MatMul
         }
 
         /// <summary>
-        /// Q4_K (<paramref name="five"/> false) or Q5_K: nibble group k holds sub-blocks 2k (low) and 2k+1 (high). The
-        /// minimum term is one 8-lane FMA per super-block with the per-call <see cref="BlockSums"/>.
+        /// Q4_K (<typeparamref name="TFive"/> false) or Q5_K on Q8_K, <c>TN.N</c> tokens: nibble group k (k = 0..3) of a
+        /// super-block holds sub-blocks 2k (low nibbles, vector half 0) and 2k + 1 (high, half 1), the activations
+        /// 64k … 64k + 63. Per token and super-block: 4 × (vpmaddubsw, vpmaddwd by the sub-block scales, vpaddd) into 16
+        /// int32 lanes, one convert and FMA by <c>d·d8</c>; the mins: vpmaddwd(bsums, m per 16), convert, FMA by
+        /// <c>dmin·d8</c> into a second accumulator.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float DotQ45_K(byte* row, sbyte* xq, float* xs, float* xsums, int superBlocks, bool five)
+        public static void DotQ45_K<TN, TFive>(byte* row, Q8K x, int cols, float* y, long stride)
+            where TN : struct, ITokenCount where TFive : struct, IFlag
         {
+            int n = TN.N, superBlocks = cols / QK;
+            bool five = TFive.Value;
             int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
-            var acc = Vector512<float>.Zero;
-            var accMin = Vector256<float>.Zero;
-            var ones = Vector512.Create((short)1);
-            var onesB = Vector512.Create((byte)1);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default, m4 = default, m5 = default, m6 = default, m7 = default;
             var mask = Vector512.Create((byte)0x0F);
+            var onesB = Vector512.Create((byte)1);
             var nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
+            // vpshufb controls on the 8 scale bytes (broadcast): int16 lanes 0–15 = scale 2k, 16–31 = scale 2k + 1, zero
+            // high bytes (control 0x80); and the mins as [m0, m0, m1, m1, …] int16 for the 16 bsums.
+            Vector512<byte> c0 = ScaleControl(0), c1 = ScaleControl(1), c2 = ScaleControl(2), c3 = ScaleControl(3);
+            Vector256<byte> minControl = Vector256.Create(
+                (ushort)0x8000, 0x8000, 0x8001, 0x8001, 0x8002, 0x8002, 0x8003, 0x8003, 0x8004, 0x8004, 0x8005, 0x8005, 0x8006, 0x8006, 0x8007, 0x8007).AsByte();
             for (int i = 0; i < superBlocks; i++)
             {
                 byte* block = row + i * blockBytes;
                 UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
-                // ggml's d1 = d·sc times the activation scale: one factor per sub-block; m1 = dmin·m times dx·Σqx.
-                Vector512<float> coef = (Vector256.Create(BlockScale(block)) * BytesToSingle(sc) * Vector256.Load(xs + i * 8)).ToVector512Unsafe();
-                accMin = Vector256.FusedMultiplyAdd(Vector256.Create(BlockScale(block + 2)) * BytesToSingle(m), Vector256.Load(xsums + i * 8), accMin);
-                Vector512<ushort> qh = five ? Vector512.Create(Vector256.Load(block + 16), Vector256.Load(block + 16)).AsUInt16() : default;
+                Vector512<byte> scb = Vector512.Create(sc).AsByte();
+                Vector512<short> s0 = Avx512BW.Shuffle(scb, c0).AsInt16(), s1 = Avx512BW.Shuffle(scb, c1).AsInt16();
+                Vector512<short> s2 = Avx512BW.Shuffle(scb, c2).AsInt16(), s3 = Avx512BW.Shuffle(scb, c3).AsInt16();
+                Vector256<short> mins16 = Avx2.Shuffle(Vector256.Create(m).AsByte(), minControl).AsInt16();
                 byte* qs = block + (five ? 48 : 16);
-                sbyte* x0 = xq + i * QK;
-                for (int k = 0; k < 4; k++)
+                Vector512<byte> q0 = Nibbles(qs, nibbleShift, mask), q1 = Nibbles(qs + 32, nibbleShift, mask);
+                Vector512<byte> q2 = Nibbles(qs + 64, nibbleShift, mask), q3 = Nibbles(qs + 96, nibbleShift, mask);
+                if (five)
                 {
-                    Vector256<byte> raw = Vector256.Load(qs + 32 * k);
-                    Vector512<byte> q = Avx512BW.ShiftRightLogicalVariable(Vector512.Create(raw, raw).AsUInt16(), nibbleShift).AsByte() & mask;
-                    if (five)
-                    {
-                        // Fifth bit of sub-block s is bit s of qh[l]: shift by 2k / 2k+1 per half, keep bit 0, move to bit 4.
-                        var hs = Vector512.Create(Vector256.Create((ushort)(2 * k)), Vector256.Create((ushort)(2 * k + 1)));
-                        Vector512<byte> hbit = Avx512BW.ShiftRightLogicalVariable(qh, hs).AsByte() & onesB;
-                        q |= Vector512.ShiftLeft(hbit.AsUInt16(), 4).AsByte();
-                    }
-                    Vector512<int> dot = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q, Vector512.Load(x0 + 64 * k)), ones);
-                    acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(dot), Avx512F.PermuteVar16x32(coef, Pick(2 * k, 2 * k + 1)), acc);
+                    // Fifth bit of sub-block s is bit s of qh[l]: shift by 2k / 2k + 1 per half, keep bit 0, move to bit 4.
+                    Vector512<ushort> qh = Twice(block + 16);
+                    var hs = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)1));
+                    var twoU = Vector512.Create((ushort)2);
+                    q0 |= FifthBit(qh, hs, onesB); hs += twoU;
+                    q1 |= FifthBit(qh, hs, onesB); hs += twoU;
+                    q2 |= FifthBit(qh, hs, onesB); hs += twoU;
+                    q3 |= FifthBit(qh, hs, onesB);
                 }
+                Vector128<float> dm = BlockScales2(block);
+                float d = dm.ToScalar(), dmin = dm.GetElement(1);
+                { a0 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 0, i, cols, d, a0); m0 = MinTerm(mins16, x, 0, i, cols, dmin, m0); }
+                if (n > 1) { a1 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 1, i, cols, d, a1); m1 = MinTerm(mins16, x, 1, i, cols, dmin, m1); }
+                if (n > 2) { a2 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 2, i, cols, d, a2); m2 = MinTerm(mins16, x, 2, i, cols, dmin, m2); }
+                if (n > 3) { a3 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 3, i, cols, d, a3); m3 = MinTerm(mins16, x, 3, i, cols, dmin, m3); }
+                if (n > 4) { a4 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 4, i, cols, d, a4); m4 = MinTerm(mins16, x, 4, i, cols, dmin, m4); }
+                if (n > 5) { a5 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 5, i, cols, d, a5); m5 = MinTerm(mins16, x, 5, i, cols, dmin, m5); }
+                if (n > 6) { a6 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 6, i, cols, d, a6); m6 = MinTerm(mins16, x, 6, i, cols, dmin, m6); }
+                if (n > 7) { a7 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 7, i, cols, d, a7); m7 = MinTerm(mins16, x, 7, i, cols, dmin, m7); }
             }
-            return Vector512.Sum(acc) - Vector256.Sum(accMin);
+            y[0] = Vector512.Sum(a0) - Vector256.Sum(m0);
+            if (n > 1) y[stride] = Vector512.Sum(a1) - Vector256.Sum(m1);
+            if (n > 2) y[2 * stride] = Vector512.Sum(a2) - Vector256.Sum(m2);
+            if (n > 3) y[3 * stride] = Vector512.Sum(a3) - Vector256.Sum(m3);
+            if (n > 4) y[4 * stride] = Vector512.Sum(a4) - Vector256.Sum(m4);
+            if (n > 5) y[5 * stride] = Vector512.Sum(a5) - Vector256.Sum(m5);
+            if (n > 6) y[6 * stride] = Vector512.Sum(a6) - Vector256.Sum(m6);
+            if (n > 7) y[7 * stride] = Vector512.Sum(a7) - Vector256.Sum(m7);
+        }
+
+        /// <summary>Token t's super-block sum: <c>acc + (float)isum · (d·d8)</c>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> Token(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
+            Vector512<short> s0, Vector512<short> s1, Vector512<short> s2, Vector512<short> s3, Q8K x, int t, int i, int cols, float d, Vector512<float> acc)
+        {
+            Vector512<int> isum = IntDot(q0, q1, q2, q3, s0, s1, s2, s3, x.Q + (long)t * cols + i * QK);
+            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(isum), Vector512.Create(d * x.D[(long)t * (cols / QK) + i]), acc);
+        }
+
+        /// <summary>Token t's Q4_K/Q5_K minimum term: <c>acc + (float)(bsums · mins16) · (dmin·d8)</c>, 8 int32 lanes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> MinTerm(Vector256<short> mins16, Q8K x, int t, int i, int cols, float dmin, Vector256<float> acc)
+        {
+            Vector256<int> msum = Avx2.MultiplyAddAdjacent(Vector256.Load(x.BSums + (long)t * (cols / 16) + 16 * i), mins16);
+            return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(msum), Vector256.Create(dmin * x.D[(long)t * (cols / QK) + i]), acc);
         }
 
         /// <summary>
-        /// Q6_K: per half of a super-block two vectors — elements 0–63 (ql[0..64) low nibbles, qh bits 0–1 / 2–3 per
-        /// vector half) and 64–127 (high nibbles, qh bits 4–5 / 6–7). Each 16-group's int8 scale multiplies its int16
-        /// pair sums in vpmaddwd (scales broadcast to 8 int16 lanes by vpermw).
+        /// 32 bytes at <paramref name="p"/> in both halves: one load and one vinserti64x4. (Not
+        /// <c>Avx512F.BroadcastVector256ToVector512</c>: .NET 10's JIT encodes its memory operand's displacement
+        /// as if the operand were 16 bytes — EVEX disp8·N with the wrong N — so <c>[r + 0x20]</c> reads at r + 0x40; and
+        /// not <c>Vector512.Create(v, v)</c>, which inserts both halves into a stale register.)
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<ushort> Twice(byte* p)
+        {
+            Vector256<ushort> v = Vector256.Load((ushort*)p);
+            return Avx512F.InsertVector256(v.ToVector512Unsafe(), v, 1);
+        }
+
+        /// <summary>
+        /// The fp16 pair (d, dmin) at <paramref name="block"/> as float32 lanes 0 and 1 — the vector form of
+        /// <see cref="BlockScale"/> (bit-identical), one conversion for both instead of two scalar ones.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector128<float> BlockScales2(byte* block) =>
+            F16Row.ToSingle(Sse41.ConvertToVector128Int32(Vector128.CreateScalar(Unsafe.ReadUnaligned<uint>(block)).AsUInt16()));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<byte> FifthBit(Vector512<ushort> qh, Vector512<ushort> shifts, Vector512<byte> onesB) =>
+            Vector512.ShiftLeft((Avx512BW.ShiftRightLogicalVariable(qh, shifts).AsByte() & onesB).AsUInt16(), 4).AsByte();
+
+        /// <summary>vpshufb control: bytes (2k, 0x80) in the lower 256 bits, (2k + 1, 0x80) in the upper — scale byte as int16.</summary>
+        private static Vector512<byte> ScaleControl(int k) =>
+            Vector512.Create(Vector256.Create((ushort)(0x8000 | 2 * k)), Vector256.Create((ushort)(0x8000 | 2 * k + 1))).AsByte();
+
+        /// <summary>32 bytes of nibbles as 64 unsigned bytes: low nibbles in the lower half, high nibbles in the upper.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<byte> Nibbles(byte* p, Vector512<ushort> nibbleShift, Vector512<byte> mask)
+        {
+            return Avx512BW.ShiftRightLogicalVariable(Twice(p), nibbleShift).AsByte() & mask;
+        }
+
+        /// <summary>
+        /// <c>Σ_k vpmaddwd(vpmaddubsw(q_k, x[64k..]), s_k)</c>: 16 exact int32 lanes of one token's super-block (q ≤ 63:
+        /// int16 pair sums ≤ 2·63·127; times scales |s| ≤ 128, summed over 256 elements, far inside int32).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> IntDot(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
+            Vector512<short> s0, Vector512<short> s1, Vector512<short> s2, Vector512<short> s3, sbyte* x) =>
+            Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q0, Vector512.Load(x)), s0)
+            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q1, Vector512.Load(x + 64)), s1)
+            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q2, Vector512.Load(x + 128)), s2)
+            + Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(q3, Vector512.Load(x + 192)), s3);
+
+        /// <summary>
+        /// Q6_K on Q8_K, <c>TN.N</c> tokens: per half h of a super-block two vectors — elements 0–63 (ql[0..64) low
+        /// nibbles, qh bits 0–1 / 2–3 per vector half) and 64–127 (high nibbles, qh bits 4–5 / 6–7), unsigned q ∈ [0, 63];
+        /// each 16-group's int8 scale multiplies its int16 pair sums in vpmaddwd (vpermw spreads the scales). Per token
+        /// the offset <c>32·Σ sc·bsums</c> is subtracted in int32 after folding the 16 lanes to 8, then one convert and
+        /// FMA by <c>d·d8</c>.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float DotQ6_K(byte* row, sbyte* xq, float* xs, int superBlocks)
+        public static void DotQ6_K<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
         {
-            var acc = Vector512<float>.Zero;
+            int n = TN.N, superBlocks = cols / QK;
+            long xStride = cols, dStride = superBlocks, bStride = cols / 16;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             var mask = Vector512.Create((byte)0x0F);
             var three = Vector512.Create((byte)3);
-            var offset = Vector512.Create((byte)32);
             var shiftA = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
             var shiftB = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
             // int16 lane i of the pair sums covers elements 2i, 2i+1, i.e. 16-group i/8 (of the 4 in a vector).
-            Vector512<short> groupOf = Vector512.ShiftRightLogical(Vector512<short>.Indices, 3);
+            Vector512<short> groupOf = Vector512.ShiftRightLogical(Vector512<short>.Indices, 3), four = Vector512.Create((short)4);
             for (int i = 0; i < superBlocks; i++)
             {
                 byte* block = row + i * Dequantizer.Q6_KBlockBytes;
-                Vector512<short> scales = Avx512BW.ConvertToVector512Int16(Vector256.Create(Vector128.Load((sbyte*)block + 192), Vector128<sbyte>.Zero));
-                Vector512<float> coef = (Vector256.Create(BlockScale(block + 208)) * Vector256.Load(xs + i * 8)).ToVector512Unsafe();
-                for (int h = 0; h < 2; h++)
-                {
-                    Vector512<byte> ql = Vector512.Load(block + 64 * h);
-                    Vector256<byte> qh32 = Vector256.Load(block + 128 + 32 * h);
-                    Vector512<ushort> qh = Vector512.Create(qh32, qh32).AsUInt16();
-                    sbyte* x = xq + i * QK + 128 * h;
-                    for (int v = 0; v < 2; v++)
-                    {
-                        Vector512<byte> low = v == 0 ? ql & mask : Vector512.ShiftRightLogical(ql.AsUInt16(), 4).AsByte() & mask;
-                        Vector512<byte> high = Avx512BW.ShiftRightLogicalVariable(qh, v == 0 ? shiftA : shiftB).AsByte() & three;
-                        Vector512<byte> q = low | Vector512.ShiftLeft(high.AsUInt16(), 4).AsByte();
-                        Vector512<sbyte> xv = Vector512.Load(x + 64 * v);
-                        Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(q, xv) - Avx512BW.MultiplyAddAdjacent(offset, xv);
-                        int g0 = 8 * h + 4 * v;   // first 16-group of this vector
-                        Vector512<short> sc = Avx512BW.PermuteVar32x16(scales, groupOf + Vector512.Create((short)g0));
-                        Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, sc);
-                        int sub = 4 * h + 2 * v;
-                        acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), Avx512F.PermuteVar16x32(coef, Pick(sub, sub + 1)), acc);
-                    }
-                }
+                Vector256<short> sc16 = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)block + 192));
+                Vector512<short> scales = sc16.ToVector512Unsafe();
+                Vector512<short> s0 = Avx512BW.PermuteVar32x16(scales, groupOf), s1 = Avx512BW.PermuteVar32x16(scales, groupOf + four);
+                Vector512<short> s2 = Avx512BW.PermuteVar32x16(scales, groupOf + four + four), s3 = Avx512BW.PermuteVar32x16(scales, groupOf + four + four + four);
+                Vector512<byte> ql0 = Vector512.Load(block), ql1 = Vector512.Load(block + 64);
+                Vector512<ushort> h0 = Twice(block + 128);
+                Vector512<ushort> h1 = Twice(block + 160);
+                Vector512<byte> q0 = (ql0 & mask) | High(h0, shiftA, three);
+                Vector512<byte> q1 = (Vector512.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & mask) | High(h0, shiftB, three);
+                Vector512<byte> q2 = (ql1 & mask) | High(h1, shiftA, three);
+                Vector512<byte> q3 = (Vector512.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte() & mask) | High(h1, shiftB, three);
+                float d = BlockScale(block + 208);
+                sbyte* xq = x.Q + i * QK;
+                float* d8 = x.D + i;
+                short* bs = x.BSums + 16 * i;
+                a0 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq, bs, d * d8[0], a0);
+                if (n > 1) a1 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + xStride, bs + bStride, d * d8[dStride], a1);
+                if (n > 2) a2 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 2 * xStride, bs + 2 * bStride, d * d8[2 * dStride], a2);
+                if (n > 3) a3 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 3 * xStride, bs + 3 * bStride, d * d8[3 * dStride], a3);
             }
-            return Vector512.Sum(acc);
+            y[0] = Vector256.Sum(a0);
+            if (n > 1) y[stride] = Vector256.Sum(a1);
+            if (n > 2) y[2 * stride] = Vector256.Sum(a2);
+            if (n > 3) y[3 * stride] = Vector256.Sum(a3);
+        }
+
+        /// <summary>Q6_K's two high bits (qh shifted per vector half, masked) moved to bits 4–5.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<byte> High(Vector512<ushort> qh, Vector512<ushort> shifts, Vector512<byte> three) =>
+            Vector512.ShiftLeft((Avx512BW.ShiftRightLogicalVariable(qh, shifts).AsByte() & three).AsUInt16(), 4).AsByte();
+
+        /// <summary>One token's Q6_K super-block: <c>acc += (float)(Σ sc·q·x − 32·Σ sc·bsums) · dd</c> over 8 int32 lanes.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<float> SuperBlock6(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
+            Vector512<short> s0, Vector512<short> s1, Vector512<short> s2, Vector512<short> s3, Vector256<short> sc16,
+            sbyte* x, short* bsums, float dd, Vector256<float> acc)
+        {
+            Vector512<int> isum = IntDot(q0, q1, q2, q3, s0, s1, s2, s3, x);
+            Vector256<int> offset = Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), sc16), 5);
+            Vector256<int> total = isum.GetLower() + isum.GetUpper() - offset;
+            return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(total), Vector256.Create(dd), acc);
         }
     }
 }

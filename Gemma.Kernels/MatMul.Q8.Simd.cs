@@ -264,14 +264,14 @@ internal static unsafe partial class MatMul
                     Vector512<sbyte> negative = Vector512.LessThan(wq, Vector512<sbyte>.Zero);
                     Vector512<byte> abs = Vector512.Abs(wq).AsByte();
                     sbyte* x = xq + (b + 2 * p) * Q8_0.BlockSize;
-                    a0 = Accumulate(abs, negative, Vector512.Load(x), Avx512F.PermuteVar16x32(s0, pick), a0);
-                    if (n > 1) a1 = Accumulate(abs, negative, Vector512.Load(x + cols), Avx512F.PermuteVar16x32(s1, pick), a1);
-                    if (n > 2) a2 = Accumulate(abs, negative, Vector512.Load(x + 2 * cols), Avx512F.PermuteVar16x32(s2, pick), a2);
-                    if (n > 3) a3 = Accumulate(abs, negative, Vector512.Load(x + 3 * cols), Avx512F.PermuteVar16x32(s3, pick), a3);
-                    if (n > 4) a4 = Accumulate(abs, negative, Vector512.Load(x + 4 * cols), Avx512F.PermuteVar16x32(s4, pick), a4);
-                    if (n > 5) a5 = Accumulate(abs, negative, Vector512.Load(x + 5 * cols), Avx512F.PermuteVar16x32(s5, pick), a5);
-                    if (n > 6) a6 = Accumulate(abs, negative, Vector512.Load(x + 6 * cols), Avx512F.PermuteVar16x32(s6, pick), a6);
-                    if (n > 7) a7 = Accumulate(abs, negative, Vector512.Load(x + 7 * cols), Avx512F.PermuteVar16x32(s7, pick), a7);
+                    a0 = AccumulateMasked(abs, wq, Vector512.Load(x), Avx512F.PermuteVar16x32(s0, pick), a0);
+                    if (n > 1) a1 = AccumulateMasked(abs, wq, Vector512.Load(x + cols), Avx512F.PermuteVar16x32(s1, pick), a1);
+                    if (n > 2) a2 = AccumulateMasked(abs, wq, Vector512.Load(x + 2 * cols), Avx512F.PermuteVar16x32(s2, pick), a2);
+                    if (n > 3) a3 = AccumulateMasked(abs, wq, Vector512.Load(x + 3 * cols), Avx512F.PermuteVar16x32(s3, pick), a3);
+                    if (n > 4) a4 = AccumulateMasked(abs, wq, Vector512.Load(x + 4 * cols), Avx512F.PermuteVar16x32(s4, pick), a4);
+                    if (n > 5) a5 = AccumulateMasked(abs, wq, Vector512.Load(x + 5 * cols), Avx512F.PermuteVar16x32(s5, pick), a5);
+                    if (n > 6) a6 = AccumulateMasked(abs, wq, Vector512.Load(x + 6 * cols), Avx512F.PermuteVar16x32(s6, pick), a6);
+                    if (n > 7) a7 = AccumulateMasked(abs, wq, Vector512.Load(x + 7 * cols), Avx512F.PermuteVar16x32(s7, pick), a7);
                     pick += Vector512.Create(2);
                 }
             }
@@ -300,6 +300,16 @@ internal static unsafe partial class MatMul
             if (n > 7) sum[7] = Vector512.Sum(a7);
             for (int t = 0; t < n; t++)
                 y[(long)t * stride] = sum[t] + LastBlock(row, xq + (long)t * cols, xs + (long)t * blocks, blocks);
+        }
+
+        /// <summary>As <see cref="Accumulate(Vector512{byte}, Vector512{sbyte}, Vector512{sbyte}, Vector512{float}, Vector512{float})"/>, the sign taken from w by a compare the JIT can keep in a mask register.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> AccumulateMasked(Vector512<byte> abs, Vector512<sbyte> wq, Vector512<sbyte> xv, Vector512<float> scale, Vector512<float> acc)
+        {
+            Vector512<sbyte> sx = Vector512.ConditionalSelect(Vector512.LessThan(wq, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - xv, xv);
+            Vector512<short> p16 = Avx512BW.MultiplyAddAdjacent(abs, sx);
+            Vector512<int> p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512.Create((short)1));
+            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(p32), scale, acc);
         }
 
         /// <summary><c>acc += (float)(Σ|w|·(±x) per 4 bytes) · scale</c> for one block pair and one token.</summary>

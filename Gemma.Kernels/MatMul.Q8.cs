@@ -110,18 +110,41 @@ internal static unsafe partial class MatMul
     {
         [ThreadStatic] private static byte[]? t_buffer;
 
-        public static void Rent(int n, int cols, out sbyte* q, out float* scales, out float* sums)
+        /// <summary>Q8_0 activations of n tokens: int8 values [n, cols], scales [n, cols / 32].</summary>
+        public static void Rent(int n, int cols, out sbyte* q, out float* scales)
         {
             long qBytes = ((long)n * cols + 63) & ~63L;
             long blocks = (long)n * (cols / Q8_0.BlockSize);
-            long total = qBytes + 2 * blocks * sizeof(float);
-            byte[]? buffer = t_buffer;
-            if (buffer is null || buffer.Length < total)
-                t_buffer = buffer = GC.AllocateUninitializedArray<byte>((int)Math.Max(total, 4096), pinned: true);
-            byte* p = (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+            byte* p = Scratch.Get(ref t_buffer, qBytes + blocks * sizeof(float));
             q = (sbyte*)p;
             scales = (float*)(p + qBytes);
-            sums = scales + blocks;
+        }
+    }
+
+    /// <summary>Per-thread scratch for Q8_K activations (see <see cref="Q8Activations"/>).</summary>
+    private static class Q8KActivations
+    {
+        [ThreadStatic] private static byte[]? t_buffer;
+
+        /// <summary>Q8_K activations of n tokens: int8 values [n, cols], scales [n, cols / 256], bsums [n, cols / 16].</summary>
+        public static void Rent(int n, int cols, out Q8K x)
+        {
+            long qBytes = ((long)n * cols + 63) & ~63L;
+            long dBytes = ((long)n * (cols / QK) * sizeof(float) + 63) & ~63L;
+            byte* p = Scratch.Get(ref t_buffer, qBytes + dBytes + (long)n * (cols / 16) * sizeof(short));
+            x = new Q8K((sbyte*)p, (float*)(p + qBytes), (short*)(p + qBytes + dBytes));
+        }
+    }
+
+    private static class Scratch
+    {
+        /// <summary>The pinned buffer in <paramref name="slot"/>, replaced by a larger one when shorter than <paramref name="bytes"/>.</summary>
+        public static byte* Get(ref byte[]? slot, long bytes)
+        {
+            byte[]? buffer = slot;
+            if (buffer is null || buffer.Length < bytes)
+                slot = buffer = GC.AllocateUninitializedArray<byte>((int)Math.Max(bytes, 4096), pinned: true);
+            return (byte*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
         }
     }
 }

@@ -16,7 +16,7 @@ namespace Gemma.Kernels;
 /// (<c>MatMul.Q8.cs</c>): exact integer block dot products, float32 scales; this adds the activation rounding error.
 /// The hot kernels are <c>[MethodImpl(AggressiveOptimization)]</c>: fully optimized at first call instead of going
 /// through Tier0/OSR (under BenchmarkDotNet in-process the unoptimized Q8_0 versions were observed to persist, 4–6× slower).
-/// The kernel roots (<c>FloatKernels.Range/Decode/Gemm</c>, <c>RowsByTokens</c>, <c>Q8V512.Range</c>, <c>RunQuant</c>) are
+/// The kernel roots (<c>FloatKernels.Range/Decode/Gemm</c>, <c>RowsByTokens</c>, <c>Q8V512.Range</c>, <c>RunQ4_0</c>, <c>RunKQuant</c>) are
 /// also <c>NoInlining</c>, so each is compiled as its own method with the JIT's whole inlining budget: otherwise a caller's
 /// Tier1 recompile (e.g. <c>Linear2</c>, <c>Transformer.OutputHead</c>) inlines the row loop, runs out of budget and calls
 /// the <c>Ops128.Fma</c> / <c>Bf16Row.Load128</c> of every 4 lanes out of line — seen on ARM64 (docs/arm64.md), where each
@@ -117,13 +117,17 @@ internal static unsafe partial class MatMul
         if (UsesInt8Activations(w0.Type) || (count > 1 && UsesInt8Activations(w1.Type)) || (count > 2 && UsesInt8Activations(w2.Type)))
         {
             // Quantize the activations once on the calling thread; the workers (and all layers) share them read-only.
-            Q8Activations.Rent(n, w0.Cols, out sbyte* q, out float* scales, out float* sums);
+            Q8Activations.Rent(n, w0.Cols, out sbyte* q, out float* scales);
             QuantizeActivations(x, n, w0.Cols, q, scales);
-            if (NeedsBlockSums(w0.Type) || (count > 1 && NeedsBlockSums(w1.Type)) || (count > 2 && NeedsBlockSums(w2.Type)))
-                BlockSums(q, scales, n * (w0.Cols / Q8_0.BlockSize), sums);
             work.A.QuantizedX = work.B.QuantizedX = work.C.QuantizedX = q;
             work.A.XScales = work.B.XScales = work.C.XScales = scales;
-            work.A.XSums = work.B.XSums = work.C.XSums = sums;
+        }
+        if (UsesQ8KActivations(w0.Type) || (count > 1 && UsesQ8KActivations(w1.Type)) || (count > 2 && UsesQ8KActivations(w2.Type)))
+        {
+            // The K-quants' format (a scale per 256); a call mixing Q8_0/Q4_0 with K-quants quantizes x both ways.
+            Q8KActivations.Rent(n, w0.Cols, out Q8K xk);
+            QuantizeQ8K(x, n * (w0.Cols / QK), xk.Q, xk.D, xk.BSums);
+            work.A.XK = work.B.XK = work.C.XK = xk;
         }
         long madds = (long)n * w0.Cols * ((long)work.A.W.Rows + work.B.W.Rows + work.C.W.Rows);
         if (pool is null || pool.Threads == 1 || madds < ParallelThreshold)
@@ -178,7 +182,7 @@ internal static unsafe partial class MatMul
         public readonly int Items;
         public sbyte* QuantizedX;   // int8-activation types only: [n, cols] int8
         public float* XScales;      // int8-activation types only: [n, cols / 32]
-        public float* XSums;        // Q4_K/Q5_K only: [n, cols / 32] dx · Σ qx per block (the minimums' factor)
+        public Q8K XK;              // K-quants only: the Q8_K activations
 
         public LinearWork(in WeightMatrix w, float* x, float* y, int n, int threads)
         {
@@ -187,7 +191,7 @@ internal static unsafe partial class MatMul
             int chunk = (w.Rows / (threads * 8) + 15) & ~15;
             ChunkRows = Math.Clamp(chunk, 16, 512);
             Items = (w.Rows + ChunkRows - 1) / ChunkRows;
-            QuantizedX = null; XScales = null; XSums = null;
+            QuantizedX = null; XScales = null; XK = default;
         }
 
         public readonly void Execute(int index)
@@ -204,10 +208,10 @@ internal static unsafe partial class MatMul
                 case WeightType.F32: RunFloat<F32Row>(r0, r1); break;
                 case WeightType.BF16: RunFloat<Bf16Row>(r0, r1); break;
                 case WeightType.Q8_0: RunQ8(W, QuantizedX, XScales, Y, N, r0, r1); break;
-                case WeightType.Q4_0: RunQuant<Q4_0Dot>(W, QuantizedX, XScales, XSums, Y, N, r0, r1); break;
-                case WeightType.Q4_K: RunQuant<Q4_KDot>(W, QuantizedX, XScales, XSums, Y, N, r0, r1); break;
-                case WeightType.Q5_K: RunQuant<Q5_KDot>(W, QuantizedX, XScales, XSums, Y, N, r0, r1); break;
-                case WeightType.Q6_K: RunQuant<Q6_KDot>(W, QuantizedX, XScales, XSums, Y, N, r0, r1); break;
+                case WeightType.Q4_0: RunQ4_0(W, QuantizedX, XScales, Y, N, r0, r1); break;
+                case WeightType.Q4_K: RunKQuant<Q4_KDot>(W, XK, Y, N, r0, r1); break;
+                case WeightType.Q5_K: RunKQuant<Q5_KDot>(W, XK, Y, N, r0, r1); break;
+                case WeightType.Q6_K: RunKQuant<Q6_KDot>(W, XK, Y, N, r0, r1); break;
                 default: throw new ArgumentOutOfRangeException(nameof(W), W.Type, "Unknown weight type.");
             }
         }

@@ -68,9 +68,25 @@ internal readonly unsafe struct Ops512 : IVectorOps<Vector512<float>>
             for (int i = 0; i < 16; i++) sums[i] = Sum(Vector512.Load(v + 16 * i));
             return;
         }
+        SumEach(Vector512.Load(v), Vector512.Load(v + 16), Vector512.Load(v + 32), Vector512.Load(v + 48),
+            Vector512.Load(v + 64), Vector512.Load(v + 80), Vector512.Load(v + 96), Vector512.Load(v + 112),
+            Vector512.Load(v + 128), Vector512.Load(v + 144), Vector512.Load(v + 160), Vector512.Load(v + 176),
+            Vector512.Load(v + 192), Vector512.Load(v + 208), Vector512.Load(v + 224), Vector512.Load(v + 240), sums);
+    }
+
+    /// <summary>
+    /// <see cref="SumEach(float*, float*)"/> of 16 vectors held in registers (needs <c>Avx512F</c>): a kernel whose last
+    /// pass produces the vectors skips storing and reloading them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void SumEach(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        Vector512<float> v4, Vector512<float> v5, Vector512<float> v6, Vector512<float> v7,
+        Vector512<float> v8, Vector512<float> v9, Vector512<float> v10, Vector512<float> v11,
+        Vector512<float> v12, Vector512<float> v13, Vector512<float> v14, Vector512<float> v15, float* sums)
+    {
         // u_k lanes 0–7: s8 of vector 2k, lanes 8–15: s8 of vector 2k + 1.
-        Vector512<float> u0 = Halves(v, 0), u1 = Halves(v, 2), u2 = Halves(v, 4), u3 = Halves(v, 6);
-        Vector512<float> u4 = Halves(v, 8), u5 = Halves(v, 10), u6 = Halves(v, 12), u7 = Halves(v, 14);
+        Vector512<float> u0 = Halves(v0, v1), u1 = Halves(v2, v3), u2 = Halves(v4, v5), u3 = Halves(v6, v7);
+        Vector512<float> u4 = Halves(v8, v9), u5 = Halves(v10, v11), u6 = Halves(v12, v13), u7 = Halves(v14, v15);
         // w_m 128-bit quarter r: s4 of vector 4m + r.
         Vector512<float> w0 = Quarters(u0, u1), w1 = Quarters(u2, u3), w2 = Quarters(u4, u5), w3 = Quarters(u6, u7);
         // x0 quarter r: s2 of vectors r and 4 + r; x1: 8 + r and 12 + r.
@@ -79,11 +95,8 @@ internal readonly unsafe struct Ops512 : IVectorOps<Vector512<float>>
         Vector512<float> y = Avx512F.Shuffle(x0, x1, 0x88) + Avx512F.Shuffle(x0, x1, 0xDD);
         Avx512F.PermuteVar16x32(y, Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)).Store(sums);
 
-        static Vector512<float> Halves(float* v, int k)
-        {
-            Vector512<float> a = Vector512.Load(v + 16 * k), b = Vector512.Load(v + 16 * k + 16);
-            return Avx512F.Shuffle4x128(a, b, 0b01_00_01_00) + Avx512F.Shuffle4x128(a, b, 0b11_10_11_10);
-        }
+        static Vector512<float> Halves(Vector512<float> a, Vector512<float> b)
+            => Avx512F.Shuffle4x128(a, b, 0b01_00_01_00) + Avx512F.Shuffle4x128(a, b, 0b11_10_11_10);
         static Vector512<float> Quarters(Vector512<float> a, Vector512<float> b)
             => Avx512F.Shuffle4x128(a, b, 0b10_00_10_00) + Avx512F.Shuffle4x128(a, b, 0b11_01_11_01);
         static Vector512<float> Pairs(Vector512<float> a, Vector512<float> b)

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 using Gemma.Kernels;
 
@@ -6,7 +8,7 @@ namespace Gemma.Benchmarks.Kernels;
 
 /// <summary>
 /// <c>linear-quick</c>: best-of-N stopwatch timings of <see cref="MatMul.Linear"/> for a list of cases, interleaved
-/// round by round (case A, B, C, A, B, C, …) so that the load of a shared machine hits every case alike. A companion
+/// round by round (case A, B, C, A, B, C, …; <c>--peak</c> adds register-resident FMA chains, the ceiling in the same minutes) so that the load of a shared machine hits every case alike. A companion
 /// to the BenchmarkDotNet classes for quick A/B work; the best time is the least-disturbed one.
 /// <code>dotnet run -c Release --project Gemma.Benchmarks -- linear-quick --rounds 20 --threads 2 bf16:2048x2304:1 q8_0:9216x2304:128</code>
 /// Each case is <c>type:rowsxcols:n</c>; prints best and median time, GB/s of weights and GFLOP/s. <c>--cpu</c> (1 thread)
@@ -17,7 +19,8 @@ internal static unsafe class LinearQuickCommand
     public static int Run(string[] args)
     {
         int rounds = 15, threads = 1, offset = 0;
-        bool cpu = false;
+        bool cpu = false, peak = false;
+        var peakTimes = new List<double>();
         var cases = new List<(WeightType Type, int Rows, int Cols, int N)>();
         for (int i = 0; i < args.Length; i++)
         {
@@ -27,6 +30,7 @@ internal static unsafe class LinearQuickCommand
                 case "--threads": threads = int.Parse(args[++i]); break;
                 case "--offset": offset = int.Parse(args[++i]); break; // bytes past a 4 KiB boundary (alignment tests)
                 case "--cpu": cpu = true; break; // thread CPU time instead of wall time (1 thread: leaves out waiting for a core)
+                case "--peak": peak = true; break; // also time register-resident FMA chains each round (the ceiling, same minutes)
                 default:
                     string[] p = args[i].Split(':');
                     string[] s = p[1].Split('x');
@@ -49,6 +53,14 @@ internal static unsafe class LinearQuickCommand
         var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, c.N, offset)).ToArray();
         var times = cases.Select(_ => new List<double>()).ToArray();
         for (int round = 0; round < rounds + 2; round++)
+        {
+            if (peak)
+            {
+                long p0 = Stopwatch.GetTimestamp(), q0 = ThreadCpuNs();
+                FmaChains(1_000_000, round);
+                double us = cpu ? (ThreadCpuNs() - q0) / 1e3 : Stopwatch.GetElapsedTime(p0).TotalMicroseconds;
+                if (round >= 2) peakTimes.Add(us);
+            }
             for (int i = 0; i < cases.Count; i++)
             {
                 (WeightMatrix w, float[] x, float[] y) = setups[i];
@@ -59,6 +71,12 @@ internal static unsafe class LinearQuickCommand
                 double us = (cpu ? (ThreadCpuNs() - c0) / 1e3 : Stopwatch.GetElapsedTime(t0).TotalMicroseconds) / reps;
                 if (round >= 2) times[i].Add(us); // two warm-up rounds (JIT, page faults)
             }
+        }
+        if (peak)
+        {
+            double best = peakTimes.Min(), flops = 1_000_000.0 * 16 * Vector512<float>.Count * 2;
+            Console.WriteLine($"FMA peak (1 thread, 16 Vector512 chains, best of {peakTimes.Count}): {flops / best / 1e3:F1} GFLOP/s");
+        }
         if (cpu && threads > 1) Console.WriteLine("warning: --cpu measures the calling thread only");
         Console.WriteLine($"threads={threads} rounds={rounds} offset={offset} time={(cpu ? "thread CPU" : "wall")}");
         Console.WriteLine("| type | rows×cols | n | best µs | median µs | GB/s (best) | GFLOP/s (best) |");
@@ -72,6 +90,28 @@ internal static unsafe class LinearQuickCommand
             Console.WriteLine($"| {c.Type} | {c.Rows}×{c.Cols} | {c.N} | {best:F1} | {median:F1} | {bytes / best / 1e3:F1} | {flops / best / 1e3:F1} |");
         }
         return 0;
+    }
+
+    /// <summary>16 independent register-resident FMA chains (Vector512), the loop of gemma bench's FMA peak probe.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static float FmaChains(long iterations, float seed)
+    {
+        Vector512<float> a = Vector512.Create(0.999999f), b = Vector512.Create(1e-7f);
+        Vector512<float> c0 = Vector512.Create(seed), c1 = c0 + b, c2 = c1 + b, c3 = c2 + b, c4 = c3 + b, c5 = c4 + b,
+            c6 = c5 + b, c7 = c6 + b, c8 = c7 + b, c9 = c8 + b, c10 = c9 + b, c11 = c10 + b, c12 = c11 + b, c13 = c12 + b,
+            c14 = c13 + b, c15 = c14 + b;
+        for (long i = 0; i < iterations; i++)
+        {
+            c0 = Vector512.FusedMultiplyAdd(c0, a, b); c1 = Vector512.FusedMultiplyAdd(c1, a, b);
+            c2 = Vector512.FusedMultiplyAdd(c2, a, b); c3 = Vector512.FusedMultiplyAdd(c3, a, b);
+            c4 = Vector512.FusedMultiplyAdd(c4, a, b); c5 = Vector512.FusedMultiplyAdd(c5, a, b);
+            c6 = Vector512.FusedMultiplyAdd(c6, a, b); c7 = Vector512.FusedMultiplyAdd(c7, a, b);
+            c8 = Vector512.FusedMultiplyAdd(c8, a, b); c9 = Vector512.FusedMultiplyAdd(c9, a, b);
+            c10 = Vector512.FusedMultiplyAdd(c10, a, b); c11 = Vector512.FusedMultiplyAdd(c11, a, b);
+            c12 = Vector512.FusedMultiplyAdd(c12, a, b); c13 = Vector512.FusedMultiplyAdd(c13, a, b);
+            c14 = Vector512.FusedMultiplyAdd(c14, a, b); c15 = Vector512.FusedMultiplyAdd(c15, a, b);
+        }
+        return Vector512.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)) + ((c12 + c13) + (c14 + c15)));
     }
 
     [DllImport("libc", EntryPoint = "clock_gettime")] private static extern int ClockGetTime(int clock, out TimeSpec t);

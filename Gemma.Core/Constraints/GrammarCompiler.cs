@@ -32,6 +32,58 @@ internal sealed class CompiledGrammar
     public bool[] Plain => _plain ??= [.. Enumerable.Range(0, StateCount).Select(s => Calls[s].Length == 0 && !Final[s])];
     private bool[]? _plain;
 
+    /// <summary>A <see cref="RunLength"/> that no string length reaches: the state reads such bytes forever.</summary>
+    public const int Unbounded = 1000;
+    private short[]? _run; // (state * AsciiClasses.Count + class) RunLength + 1; 0 = not computed yet
+
+    /// <summary>
+    /// How many bytes of <see cref="AsciiClasses"/> class <paramref name="cls"/> the state surely reads: every string
+    /// of that class up to this length keeps it alive through plain states (no call, no possible end), so a token
+    /// trie subtree of such bytes no higher than this is accepted whole. A counted run <c>[a-z]{0,7}</c> gives 7 for
+    /// lower case, a JSON string body <see cref="Unbounded"/> for printable ASCII. Learned once per (state, class);
+    /// racing threads compute the same value.
+    /// </summary>
+    public int RunLength(int state, int cls)
+    {
+        short[] run = RunTable;
+        int v = run[state * AsciiClasses.Count + cls];
+        if (v == 0) run[state * AsciiClasses.Count + cls] = (short)(v = ComputeRunLength(state, cls) + 1);
+        return v - 1;
+    }
+
+    /// <summary>(state * AsciiClasses.Count + class) <see cref="RunLength"/> + 1, or 0 where not learned yet (read by the walks' hot loop).</summary>
+    public short[] RunTable => _run ?? Interlocked.CompareExchange(ref _run, new short[StateCount * AsciiClasses.Count], null) ?? _run!;
+
+    private int ComputeRunLength(int state, int cls)
+    {
+        // One byte per grammar byte class inside the ASCII class stands for all of them.
+        var bytes = new List<byte>();
+        var seenClass = new bool[ClassCount];
+        for (int b = 0; b < 128; b++)
+            if ((AsciiClasses.Of[b] & (1 << cls)) != 0 && !seenClass[ByteClass[b]]) { seenClass[ByteClass[b]] = true; bytes.Add((byte)b); }
+        // The set of states after L bytes, level by level; a set met before means a cycle that never fails.
+        bool[] plain = Plain;
+        int[] current = [state];
+        var levels = new List<int[]> { current };
+        var next = new SortedSet<int>();
+        for (int length = 1; length < 255; length++)
+        {
+            next.Clear();
+            foreach (int s in current)
+                foreach (byte b in bytes)
+                {
+                    int t = Step(s, b);
+                    if (t < 0 || !plain[t]) return length - 1;
+                    next.Add(t);
+                }
+            current = [.. next];
+            foreach (int[] level in levels)
+                if (level.AsSpan().SequenceEqual(current)) return Unbounded;
+            levels.Add(current);
+        }
+        return 254;
+    }
+
     /// <summary>The state reached from <paramref name="state"/> on <paramref name="b"/>, or -1.</summary>
     public int Step(int state, byte b) => Next[state * ClassCount + ByteClass[b]];
 

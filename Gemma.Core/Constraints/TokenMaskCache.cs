@@ -30,9 +30,11 @@ internal sealed class StateTokens
 /// </summary>
 /// <remarks>
 /// Learning a state is a walk of the vocabulary's tries, pruned where no parse survives, except that a slice whose
-/// whole language provably keeps the state inside its rule (<see cref="Contains"/>, a product of two small automata)
-/// is taken with one bitset OR: in a JSON string body that skips ≈ 97 % of Gemma's vocabulary, so learning costs a
-/// walk of the few thousand tokens with quotes, backslashes or control characters.
+/// whole language provably keeps the state inside its rule (<see cref="FamilyRuns"/>, one level search per slice
+/// family) is taken with one bitset OR: in a JSON string body that skips ≈ 97 % of Gemma's vocabulary, so learning
+/// costs a walk of the few thousand tokens with quotes, backslashes or control characters. Inside a walk, a subtree
+/// whose bytes all lie in a class the state surely reads that far is taken whole
+/// (<see cref="CompiledGrammar.RunLength"/>).
 /// </remarks>
 internal sealed class TokenMaskCache
 {
@@ -66,17 +68,21 @@ internal sealed class TokenMaskCache
         var accepted = new ulong[(v.Size + 63) / 64];
         var completions = new List<(int Node, int Depth)>();
         var tails = new List<(byte Byte, int Slice, int Node)>();
-        bool containing = true; // a family grows by length: once one slice is not contained, no longer one is
+        int family = -1;
+        (int Contain, int ExcludeFrom) runs = default;
         for (int k = 0; k < v.Slices.Length; k++)
         {
             TokenSlice slice = v.Slices[k];
-            if (k == TokenVocabulary.AlnumSlices) containing = true; // the next family starts short again
-            if (slice.Language is { } language && containing && (containing = Contains(Grammar, state, language)))
+            if (slice.Family >= 0)
             {
-                for (int w = 0; w < accepted.Length; w++) accepted[w] |= slice.Mask[w];
-                continue;
+                if (slice.Family != family) runs = FamilyRuns(Grammar, state, v.FamilyChars[family = slice.Family]);
+                if (slice.MaxChars <= runs.Contain)
+                {
+                    for (int w = 0; w < accepted.Length; w++) accepted[w] |= slice.Mask[w];
+                    continue;
+                }
+                if (slice.MinChars >= runs.ExcludeFrom) continue;
             }
-            if (slice.Language is { } other && Excludes(Grammar, state, other)) continue;
             completions.Clear();
             walker.WalkFrom(slice.Trie, [new StackTop { State = state, Parent = PdaRunner.SentinelFrame }], accepted, completions);
             TokenTrie trie = slice.Trie;
@@ -121,71 +127,89 @@ internal sealed class TokenMaskCache
     }
 
     /// <summary>
-    /// Whether every word of <paramref name="language"/> (a one-rule automaton whose states can all reach its end) is
-    /// read from <paramref name="state"/> by <paramref name="g"/>'s own rule automaton without dying: a search of the
-    /// reachable pairs (language state, grammar state), failing on the first byte the language reads and the grammar
-    /// does not. Then every such token is accepted — every grammar state can still be completed — whatever the stack.
+    /// How a slice family (tokens that are runs of one character class <paramref name="chars"/>) meets
+    /// <paramref name="state"/>, in characters: every run up to <c>Contain</c> long is read by the state's own rule
+    /// without dying (then whatever the stack, those tokens are accepted: every grammar state can still be completed),
+    /// and no run of <c>ExcludeFrom</c> or more can be read while no state on the way may end its rule or call another
+    /// (bytes read there are decided elsewhere) — so slices up to <c>Contain</c> are taken whole, slices from
+    /// <c>ExcludeFrom</c> skipped, the others walked. A search level by level over the sets of grammar states after
+    /// L characters (UTF-8 sequences are followed byte by byte); a set met before is a cycle, so
+    /// <see cref="CompiledGrammar.Unbounded"/>. A string state with 5 characters left gives (5, 6).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs hot the first time a state is met: no tier-0 code
-    internal static bool Contains(CompiledGrammar g, int state, CompiledGrammar language)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs the first time a state is met: no tier-0 code
+    internal static (int Contain, int ExcludeFrom) FamilyRuns(CompiledGrammar g, int state, CompiledGrammar chars)
     {
-        // One byte per distinct (language class, grammar class) pair stands for all bytes of that pair.
-        var seenPair = new int[language.ClassCount * g.ClassCount];
+        const int maxLevel = 40, maxExclusion = 32; // past every finite slice bound
+        // One byte per distinct (character-class class, grammar class) pair stands for all bytes of that pair.
+        var seenPair = new bool[chars.ClassCount * g.ClassCount];
         Span<byte> bytes = stackalloc byte[256];
         int n = 0;
         for (int b = 0; b < 256; b++)
         {
-            ref int p = ref seenPair[language.ByteClass[b] * g.ClassCount + g.ByteClass[b]];
-            if (p == 0) { p = 1; bytes[n++] = (byte)b; }
+            ref bool p = ref seenPair[chars.ByteClass[b] * g.ClassCount + g.ByteClass[b]];
+            if (!p) { p = true; bytes[n++] = (byte)b; }
         }
         bytes = bytes[..n];
+        int charStart = chars.RuleStart[chars.Root];
+        int contain = -1, excludeFrom = CompiledGrammar.Unbounded;
+        bool touched = Touches(g, state);
+        int[] current = [state];
+        var levels = new List<int[]> { current };
+        var next = new SortedSet<int>();
         var seen = new HashSet<long>();
-        var work = new Stack<(int L, int G)>();
-        work.Push((language.RuleStart[language.Root], state));
-        seen.Add(((long)language.RuleStart[language.Root] << 32) | (uint)state);
-        while (work.Count > 0)
+        var work = new Stack<(int C, int G)>();
+        for (int level = 1; level <= maxLevel; level++)
         {
-            (int l, int s) = work.Pop();
-            foreach (byte b in bytes)
+            // The states after one more character, following its bytes (a character is one byte or a UTF-8 sequence).
+            bool died = false;
+            next.Clear();
+            seen.Clear();
+            foreach (int s0 in current) work.Push((charStart, s0));
+            while (work.Count > 0)
             {
-                int l2 = language.Step(l, b);
-                if (l2 < 0) continue;
-                int s2 = g.Step(s, b);
-                if (s2 < 0) return false;
-                if (seen.Add(((long)l2 << 32) | (uint)s2)) work.Push((l2, s2));
+                (int c, int s) = work.Pop();
+                foreach (byte b in bytes)
+                {
+                    int c2 = chars.Step(c, b);
+                    if (c2 < 0) continue;
+                    int s2 = g.Step(s, b);
+                    if (s2 < 0) { died = true; continue; }
+                    if (chars.Final[c2]) next.Add(s2);
+                    else if (seen.Add(((long)c2 << 32) | (uint)s2))
+                    {
+                        touched |= Touches(g, s2);
+                        work.Push((c2, s2));
+                    }
+                }
             }
+            if (died && contain < 0) contain = level - 1;
+            if (next.Count == 0)
+            {
+                if (!touched) excludeFrom = level;
+                break;
+            }
+            foreach (int s in next) touched |= Touches(g, s);
+            // Give up early where the answer cannot help: a run that may end the rule is never excluded, and an
+            // exclusion (all runs dying at one length) is not worth a search over many states — those slices'
+            // walks die fast anyway. Unknown results stay sound: contain as far as checked, nothing excluded.
+            if (contain >= 0 && (touched || next.Count > 4 || level >= maxExclusion)) break;
+            if (next.Count > 64)
+            {
+                contain = level;
+                break;
+            }
+            current = [.. next];
+            bool cycle = false;
+            foreach (int[] l in levels) cycle |= l.AsSpan().SequenceEqual(current);
+            if (cycle) break;
+            levels.Add(current);
         }
-        return true;
+        // Left the loop without dying: on a cycle (or past the longest finite slice) no run ever dies.
+        if (contain < 0) contain = levels.Count <= maxLevel ? CompiledGrammar.Unbounded : maxLevel;
+        return (contain, excludeFrom);
     }
 
-    /// <summary>
-    /// Whether no token of the slice <paramref name="language"/> can be read from <paramref name="state"/>: the same
-    /// pair search finds no whole word the rule reads, and never meets a state where the rule may end or call another
-    /// rule (bytes read there are decided elsewhere, so the slice is walked). A string state with 5 characters left
-    /// skips the slices of 6 or more characters without walking them.
-    /// </summary>
-    internal static bool Excludes(CompiledGrammar g, int state, CompiledGrammar language)
-    {
-        var seen = new HashSet<long>();
-        var work = new Stack<(int L, int G)>();
-        work.Push((language.RuleStart[language.Root], state));
-        seen.Add(((long)language.RuleStart[language.Root] << 32) | (uint)state);
-        while (work.Count > 0)
-        {
-            (int l, int s) = work.Pop();
-            if (g.Final[s] || g.Calls[s].Length > 0) return false;
-            for (int b = 0; b < 256; b++)
-            {
-                int l2 = language.Step(l, (byte)b);
-                if (l2 < 0) continue;
-                int s2 = g.Step(s, (byte)b);
-                if (s2 < 0) continue;
-                if (language.Final[l2]) return false;
-                if (seen.Add(((long)l2 << 32) | (uint)s2)) work.Push((l2, s2));
-            }
-        }
-        return true;
-    }
+    private static bool Touches(CompiledGrammar g, int s) => g.Final[s] || g.Calls[s].Length > 0;
 }
 
 /// <summary>Walks a <see cref="TokenTrie"/> with a <see cref="PdaRunner"/>, pruning subtrees no parse survives.</summary>
@@ -223,26 +247,30 @@ internal sealed class TrieWalker
             Array.Resize(ref _count, trie.MaxDepth + 2);
             Array.Resize(ref _frames, trie.MaxDepth + 2);
         }
-        _start[0] = at;
-        _count[0] = count;
-        _frames[0] = frameBase;
+        int[] start = _start, counts = _count, frames = _frames;
+        start[0] = at;
+        counts[0] = count;
+        frames[0] = frameBase;
         byte[] label = trie.Label;
         int[] depth = trie.Depth, end = trie.End, tokenStart = trie.TokenStart, ids = trie.TokenIds;
+        byte[] subtreeClasses = trie.SubtreeClasses, height = trie.Height;
         int nodes = end[root], baseDepth = depth[root];
         CompiledGrammar g = r.Grammar;
         int[] next = g.Next;
         bool[] plain = g.Plain;
         byte[] byteClass = g.ByteClass;
+        short[] run = g.RunTable;
         int classes = g.ClassCount;
+        StackTop[] buffer = r.Buffer; // reloaded after every call that may grow it
         int i = root + 1;
         while (i < nodes)
         {
             int d = depth[i] - baseDepth;
-            if (_count[d - 1] == 1)
+            if (counts[d - 1] == 1)
             {
                 // Fast path, most nodes of a walk: one stack whose next state neither calls nor returns — a plain
                 // DFA step, no frames, no closure.
-                StackTop only = r.Buffer[_start[d - 1]];
+                StackTop only = buffer[start[d - 1]];
                 int t = next[only.State * classes + byteClass[label[i]]];
                 if (t < 0)
                 {
@@ -251,23 +279,53 @@ internal sealed class TrieWalker
                 }
                 if (plain[t])
                 {
-                    for (int k = tokenStart[i]; k < tokenStart[i + 1]; k++)
+                    // A subtree whose bytes all lie in a class the state surely reads that far is accepted whole:
+                    // under a counted run [a-z]{0,9} or in a string body, most of the vocabulary below a node
+                    // needs no step at all.
+                    int e = end[i];
+                    bool whole = false;
+                    if (e > i + 1)
+                    {
+                        int h = height[i], at0 = t * AsciiClasses.Count;
+                        for (uint m = subtreeClasses[i]; m != 0; m &= m - 1)
+                        {
+                            int c = BitOperations.TrailingZeroCount(m);
+                            int v = run[at0 + c];
+                            if (v == 0) v = g.RunLength(t, c) + 1;
+                            if (v > h)
+                            {
+                                whole = true;
+                                break;
+                            }
+                        }
+                    }
+                    for (int k = tokenStart[i], kEnd = tokenStart[whole ? e : i + 1]; k < kEnd; k++)
                     {
                         int id = ids[k];
                         bits[id >> 6] |= 1UL << id;
                     }
-                    int slot = _start[d - 1] + 1;
-                    if (slot >= r.Buffer.Length) Array.Resize(ref r.Buffer, r.Buffer.Length * 2);
-                    r.Buffer[slot] = new StackTop { State = t, Parent = only.Parent };
-                    _start[d] = slot;
-                    _count[d] = 1;
-                    _frames[d] = _frames[d - 1];
+                    if (whole)
+                    {
+                        i = e;
+                        continue;
+                    }
+                    int slot = start[d - 1] + 1;
+                    if (slot >= buffer.Length)
+                    {
+                        Array.Resize(ref r.Buffer, r.Buffer.Length * 2);
+                        buffer = r.Buffer;
+                    }
+                    buffer[slot] = new StackTop { State = t, Parent = only.Parent };
+                    start[d] = slot;
+                    counts[d] = 1;
+                    frames[d] = frames[d - 1];
                     i++;
                     continue;
                 }
             }
-            r.FrameTop = _frames[d - 1];
-            StepResult step = r.Advance(_start[d - 1], _count[d - 1], label[i], _start[d - 1] + _count[d - 1]);
+            r.FrameTop = frames[d - 1];
+            StepResult step = r.Advance(start[d - 1], counts[d - 1], label[i], start[d - 1] + counts[d - 1]);
+            buffer = r.Buffer;
             if (!step.Alive)
             {
                 i = end[i];
@@ -284,9 +342,9 @@ internal sealed class TrieWalker
                 i = end[i];
                 continue;
             }
-            _start[d] = step.Start;
-            _count[d] = step.Count;
-            _frames[d] = r.FrameTop;
+            start[d] = step.Start;
+            counts[d] = step.Count;
+            frames[d] = r.FrameTop;
             i++;
         }
         r.FrameTop = frameBase;

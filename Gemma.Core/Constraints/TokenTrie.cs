@@ -15,6 +15,8 @@ internal sealed class TokenTrie
     public required int[] End { get; init; }        // (node) one past the last node of the subtree
     public required int[] TokenStart { get; init; } // (node + 1) start of the node's tokens in TokenIds
     public required int[] TokenIds { get; init; }
+    public required byte[] SubtreeClasses { get; init; } // (node) bit c: every byte below the node is in AsciiClasses c
+    public required byte[] Height { get; init; }    // (node) longest path below the node, in bytes (capped at 255)
     public int NodeCount => Label.Length;
     public int MaxDepth { get; init; }
 
@@ -64,11 +66,57 @@ internal sealed class TokenTrie
         }
         for (int d = path.Count - 1; d >= 0; d--) end[path[d]] = label.Count;
         tokenStart.Add(ids.Count);
+        // Subtree summaries, children before parents (reverse preorder): the classes holding every byte below a node
+        // and the longest path below it. A walk takes a subtree whole when its state surely reads that many bytes of
+        // one of those classes (CompiledGrammar.RunLength).
+        int n = label.Count;
+        var classes = new byte[n];
+        var height = new byte[n];
+        for (int i = n - 1; i >= 0; i--)
+        {
+            byte m = byte.MaxValue;
+            int h = 0;
+            for (int c = i + 1; c < end[i]; c = end[c])
+            {
+                m &= (byte)(AsciiClasses.Of[label[c]] & classes[c]);
+                h = Math.Max(h, height[c] + 1);
+            }
+            classes[i] = m;
+            height[i] = (byte)Math.Min(h, 255);
+        }
         return new TokenTrie
         {
             Label = [.. label], Depth = [.. depth], End = [.. end], TokenStart = [.. tokenStart], TokenIds = [.. ids],
-            MaxDepth = maxDepth,
+            SubtreeClasses = classes, Height = height, MaxDepth = maxDepth,
         };
+    }
+}
+
+/// <summary>
+/// Common ASCII byte classes a token's bytes fall in: digits, lower case, upper case, lower-case hex, hex, letters,
+/// letters and digits, and printable JSON string content (ASCII without <c>"</c> and <c>\</c>). Trie subtrees record
+/// which of them hold all their bytes; grammar states how far they surely read each (<see cref="CompiledGrammar.RunLength"/>).
+/// </summary>
+internal static class AsciiClasses
+{
+    public const int Count = 8;
+
+    /// <summary>(byte) bit c set when the byte is in class c.</summary>
+    public static readonly byte[] Of = Build();
+
+    private static byte[] Build()
+    {
+        Func<char, bool>[] member =
+        [
+            char.IsAsciiDigit, char.IsAsciiLetterLower, char.IsAsciiLetterUpper,
+            c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f', char.IsAsciiHexDigit, char.IsAsciiLetter,
+            char.IsAsciiLetterOrDigit, c => c is >= ' ' and <= '~' and not '"' and not '\\',
+        ];
+        var of = new byte[256];
+        for (int b = 0; b < 128; b++)
+            for (int c = 0; c < Count; c++)
+                if (member[c]((char)b)) of[b] |= (byte)(1 << c);
+        return of;
     }
 }
 
@@ -81,7 +129,9 @@ internal sealed class TokenSlice
 {
     public required TokenTrie Trie { get; init; }
     public required ulong[] Mask { get; init; }          // (vocab / 64) the slice's tokens
-    public required CompiledGrammar? Language { get; init; } // one rule, no calls; null for the remainder
+    public required int Family { get; init; }            // index into TokenVocabulary.FamilyChars; -1 for the remainder
+    public required int MinChars { get; init; }          // every token has MinChars..MaxChars characters of its family
+    public required int MaxChars { get; init; }          // CompiledGrammar.Unbounded: no upper bound
     public required string Pattern { get; init; }
 }
 
@@ -96,21 +146,24 @@ internal sealed class TokenVocabulary
     private static readonly ConditionalWeakTable<GemmaTokenizer, TokenVocabulary> Cache = new();
 
     /// <summary>
-    /// The slices, disjoint, in two families growing by length: tokens of ASCII letters and digits only (1, …, 10, 11–15,
-    /// 16–20, 21+ characters: identifiers, the runs of formats like <c>email</c>, most word pieces), then the other tokens that
-    /// are JSON string content (no <c>"</c>, <c>\</c> or control character) of
-    /// exactly 1, 2, …, 10 characters, of 11–15, 16–20, 21–30 and 31 or more, then everything else. Nearly all of
-    /// Gemma's 256k tokens are string content, so a state inside a JSON string (or in any rule that allows such text)
-    /// learns its mask by walking only the small remainder; the length steps serve strings with a <c>maxLength</c>: a
-    /// state with n characters left takes the slices up to n whole and skips the longer ones without a walk.
+    /// The slices, disjoint, in three families growing by length: tokens of lower-case ASCII letters only (1, …, 12,
+    /// 13–16, 17+ characters: most word pieces; counted runs like <c>[a-z]{2,12}</c> take them whole or skip them),
+    /// the other tokens of ASCII letters and digits only (1, …, 10, 11–15, 16–20, 21+: identifiers, the runs of
+    /// formats like <c>email</c>), then the other tokens that are JSON string content (no <c>"</c>, <c>\</c> or
+    /// control character) of exactly 1, 2, …, 10 characters, of 11–15, 16–20, 21–30 and 31 or more, then everything
+    /// else. Nearly all of Gemma's 256k tokens are string content, so a state inside a JSON string (or in any rule
+    /// that allows such text) learns its mask by walking only the small remainder; the length steps serve strings
+    /// with a <c>maxLength</c>: a state with n characters left takes the slices up to n whole and skips the longer
+    /// ones without a walk.
     /// </summary>
-    private const string Content = @"[^""\\\x00-\x1F\x7F]", Alnum = "[A-Za-z0-9]";
-    internal static readonly string[] SlicePatterns =
+    private const string Content = @"[^""\\\x00-\x1F\x7F]", Alnum = "[A-Za-z0-9]", Lower = "[a-z]";
+    private static readonly string[] FamilyPatterns = [Lower, Alnum, Content];
+    private static readonly (int Min, int Max)[][] FamilyLengths =
     [
-        .. Enumerable.Range(1, 10).Select(n => $"{Alnum}{{{n}}}"), Alnum + "{11,15}", Alnum + "{16,20}", Alnum + "{21,}",
-        .. Enumerable.Range(1, 10).Select(n => $"{Content}{{{n}}}"), Content + "{11,15}", Content + "{16,20}", Content + "{21,30}", Content + "{31,}",
+        [.. Enumerable.Range(1, 12).Select(n => (n, n)), (13, 16), (17, CompiledGrammar.Unbounded)],
+        [.. Enumerable.Range(1, 10).Select(n => (n, n)), (11, 15), (16, 20), (21, CompiledGrammar.Unbounded)],
+        [.. Enumerable.Range(1, 10).Select(n => (n, n)), (11, 15), (16, 20), (21, 30), (31, CompiledGrammar.Unbounded)],
     ];
-    internal const int AlnumSlices = 13; // the first family; the JSON-content family follows
 
     private TokenVocabulary(GemmaTokenizer tokenizer)
     {
@@ -118,9 +171,12 @@ internal sealed class TokenVocabulary
         Bytes = new byte[Size][];
         ByteToken = new int[256];
         Array.Fill(ByteToken, -1);
-        CompiledGrammar[] languages = [.. SlicePatterns.Select(Compile)];
+        FamilyChars = [.. FamilyPatterns.Select(Compile)];
         CompiledGrammar content = Compile(Content + "+");
-        var entries = new List<(byte[], int, int)>[languages.Length + 1];
+        var slices = new List<(int Family, int Min, int Max)>();
+        for (int f = 0; f < FamilyPatterns.Length; f++)
+            foreach ((int min, int max) in FamilyLengths[f]) slices.Add((f, min, max));
+        var entries = new List<(byte[], int, int)>[slices.Count + 1];
         for (int k = 0; k < entries.Length; k++) entries[k] = [];
         for (int id = 0; id < Size; id++)
         {
@@ -128,16 +184,20 @@ internal sealed class TokenVocabulary
             byte[] b = tokenizer.GetUtf8(id, skipControlTokens: true).ToArray();
             Bytes[id] = b;
             if (b.Length == 0) continue;
-            int slice = languages.Length;
-            if (b.All(x => char.IsAsciiLetterOrDigit((char)x)))
+            int slice = slices.Count;
+            if (b.All(x => char.IsAsciiLetterLower((char)x)))
             {
-                slice = b.Length <= 10 ? b.Length - 1 : b.Length <= 15 ? 10 : b.Length <= 20 ? 11 : 12;
+                slice = slices.FindIndex(x => x.Family == 0 && b.Length <= x.Max);
+            }
+            else if (b.All(x => char.IsAsciiLetterOrDigit((char)x)))
+            {
+                slice = slices.FindIndex(x => x.Family == 1 && b.Length <= x.Max);
             }
             else if (Matches(content, b))
             {
                 int chars = 0;
                 foreach (byte x in b) if ((x & 0xC0) != 0x80) chars++; // UTF-8: count the lead bytes
-                slice = AlnumSlices + (chars <= 10 ? chars - 1 : chars <= 15 ? 10 : chars <= 20 ? 11 : chars <= 30 ? 12 : 13);
+                slice = slices.FindIndex(x => x.Family == 2 && chars <= x.Max);
             }
             entries[slice].Add((b, 0, id));
             // Prefer the ordinary piece ("a") to the byte-fallback one ("<0x61>"): the model has seen it more.
@@ -152,8 +212,12 @@ internal sealed class TokenVocabulary
             Slices[k] = new TokenSlice
             {
                 Trie = TokenTrie.Build(entries[k]), Mask = mask,
-                Language = k < languages.Length ? languages[k] : null,
-                Pattern = k < languages.Length ? SlicePatterns[k] : "(the rest)",
+                Family = k < slices.Count ? slices[k].Family : -1,
+                MinChars = k < slices.Count ? slices[k].Min : 1,
+                MaxChars = k < slices.Count ? slices[k].Max : CompiledGrammar.Unbounded,
+                Pattern = k < slices.Count
+                    ? $"{FamilyPatterns[slices[k].Family]}{{{slices[k].Min},{(slices[k].Max == CompiledGrammar.Unbounded ? "" : slices[k].Max)}}}"
+                    : "(the rest)",
             };
         }
     }
@@ -163,7 +227,8 @@ internal sealed class TokenVocabulary
     public int Size { get; }
     public byte[][] Bytes { get; }   // (id) text bytes; empty for control tokens
     public int[] ByteToken { get; }  // (byte) a token that is exactly that byte, or -1
-    public TokenSlice[] Slices { get; } // disjoint; together all text tokens
+    public TokenSlice[] Slices { get; } // disjoint; together all text tokens, grouped by family
+    public CompiledGrammar[] FamilyChars { get; } // (family) one character of the family's class
 
     private static CompiledGrammar Compile(string pattern)
     {

@@ -44,6 +44,9 @@ internal sealed class BatchRows : IDisposable
 
 internal sealed partial class Transformer
 {
+    /// <summary>The weights (for benchmarks that time the pass's matmuls on their own).</summary>
+    internal GemmaWeights Weights => _weights;
+
     /// <summary>
     /// One forward pass over rows from several sequences: row i is <paramref name="tokens"/>[i] appended to
     /// <paramref name="caches"/>[i]. Rows of the same cache are consecutive positions in row order (a prefill chunk);

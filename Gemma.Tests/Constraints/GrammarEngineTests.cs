@@ -32,9 +32,13 @@ public class GrammarEngineTests
     [TestCase("""{"type":"object","properties":{"city":{"enum":["東京","Zürich","São Paulo"]},"code":{"type":"string","pattern":"^[A-Z]{2}[0-9]{2,4}$"},"day":{"type":"string","format":"date"}},"required":["city","code","day"]}""")]
     [TestCase("""{"anyOf":[{"type":"object","properties":{"k":{"const":"a"},"v":{"type":"array","items":{"type":"object","properties":{"x":{"type":"number"}}}}},"required":["k","v"]},{"type":"string","minLength":3}]}""")]
     [TestCase("gbnf")]
+    [TestCase("regex")] // counted runs of one class: subtrees taken whole by run length, slices by family level search
+    [TestCase("""{"type":"object","properties":{"id":{"type":"string","format":"uuid"},"mail":{"type":"string","format":"email"},"s":{"type":"string","minLength":2,"maxLength":5}},"required":["id","mail","s"]}""")]
     public void Mask_EqualsTokenByTokenCheck_AtFullVocabulary(string schema)
     {
-        OutputConstraint c = schema == "gbnf"
+        OutputConstraint c = schema == "regex"
+            ? OutputConstraint.FromRegex(@"[A-Z][a-z]{2,12}( [A-Z][a-z]{2,12}){0,3}, \d{1,3} (years|days)|[0-9a-f]{4,6}")
+            : schema == "gbnf"
             ? OutputConstraint.FromGbnf("""
                 root ::= "{" ws "\"a\"" ws ":" ws str ws "}"
                 str ::= "\"" [^"\\]* "\""

@@ -30,6 +30,8 @@ public unsafe class BatchInvarianceTests
     [TestCase(nameof(WeightType.Q4_K), 13, 2304)]
     [TestCase(nameof(WeightType.Q5_K), 13, 2304)]
     [TestCase(nameof(WeightType.Q6_K), 13, 2304)]
+    [TestCase(nameof(WeightType.Q4_K), 7, 9216)]
+    [TestCase(nameof(WeightType.Q6_K), 7, 9216)]
     public void RowsAreBitIdenticalAloneAndInBatches(string typeName, int rows, int cols)
     {
         WeightType type = Enum.Parse<WeightType>(typeName); // NUnit methods are public, WeightType is internal

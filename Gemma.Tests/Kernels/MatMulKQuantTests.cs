@@ -80,13 +80,20 @@ public unsafe class MatMulKQuantTests
         MatMul.LinearQuantScalar(w, x.Span, yRef, n);
 
         // Independent double sums over ggml's dequantized weights: with the int8 activations (qx·dx) and with x itself.
-        int blocks = cols / 32;
+        // Q4_0 uses Q8_0 activations (a scale per 32), the K-quants Q8_K (a scale per 256).
+        bool k = type != WeightType.Q4_0;
+        int span = k ? 256 : 32, blocks = cols / span;
         var xq = new sbyte[Math.Max(1, n * cols)];
         var xs = new float[Math.Max(1, n * blocks)];
+        var bsums = new short[Math.Max(1, n * cols / 16)];
         fixed (float* px = x.Span)
         fixed (sbyte* pq = xq)
         fixed (float* ps = xs)
-            MatMul.QuantizeScalar(px, n * blocks, pq, ps);
+        fixed (short* pb = bsums)
+        {
+            if (k) MatMul.QuantizeQ8KScalar(px, n * blocks, pq, ps, pb);
+            else MatMul.QuantizeScalar(px, n * blocks, pq, ps);
+        }
         int rowBytes = (int)w.RowBytes;
         var wd = new float[cols];
         var wz = new float[cols];                         // Q4_K/Q5_K with dmin = 0: the d·sc·q part alone
@@ -108,12 +115,12 @@ public unsafe class MatMulKQuantTests
                 double exactQ = 0, exactX = 0, magnitude = 0, bound = 0;
                 for (int c = 0; c < cols; c++)
                 {
-                    double xd = xq[t * cols + c] * (double)xs[t * blocks + c / 32];
+                    double xd = xq[t * cols + c] * (double)xs[t * blocks + c / span];
                     exactQ += wd[c] * xd;
                     exactX += wd[c] * (double)x.Span[t * cols + c];
                     // |d1·q| + |m1| per element (for Q4_0/Q6_K just |w|): what the float sums actually add up.
                     magnitude += (Math.Abs(wz[c]) + Math.Abs(wz[c] - wd[c])) * Math.Abs(xd);
-                    bound += xs[t * blocks + c / 32] / 2 * Math.Abs(wd[c]) * (1 + 1e-4);
+                    bound += xs[t * blocks + c / span] / 2 * Math.Abs(wd[c]) * (1 + 1e-4);
                 }
                 int i = t * rows + r;
                 string where = $"{type} {rows}×{cols} n={n} ({t},{r})";
@@ -127,6 +134,43 @@ public unsafe class MatMulKQuantTests
                 if (!(errX <= bound + 64 * U * magnitude + 1e-30))
                     Assert.Fail($"kernel vs float activations: {where}: error {errX:E3} above the activation rounding bound {bound:E3}");
             }
+        }
+    }
+
+    /// <summary>The Q8_K quantizer of the active path equals the scalar one bit for bit; bsums are the sums of each 16.</summary>
+    [Test]
+    public void Q8KQuantizerMatchesScalarReference([Values(1, 9, 36)] int superBlocks)
+    {
+        int len = superBlocks * 256;
+        float[] x = Random(len, superBlocks);
+        x[5] = 0; x[7] = -x[3];
+        if (superBlocks > 1) Array.Clear(x, 256, 256);          // an all-zero block: scale 0, q 0
+        var q = new sbyte[len]; var d = new float[superBlocks]; var b = new short[len / 16];
+        var qr = new sbyte[len]; var dr = new float[superBlocks]; var br = new short[len / 16];
+        fixed (float* px = x)
+        fixed (sbyte* pq = q, pqr = qr)
+        fixed (float* pd = d, pdr = dr)
+        fixed (short* pb = b, pbr = br)
+        {
+            MatMul.QuantizeQ8K(px, superBlocks, pq, pd, pb);
+            MatMul.QuantizeQ8KScalar(px, superBlocks, pqr, pdr, pbr);
+        }
+        Assert.That(q, Is.EqualTo(qr).AsCollection);
+        Assert.That(d, Is.EqualTo(dr).AsCollection);
+        Assert.That(b, Is.EqualTo(br).AsCollection);
+        for (int g = 0; g < len / 16; g++)
+        {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += qr[16 * g + j];
+            Assert.That((int)br[g], Is.EqualTo(sum), $"bsums[{g}]");
+        }
+        for (int i = 0; i < superBlocks; i++)
+        {
+            float amax = 0;
+            for (int j = 0; j < 256; j++) amax = MathF.Max(amax, MathF.Abs(x[256 * i + j]));
+            Assert.That(dr[i], Is.EqualTo(amax / 127f), $"scale {i}");
+            for (int j = 0; j < 256; j++)
+                Assert.That(Math.Abs(qr[256 * i + j] * (double)dr[i] - x[256 * i + j]), Is.LessThanOrEqualTo(dr[i] * 0.5 * (1 + 1e-6)), $"element {256 * i + j}");
         }
     }
 
