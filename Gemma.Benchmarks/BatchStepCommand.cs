@@ -52,9 +52,9 @@ internal static class BatchStepCommand
             double best = double.MaxValue;
             for (int s = 0; s < steps + 2; s++)
             {
-                long c0 = ThreadCpuNs();
+                long c0 = ThreadCpu.Nanoseconds();
                 transformer.ForwardBatch(tokens, caches, logitRows, batch);
-                double ms = (ThreadCpuNs() - c0) / 1e6;
+                double ms = (ThreadCpu.Nanoseconds() - c0) / 1e6;
                 if (s >= 2) best = Math.Min(best, ms);
             }
             (double matmul, double head) = Matmuls(transformer.Weights, config.HiddenSize, config.QueryDim, config.IntermediateSize, n, steps);
@@ -76,7 +76,7 @@ internal static class BatchStepCommand
         double all = double.MaxValue, head = double.MaxValue;
         for (int s = 0; s < Math.Max(3, steps / 3) + 1; s++)
         {
-            long c0 = ThreadCpuNs();
+            long c0 = ThreadCpu.Nanoseconds();
             foreach (LayerWeights w in weights.Layers)
             {
                 MatMul.Linear3(w.QProj, q, w.KProj, k, w.VProj, v, x.AsSpan(0, n * hidden), n);
@@ -84,9 +84,9 @@ internal static class BatchStepCommand
                 MatMul.Linear2(w.GateProj, gate, w.UpProj, up, x.AsSpan(0, n * hidden), n);
                 MatMul.Linear(w.DownProj, x.AsSpan(0, n * intermediate), o, n);
             }
-            long c1 = ThreadCpuNs();
+            long c1 = ThreadCpu.Nanoseconds();
             MatMul.Linear(weights.OutputHead, x.AsSpan(0, n * hidden), logits, n);
-            long c2 = ThreadCpuNs();
+            long c2 = ThreadCpu.Nanoseconds();
             if (s == 0) continue; // warm-up
             all = Math.Min(all, (c2 - c0) / 1e6);
             head = Math.Min(head, (c2 - c1) / 1e6);
@@ -94,7 +94,4 @@ internal static class BatchStepCommand
         return (all, head);
     }
 
-    [DllImport("libc", EntryPoint = "clock_gettime")] private static extern int ClockGetTime(int clock, out TimeSpec t);
-    private struct TimeSpec { public long Sec, Nsec; }
-    private static long ThreadCpuNs() { ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out TimeSpec t); return t.Sec * 1_000_000_000 + t.Nsec; }
 }

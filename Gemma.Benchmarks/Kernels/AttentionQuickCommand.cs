@@ -44,15 +44,15 @@ internal static unsafe class AttentionQuickCommand
                 for (int s = 0; s < slabs; s++)
                 {
                     long off = (long)s * position * hd;
-                    long t0 = Now();
+                    long t0 = ThreadCpu.Nanoseconds();
                     if (type == 0) Attention.Scores(q, group, new ReadOnlySpan<float>(kf + off, position * hd), position, 0.0625f, 50f, scores, position);
                     else Attention.Scores(q, group, new ReadOnlySpan<Half>(kh + off, position * hd), position, 0.0625f, 50f, scores, position);
-                    long t1 = Now();
+                    long t1 = ThreadCpu.Nanoseconds();
                     for (int h = 0; h < group; h++) Attention.SoftmaxInPlace(scores.AsSpan(h * position, position));
-                    long t2 = Now();
+                    long t2 = ThreadCpu.Nanoseconds();
                     if (type == 0) Attention.AccumulateWeightedValues(scores, group, position, new ReadOnlySpan<float>(vf + off, position * hd), position, output);
                     else Attention.AccumulateWeightedValues(scores, group, position, new ReadOnlySpan<Half>(vh + off, position * hd), position, output);
-                    long t3 = Now();
+                    long t3 = ThreadCpu.Nanoseconds();
                     sc += t1 - t0; sm += t2 - t1; wv += t3 - t2;
                 }
                 if (round == 0) continue; // warm-up
@@ -71,10 +71,6 @@ internal static unsafe class AttentionQuickCommand
         return 0;
     }
 
-    // Thread CPU time (ns): on a shared machine this leaves out the time the thread waits for a core.
-    [DllImport("libc", EntryPoint = "clock_gettime")] private static extern int ClockGetTime(int clock, out TimeSpec t);
-    private struct TimeSpec { public long Sec, Nsec; }
-    private static long Now() { ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out TimeSpec t); return t.Sec * 1_000_000_000 + t.Nsec; }
 
     private static T* Alloc<T>(long count) where T : unmanaged => (T*)NativeMemory.AlignedAlloc((nuint)(count * sizeof(T)), 4096);
 }

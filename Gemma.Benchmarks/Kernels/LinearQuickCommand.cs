@@ -56,9 +56,9 @@ internal static unsafe class LinearQuickCommand
         {
             if (peak)
             {
-                long p0 = Stopwatch.GetTimestamp(), q0 = ThreadCpuNs();
+                long p0 = Stopwatch.GetTimestamp(), q0 = ThreadCpu.Nanoseconds();
                 FmaChains(1_000_000, round);
-                double us = cpu ? (ThreadCpuNs() - q0) / 1e3 : Stopwatch.GetElapsedTime(p0).TotalMicroseconds;
+                double us = cpu ? (ThreadCpu.Nanoseconds() - q0) / 1e3 : Stopwatch.GetElapsedTime(p0).TotalMicroseconds;
                 if (round >= 2) peakTimes.Add(us);
             }
             for (int i = 0; i < cases.Count; i++)
@@ -66,9 +66,9 @@ internal static unsafe class LinearQuickCommand
                 (WeightMatrix w, float[] x, float[] y) = setups[i];
                 // Short calls are repeated so a sample lasts ≥ ~2 ms.
                 int reps = Math.Max(1, (int)(2_000_000L / Math.Max(1, w.ByteLength / 20 + (long)w.Rows * w.Cols * cases[i].N / 50)));
-                long t0 = Stopwatch.GetTimestamp(), c0 = ThreadCpuNs();
+                long t0 = Stopwatch.GetTimestamp(), c0 = ThreadCpu.Nanoseconds();
                 for (int r = 0; r < reps; r++) MatMul.Linear(w, x, y, cases[i].N, pool);
-                double us = (cpu ? (ThreadCpuNs() - c0) / 1e3 : Stopwatch.GetElapsedTime(t0).TotalMicroseconds) / reps;
+                double us = (cpu ? (ThreadCpu.Nanoseconds() - c0) / 1e3 : Stopwatch.GetElapsedTime(t0).TotalMicroseconds) / reps;
                 if (round >= 2) times[i].Add(us); // two warm-up rounds (JIT, page faults)
             }
         }
@@ -114,9 +114,6 @@ internal static unsafe class LinearQuickCommand
         return Vector512.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)) + ((c12 + c13) + (c14 + c15)));
     }
 
-    [DllImport("libc", EntryPoint = "clock_gettime")] private static extern int ClockGetTime(int clock, out TimeSpec t);
-    private struct TimeSpec { public long Sec, Nsec; }
-    private static long ThreadCpuNs() { ClockGetTime(3 /* CLOCK_THREAD_CPUTIME_ID */, out TimeSpec t); return t.Sec * 1_000_000_000 + t.Nsec; }
 
     private static (WeightMatrix W, float[] X, float[] Y) Setup(WeightType type, int rows, int cols, int n, int offset)
     {
