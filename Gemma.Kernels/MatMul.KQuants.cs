@@ -259,33 +259,20 @@ internal static unsafe partial class MatMul
         static abstract void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount;
     }
 
-    private readonly struct Q4_KDot : IKQuantRowDot
+    /// <summary>Q4_K (<typeparamref name="THighBit"/> = <see cref="FlagFalse"/>) and Q5_K (<see cref="FlagTrue"/>: a fifth bit from <c>qh</c>) share one kernel.</summary>
+    private readonly struct Q45_KDot<THighBit> : IKQuantRowDot where THighBit : struct, IFlag
     {
         public static int MaxTokens => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? 8 : 4;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
         {
-            if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantV512.DotQ45_K<TN, FlagFalse>(row, x, cols, y, stride);
-            else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) KQuantV256.DotQ45_K<TN, FlagFalse>(row, x, cols, y, stride);
+            if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantV512.DotQ45_K<TN, THighBit>(row, x, cols, y, stride);
+            else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) KQuantV256.DotQ45_K<TN, THighBit>(row, x, cols, y, stride);
             else
                 for (int t = 0; t < TN.N; t++)
-                    y[t * stride] = Int8V128.IsSupported ? KQuantV128.DotQ45_K(row, x.Token(t, cols), cols / QK, false) : DotQ4_KScalar(row, x.Token(t, cols), cols);
-        }
-    }
-
-    private readonly struct Q5_KDot : IKQuantRowDot
-    {
-        public static int MaxTokens => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? 8 : 4;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
-        {
-            if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantV512.DotQ45_K<TN, FlagTrue>(row, x, cols, y, stride);
-            else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) KQuantV256.DotQ45_K<TN, FlagTrue>(row, x, cols, y, stride);
-            else
-                for (int t = 0; t < TN.N; t++)
-                    y[t * stride] = Int8V128.IsSupported ? KQuantV128.DotQ45_K(row, x.Token(t, cols), cols / QK, true) : DotQ5_KScalar(row, x.Token(t, cols), cols);
+                    y[t * stride] = Int8V128.IsSupported ? KQuantV128.DotQ45_K(row, x.Token(t, cols), cols / QK, THighBit.Value)
+                        : THighBit.Value ? DotQ5_KScalar(row, x.Token(t, cols), cols) : DotQ4_KScalar(row, x.Token(t, cols), cols);
         }
     }
 

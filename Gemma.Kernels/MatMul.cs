@@ -209,8 +209,8 @@ internal static unsafe partial class MatMul
                 case WeightType.BF16: RunFloat<Bf16Row>(r0, r1); break;
                 case WeightType.Q8_0: RunQ8(W, QuantizedX, XScales, Y, N, r0, r1); break;
                 case WeightType.Q4_0: RunQ4_0(W, QuantizedX, XScales, Y, N, r0, r1); break;
-                case WeightType.Q4_K: RunKQuant<Q4_KDot>(W, XK, Y, N, r0, r1); break;
-                case WeightType.Q5_K: RunKQuant<Q5_KDot>(W, XK, Y, N, r0, r1); break;
+                case WeightType.Q4_K: RunKQuant<Q45_KDot<FlagFalse>>(W, XK, Y, N, r0, r1); break;
+                case WeightType.Q5_K: RunKQuant<Q45_KDot<FlagTrue>>(W, XK, Y, N, r0, r1); break;
                 case WeightType.Q6_K: RunKQuant<Q6_KDot>(W, XK, Y, N, r0, r1); break;
                 default: throw new ArgumentOutOfRangeException(nameof(W), W.Type, "Unknown weight type.");
             }
