@@ -52,7 +52,7 @@ internal readonly unsafe struct F16Row : IRowFormat
         Vector512<int> sign = Vector512.ShiftLeft(h & Vector512.Create(0x8000), 16);
         Vector512<int> normal = Vector512.ShiftLeft(em, 13) + Vector512.Create(Rebias);
         Vector512<int> subnormal = (Vector512.ConvertToSingle(em) * Vector512.Create(TwoPowMinus24)).AsInt32();
-        Vector512<int> magnitude = Vector512.ConditionalSelect(Vector512.LessThan(em, Vector512.Create(0x0400)), subnormal, normal);
+        Vector512<int> magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x0400)), normal, subnormal);
         magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00)), normal + Vector512.Create(Rebias), magnitude);
         return (sign | magnitude).AsSingle();
     }
@@ -73,7 +73,7 @@ internal readonly unsafe struct F16Row : IRowFormat
         Vector256<int> sign = Vector256.ShiftLeft(h & Vector256.Create(0x8000), 16);
         Vector256<int> normal = Vector256.ShiftLeft(em, 13) + Vector256.Create(Rebias);
         Vector256<int> subnormal = (Vector256.ConvertToSingle(em) * Vector256.Create(TwoPowMinus24)).AsInt32();
-        Vector256<int> magnitude = Vector256.ConditionalSelect(Vector256.LessThan(em, Vector256.Create(0x0400)), subnormal, normal);
+        Vector256<int> magnitude = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x0400)), normal, subnormal);
         magnitude = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7C00)), normal + Vector256.Create(Rebias), magnitude);
         return (sign | magnitude).AsSingle();
     }
@@ -90,7 +90,12 @@ internal readonly unsafe struct F16Row : IRowFormat
         return ToSingle(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsUInt16()).AsInt32());
     }
 
-    /// <summary>Vector form of <see cref="ToSingle(ushort)"/> on the low 16 bits of each lane (bit-identical).</summary>
+    /// <summary>
+    /// Vector form of <see cref="ToSingle(ushort)"/> on the low 16 bits of each lane (bit-identical). Both selects test
+    /// with ≥: with AVX-512 that is a compare into a mask register and a masked blend, which (unlike the VEX-only
+    /// <c>vpblendvb</c> a &lt; test gave) can use xmm16–31 — in the K-quant decode loop the VEX form pinned the
+    /// conversion to xmm0–15 and the JIT spilled three loop-invariant zmm registers around it every super-block.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> ToSingle(Vector128<int> h)
     {
@@ -98,7 +103,7 @@ internal readonly unsafe struct F16Row : IRowFormat
         Vector128<int> sign = Vector128.ShiftLeft(h & Vector128.Create(0x8000), 16);
         Vector128<int> normal = Vector128.ShiftLeft(em, 13) + Vector128.Create(Rebias);
         Vector128<int> subnormal = (Vector128.ConvertToSingle(em) * Vector128.Create(TwoPowMinus24)).AsInt32();
-        Vector128<int> magnitude = Vector128.ConditionalSelect(Vector128.LessThan(em, Vector128.Create(0x0400)), subnormal, normal);
+        Vector128<int> magnitude = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(em, Vector128.Create(0x0400)), normal, subnormal);
         magnitude = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(em, Vector128.Create(0x7C00)), normal + Vector128.Create(Rebias), magnitude);
         return (sign | magnitude).AsSingle();
     }
