@@ -245,7 +245,9 @@ internal static unsafe class Attention
     public static void SoftmaxInPlace(Span<float> x)
     {
         if (x.IsEmpty) return;
-        if (!Vector256.IsHardwareAccelerated) { SoftmaxScalar(x); return; }
+        // TensorPrimitives has its own Vector128 path (AdvSimd on ARM64), so only a runtime without SIMD takes the
+        // scalar reference (this was Vector256, which sent ARM64 to the scalar loop of MathF.Exp).
+        if (!Vector128.IsHardwareAccelerated) { SoftmaxScalar(x); return; }
         float max = TensorPrimitives.Max(x);
         TensorPrimitives.Subtract(x, max, x);
         TensorPrimitives.Exp(x, x);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.Arm;
 using Gemma.Kernels;
 
 namespace Gemma.Cli.Bench;
@@ -79,7 +80,13 @@ internal static unsafe class MachineLimits
 
     /// <summary>FLOPs of one iteration of <see cref="FmaChains"/>: chains × lanes × 2.</summary>
     internal static int FmaFlopsPerIteration =>
-        Vector512.IsHardwareAccelerated ? 16 * 16 * 2 : Vector256.IsHardwareAccelerated ? 12 * 8 * 2 : 8 * 2;
+        Vector512.IsHardwareAccelerated ? 16 * 16 * 2 : Vector256.IsHardwareAccelerated ? 12 * 8 * 2 : HasFma128 ? 12 * 4 * 2 : 8 * 2;
+
+    /// <summary>
+    /// Vector128 with a hardware FMA: ARM64 (AdvSimd, where Vector128 is the widest path) and x86 run at 128 bits. Without
+    /// a hardware FMA <c>Vector128.FusedMultiplyAdd</c> is a software routine, so the scalar chains measure better.
+    /// </summary>
+    private static bool HasFma128 => Vector128.IsHardwareAccelerated && (AdvSimd.IsSupported || System.Runtime.Intrinsics.X86.Fma.IsSupported);
 
     private struct ReadWork : IParallelWork
     {
@@ -130,6 +137,20 @@ internal static unsafe class MachineLimits
             for (; i < n; i++) s += p[i];
             return s;
         }
+        if (Vector128.IsHardwareAccelerated)
+        {
+            Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            for (; i + 32 <= n; i += 32)
+            {
+                a0 += Vector128.Load(p + i); a1 += Vector128.Load(p + i + 4);
+                a2 += Vector128.Load(p + i + 8); a3 += Vector128.Load(p + i + 12);
+                a4 += Vector128.Load(p + i + 16); a5 += Vector128.Load(p + i + 20);
+                a6 += Vector128.Load(p + i + 24); a7 += Vector128.Load(p + i + 28);
+            }
+            float s = Vector128.Sum((a0 + a1) + (a2 + a3) + ((a4 + a5) + (a6 + a7)));
+            for (; i < n; i++) s += p[i];
+            return s;
+        }
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         for (; i + 4 <= n; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
         for (; i < n; i++) s0 += p[i];
@@ -174,6 +195,23 @@ internal static unsafe class MachineLimits
                 c10 = Vector256.FusedMultiplyAdd(c10, a, b); c11 = Vector256.FusedMultiplyAdd(c11, a, b);
             }
             return Vector256.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
+        }
+        if (HasFma128)
+        {
+            // ARM64: 12 chains cover 2 FMA pipes × 4 cycles of latency (Cortex-A76 / Neoverse N1) with room to spare.
+            Vector128<float> a = Vector128.Create(0.999999f), b = Vector128.Create(1e-7f);
+            Vector128<float> c0 = Vector128.Create(seed), c1 = c0 + b, c2 = c1 + b, c3 = c2 + b, c4 = c3 + b, c5 = c4 + b,
+                c6 = c5 + b, c7 = c6 + b, c8 = c7 + b, c9 = c8 + b, c10 = c9 + b, c11 = c10 + b;
+            for (long i = 0; i < iterations; i++)
+            {
+                c0 = Vector128.FusedMultiplyAdd(c0, a, b); c1 = Vector128.FusedMultiplyAdd(c1, a, b);
+                c2 = Vector128.FusedMultiplyAdd(c2, a, b); c3 = Vector128.FusedMultiplyAdd(c3, a, b);
+                c4 = Vector128.FusedMultiplyAdd(c4, a, b); c5 = Vector128.FusedMultiplyAdd(c5, a, b);
+                c6 = Vector128.FusedMultiplyAdd(c6, a, b); c7 = Vector128.FusedMultiplyAdd(c7, a, b);
+                c8 = Vector128.FusedMultiplyAdd(c8, a, b); c9 = Vector128.FusedMultiplyAdd(c9, a, b);
+                c10 = Vector128.FusedMultiplyAdd(c10, a, b); c11 = Vector128.FusedMultiplyAdd(c11, a, b);
+            }
+            return Vector128.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
         }
         float s0 = seed, s1 = seed + 1e-7f, s2 = seed + 2e-7f, s3 = seed + 3e-7f, s4 = seed + 4e-7f, s5 = seed + 5e-7f, s6 = seed + 6e-7f, s7 = seed + 7e-7f;
         for (long i = 0; i < iterations; i++)
