@@ -45,7 +45,9 @@ internal sealed partial class Transformer
         Span<float> x = state.X.AsSpan(0, n * h);
 
         Embed(tokens, x);
+        state.Lap(Phase.Embed);
         RopeTables(cache.Length, n, state);
+        state.Lap(Phase.Rope);
         for (int l = 0; l < _config.NumLayers; l++) DecoderLayer(l, n, state, cache, null, pool);
         cache.Length += n;
 
@@ -103,30 +105,40 @@ internal sealed partial class Transformer
         Span<float> normed = s.Normed.AsSpan(0, n * h);
         Span<float> delta = s.Delta.AsSpan(0, n * h);
 
-        // Attention block.
+        // Attention block. (s.Lap: the time since the previous lap goes to that phase, when profiling.)
         RmsNorm.Apply(x, w.InputNorm, eps, normed);
+        s.Lap(Phase.Norms);
         SelfAttention(l, w, n, s, cache, batch, pool);
         MatMul.Linear(w.OProj, s.AttentionOut.AsSpan(0, n * _config.QueryDim), delta, n, pool);
+        s.Lap(Phase.OProj);
         if (w.PostAttentionNorm != null) RmsNorm.Apply(delta, w.PostAttentionNorm, eps, delta);
         Activations.AddInPlace(x, delta);
 
         // Feed-forward block: GeGLU, down(gelu_tanh(gate(x)) · up(x)).
         RmsNorm.Apply(x, w.PreFeedforwardNorm, eps, normed);
+        s.Lap(Phase.Norms);
         int f = _config.IntermediateSize;
         Span<float> gate = s.Gate.AsSpan(0, n * f);
         Span<float> up = s.Up.AsSpan(0, n * f);
         MatMul.Linear2(w.GateProj, gate, w.UpProj, up, normed, n, pool);
+        s.Lap(Phase.GateUp);
         Activations.GeluTanhMul(gate, up, gate);
+        s.Lap(Phase.Activation);
         MatMul.Linear(w.DownProj, gate, delta, n, pool);
+        s.Lap(Phase.Down);
         if (w.PostFeedforwardNorm != null) RmsNorm.Apply(delta, w.PostFeedforwardNorm, eps, delta);
         Activations.AddInPlace(x, delta);
+        s.Lap(Phase.Norms);
     }
 
     private void OutputHead(ReadOnlySpan<float> hidden, InferenceState s, Span<float> logits, WorkerPool? pool)
     {
         Span<float> normed = s.Normed.AsSpan(0, _config.HiddenSize);
         RmsNorm.Apply(hidden, _weights.FinalNorm, (float)_config.RmsNormEps, normed);
+        s.Lap(Phase.Norms);
         MatMul.Linear(_weights.OutputHead, normed, logits, 1, pool);
+        s.Lap(Phase.Head);
         if (_config.FinalLogitSoftcapping is double cap) Activations.SoftCapInPlace(logits, (float)cap);
+        s.Lap(Phase.SoftCap);
     }
 }
