@@ -63,7 +63,7 @@ public sealed class InferenceContext : IDisposable
         {
             int n = Math.Min(chunk, tokens.Length - startIndex);
             Span<float> rows = allLogits.IsEmpty ? default : allLogits.Slice(startIndex * VocabSize, n * VocabSize);
-            _model.Transformer.Forward(tokens.Slice(startIndex, n), _state, _cache, _pool, rows);
+            _model.Transformer.Forward(tokens.Slice(startIndex, n), _state, _cache, _pool, rows, lastLogits: startIndex + n == tokens.Length);
         }
         return _state.Logits;
     }

@@ -32,9 +32,11 @@ internal sealed partial class Transformer
     /// Runs <paramref name="tokens"/> (at most <see cref="InferenceState.MaxChunk"/>) at positions
     /// <c>cache.Length …</c>, appends their keys/values to <paramref name="cache"/>, and writes logits:
     /// for every token into <paramref name="allLogits"/> (<c>[n, vocab]</c>) when it is not empty, and always for the
-    /// last token into <see cref="InferenceState.Logits"/>.
+    /// last token into <see cref="InferenceState.Logits"/> — unless <paramref name="lastLogits"/> is false (a prompt's
+    /// earlier chunks: the output head is a fifth of the weights, and nobody reads those logits).
     /// </summary>
-    public void Forward(ReadOnlySpan<int> tokens, InferenceState state, KvCache cache, WorkerPool? pool, Span<float> allLogits = default)
+    public void Forward(ReadOnlySpan<int> tokens, InferenceState state, KvCache cache, WorkerPool? pool, Span<float> allLogits = default,
+        bool lastLogits = true)
     {
         int n = tokens.Length;
         if (n == 0) return;
@@ -56,7 +58,7 @@ internal sealed partial class Transformer
             for (int i = 0; i < n; i++) OutputHead(x.Slice(i * h, h), state, allLogits.Slice(i * _config.VocabSize, _config.VocabSize), pool);
             allLogits.Slice((n - 1) * _config.VocabSize, _config.VocabSize).CopyTo(state.Logits);
         }
-        else
+        else if (lastLogits)
         {
             OutputHead(x.Slice((n - 1) * h, h), state, state.Logits, pool);
         }

@@ -40,4 +40,18 @@ public class StepProfileTests
         profile.Dispose();
         if (timed.Pool != null) Assert.That(timed.Pool.Times, Is.Null, "detached");
     }
+
+    [Test]
+    public void APromptInSeveralChunksRunsTheOutputHeadOnce()
+    {
+        using var model = GemmaModel.Load(Fixtures.DemoModel, new GemmaModelOptions { Threads = 2, ContextLength = 64, PrefillChunk = 4 });
+        int[] prompt = GoldenCase.Demo(0).PromptIds;
+        Assume.That(prompt.Length, Is.GreaterThan(8), "the prompt must span several chunks");
+        using var ctx = model.CreateContext();
+        using var profile = new StepProfile(ctx.Pool);
+        ctx.State.Profile = profile;
+        ctx.Prefill(prompt);
+        Assert.That(profile.Calls[(int)Phase.Head], Is.EqualTo(1), "one head call for the last chunk (the demo head is large enough for the pool)");
+        Assert.That(profile.Calls[(int)Phase.Qkv], Is.EqualTo((prompt.Length + 3) / 4 * model.Config.NumLayers));
+    }
 }
