@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
+using Gemma.Cli.Bench;
 using Gemma.Kernels;
 
 namespace Gemma.Benchmarks.Kernels;
@@ -57,7 +58,7 @@ internal static unsafe class LinearQuickCommand
             if (peak)
             {
                 long p0 = Stopwatch.GetTimestamp(), q0 = ThreadCpu.Nanoseconds();
-                FmaChains(1_000_000, round);
+                MachineLimits.FmaChains(1_000_000, round);
                 double us = cpu ? (ThreadCpu.Nanoseconds() - q0) / 1e3 : Stopwatch.GetElapsedTime(p0).TotalMicroseconds;
                 if (round >= 2) peakTimes.Add(us);
             }
@@ -74,8 +75,8 @@ internal static unsafe class LinearQuickCommand
         }
         if (peak)
         {
-            double best = peakTimes.Min(), flops = 1_000_000.0 * 16 * Vector512<float>.Count * 2;
-            Console.WriteLine($"FMA peak (1 thread, 16 Vector512 chains, best of {peakTimes.Count}): {flops / best / 1e3:F1} GFLOP/s");
+            double best = peakTimes.Min(), flops = 1_000_000.0 * MachineLimits.FmaFlopsPerIteration;
+            Console.WriteLine($"FMA peak (1 thread, register-resident chains, best of {peakTimes.Count}): {flops / best / 1e3:F1} GFLOP/s");
         }
         if (cpu && threads > 1) Console.WriteLine("warning: --cpu measures the calling thread only");
         Console.WriteLine($"threads={threads} rounds={rounds} offset={offset} time={(cpu ? "thread CPU" : "wall")}");
@@ -91,29 +92,6 @@ internal static unsafe class LinearQuickCommand
         }
         return 0;
     }
-
-    /// <summary>16 independent register-resident FMA chains (Vector512), the loop of gemma bench's FMA peak probe.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float FmaChains(long iterations, float seed)
-    {
-        Vector512<float> a = Vector512.Create(0.999999f), b = Vector512.Create(1e-7f);
-        Vector512<float> c0 = Vector512.Create(seed), c1 = c0 + b, c2 = c1 + b, c3 = c2 + b, c4 = c3 + b, c5 = c4 + b,
-            c6 = c5 + b, c7 = c6 + b, c8 = c7 + b, c9 = c8 + b, c10 = c9 + b, c11 = c10 + b, c12 = c11 + b, c13 = c12 + b,
-            c14 = c13 + b, c15 = c14 + b;
-        for (long i = 0; i < iterations; i++)
-        {
-            c0 = Vector512.FusedMultiplyAdd(c0, a, b); c1 = Vector512.FusedMultiplyAdd(c1, a, b);
-            c2 = Vector512.FusedMultiplyAdd(c2, a, b); c3 = Vector512.FusedMultiplyAdd(c3, a, b);
-            c4 = Vector512.FusedMultiplyAdd(c4, a, b); c5 = Vector512.FusedMultiplyAdd(c5, a, b);
-            c6 = Vector512.FusedMultiplyAdd(c6, a, b); c7 = Vector512.FusedMultiplyAdd(c7, a, b);
-            c8 = Vector512.FusedMultiplyAdd(c8, a, b); c9 = Vector512.FusedMultiplyAdd(c9, a, b);
-            c10 = Vector512.FusedMultiplyAdd(c10, a, b); c11 = Vector512.FusedMultiplyAdd(c11, a, b);
-            c12 = Vector512.FusedMultiplyAdd(c12, a, b); c13 = Vector512.FusedMultiplyAdd(c13, a, b);
-            c14 = Vector512.FusedMultiplyAdd(c14, a, b); c15 = Vector512.FusedMultiplyAdd(c15, a, b);
-        }
-        return Vector512.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)) + ((c12 + c13) + (c14 + c15)));
-    }
-
 
     private static (WeightMatrix W, float[] X, float[] Y) Setup(WeightType type, int rows, int cols, int n, int offset)
     {
