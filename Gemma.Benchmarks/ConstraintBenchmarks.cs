@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Gemma.Kernels;
 using BenchmarkDotNet.Attributes;
 using Gemma.Core.Constraints;
 using Gemma.Core.Tokenization;

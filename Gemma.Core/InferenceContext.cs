@@ -38,6 +38,9 @@ public sealed class InferenceContext : IDisposable
     /// <summary>The KV cache (for inspection).</summary>
     internal KvCache Cache => _cache;
 
+    /// <summary>The activation buffers (a profiler attaches its <see cref="StepProfile"/> here).</summary>
+    internal InferenceState State => _state;
+
     /// <summary>
     /// Appends <paramref name="tokens"/> (processed in chunks, matrix × matrix) and returns the logits of the last one.
     /// The returned span is valid until the next call.
@@ -60,7 +63,7 @@ public sealed class InferenceContext : IDisposable
         {
             int n = Math.Min(chunk, tokens.Length - startIndex);
             Span<float> rows = allLogits.IsEmpty ? default : allLogits.Slice(startIndex * VocabSize, n * VocabSize);
-            _model.Transformer.Forward(tokens.Slice(startIndex, n), _state, _cache, _pool, rows);
+            _model.Transformer.Forward(tokens.Slice(startIndex, n), _state, _cache, _pool, rows, lastLogits: startIndex + n == tokens.Length);
         }
         return _state.Logits;
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 
@@ -84,6 +85,11 @@ internal sealed unsafe class WorkerPool : IDisposable
     public int Threads { get; }
 
     /// <summary>
+    /// Per-thread time counters a profiler attaches (null, the default: no clock is read). Set it between calls.
+    /// </summary>
+    public PoolTimes? Times { get; set; }
+
+    /// <summary>
     /// Calls <c>work.Execute(i)</c> for every <c>i</c> in [0, <paramref name="count"/>) on the pool's threads and the
     /// calling thread, and returns when all are done. <paramref name="work"/> is shared by reference by all threads:
     /// keep per-item state in the item, not in the struct. If items throw, the remaining items still run and the
@@ -102,6 +108,8 @@ internal sealed unsafe class WorkerPool : IDisposable
 
         lock (_gate)
         {
+            PoolTimes? times = Times;
+            long start = times != null ? Stopwatch.GetTimestamp() : 0;
             // `work` is a by-ref argument that may live on the heap; copy it to this frame so the raw pointer
             // handed to the workers cannot be moved by the GC while they run.
             T local = work;
@@ -114,11 +122,12 @@ internal sealed unsafe class WorkerPool : IDisposable
             Volatile.Write(ref _claim, (long)generation << 32);    // publish: generation, next index 0
             foreach (SemaphoreSlim wake in _wake) wake.Release();
 
-            Drain(generation);
+            Drain(generation, 0);
             _done.Wait();                                          // every item has completed
             Interlocked.Exchange(ref _claim, (long)generation << 32 | Closed); // late workers claim nothing
             _execute = null;
             _context = null;
+            times?.AddCall(Stopwatch.GetTimestamp() - start);
             Exception? error = _error;
             _error = null;
             if (error is not null) ExceptionDispatchInfo.Throw(error);
@@ -143,9 +152,11 @@ internal sealed unsafe class WorkerPool : IDisposable
     /// Claims and runs items of call <paramref name="generation"/> until none are left. A claim succeeds only while
     /// the claim word still shows this generation and an index below the count; the caller changes the call's fields
     /// only after closing the word, so a stale thread can never claim an item of a later call.
+    /// <paramref name="thread"/> is this thread's index in <see cref="Times"/> (0: the caller, i: worker i).
     /// </summary>
-    private void Drain(uint generation)
+    private void Drain(uint generation, int thread)
     {
+        PoolTimes? times = Times;
         t_insideWork = true;
         try
         {
@@ -160,8 +171,11 @@ internal sealed unsafe class WorkerPool : IDisposable
                 // but not after our increment below: another thread may complete the last item and the caller may
                 // start the next call, so the count is read here, not after the increment.
                 int count = _count;
+                long t0 = 0, c0 = 0;
+                if (times != null) (t0, c0) = (Stopwatch.GetTimestamp(), ThreadCpu.Nanoseconds());
                 try { _execute(_context, (int)index); }
                 catch (Exception e) { Interlocked.CompareExchange(ref _error, e, null); }
+                times?.AddItem(thread, Stopwatch.GetTimestamp() - t0, ThreadCpu.Nanoseconds() - c0); // before completing it
                 if (Interlocked.Increment(ref _completed) == count) _done.Release();
             }
         }
@@ -184,7 +198,7 @@ internal sealed unsafe class WorkerPool : IDisposable
             if (_disposed) return;
             long claim = Volatile.Read(ref _claim);
             seen = (uint)(claim >> 32);
-            Drain(seen);
+            Drain(seen, id + 1);
         }
     }
 

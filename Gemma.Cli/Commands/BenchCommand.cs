@@ -37,6 +37,10 @@ internal static class BenchCommand
         var bandwidthMiB = new Option<int>("--bandwidth-mib") { Description = "Buffer for the read-bandwidth probe; make it several times the last-level cache.", DefaultValueFactory = _ => 2048 };
         var noLimits = new Option<bool>("--no-limits") { Description = "Skip measuring the read bandwidth and FMA peak." };
         var roofline = new Option<string?>("--roofline") { Description = "Write a roofline picture (SVG) of this run to this file." };
+        var profile = new Option<bool>("--profile")
+        {
+            Description = "Also profile one prefill and the decode steps through the model: per phase (norms, q/k/v, attention, MLP, head, …) wall and CPU ms per thread, idle time and each matmul's GB/s or GFLOP/s against the limits.",
+        };
         var rooflineAdd = new Option<string[]>("--roofline-add") { Description = "Earlier `gemma bench --json` outputs whose points join the picture.", AllowMultipleArgumentsPerToken = true };
         prompt.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--prompt must be at least 1."); });
         gen.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError("--gen must be at least 1."); });
@@ -46,7 +50,7 @@ internal static class BenchCommand
         bandwidthMiB.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 4 or > 65536) r.AddError("--bandwidth-mib must be in [4, 65536]."); });
         var command = new Command("bench", "Measure prefill and decode speed (tokens/s), time to first token and peak memory against the machine's read bandwidth and FMA peak.")
         {
-            prompt, gen, reps, json, longContext, concurrent, scaling, bandwidthMiB, noLimits, roofline, rooflineAdd,
+            prompt, gen, reps, json, longContext, concurrent, scaling, bandwidthMiB, noLimits, roofline, rooflineAdd, profile,
         };
         common.AddTo(command);
         command.SetAction(parse => CliRunner.Run(() =>
@@ -86,6 +90,16 @@ internal static class BenchCommand
             {
                 Log(asJson, "measuring read bandwidth and FMA peak…");
                 limits = MeasureLimits(model.Options.Threads, parse.GetValue(bandwidthMiB) * (1L << 20));
+            }
+
+            string? breakdown = null;
+            if (parse.GetValue(profile))
+            {
+                Log(asJson, "profiling prefill and decode…");
+                using var tables = new StringWriter(CultureInfo.InvariantCulture);
+                StepBreakdown.Run(model, tokens, nGen, nReps, limits?.ReadGBPerSecond ?? double.NaN, limits?.FmaGFlopPerSecond ?? double.NaN, tables);
+                breakdown = tables.ToString();
+                if (asJson) Console.Error.Write(breakdown);
             }
 
             var cost = ModelCost.Of(model, kvElementBytes);
@@ -219,6 +233,7 @@ internal static class BenchCommand
                 o.WriteLine($"{nConcurrent} contexts decoding at once: {concurrentTps:F2} tok/s in total");
             if (lc != null)
                 o.WriteLine($"long context: decode {lc.ShortTokensPerSecond:F2} tok/s at position {LongContext.ShortPosition}, {lc.LongTokensPerSecond:F2} at {lc.LongPosition} ({lc.LongTokensPerSecond / lc.ShortTokensPerSecond:P0}); CPU time per token {lc.ShortCpuMsPerToken:F0} vs {lc.LongCpuMsPerToken:F0} ms ({lc.ShortCpuMsPerToken / lc.LongCpuMsPerToken:P0})");
+            if (breakdown != null) o.Write(breakdown);
             return ExitCodes.Success;
         }));
         return command;

@@ -21,7 +21,7 @@ namespace Gemma.Cli.Serve;
 /// finish reason <c>tool_calls</c>. Streamed, a call is a first <c>delta.tool_calls</c> chunk with index, id, type and
 /// name, then the arguments in fragments as the model writes them. With <paramref name="severalCalls"/>
 /// (<c>parallel_tool_calls: true</c>) a call reply is an array of calls and starts with <c>[</c> (text may then start
-/// with <c>{</c>); its calls are streamed once the array is complete.
+/// with <c>{</c>); its calls stream the same way, one index after the other.
 /// </remarks>
 internal sealed class CompletionWriter(HttpContext context, string model, bool chat, bool includeUsage, bool parsesCalls = false, bool severalCalls = false)
 {
@@ -150,18 +150,29 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
     }
 
     /// <summary>
-    /// Streams a reply that may be a tool call. Undecided until the first character; text then streams as content.
-    /// A call <c>{"name": "NAME", "arguments": ARGS}</c> (the library's fixed output form) streams as soon as its name
-    /// is complete: the header chunk, then ARGS in fragments, always holding back a trailing <c>}</c> (it may be the
-    /// call object's own end). A reply that is a call in another form is sent whole at the end.
+    /// Streams a reply that may be tool calls. Undecided until the first character; text then streams as content.
+    /// Calls come in the library's fixed output form — one call <c>{"name": "NAME", "arguments": ARGS}</c>, or with
+    /// <c>parallel_tool_calls</c> an array <c>[CALL, CALL, …]</c> — and stream as OpenAI streams them: as soon as a
+    /// call's name is complete, a header chunk (index, id, type, name, empty arguments), then ARGS in fragments as the
+    /// model writes them, then the next call with the next index. ARGS is scanned (strings, escapes, nesting), so its
+    /// end is known exactly and nothing needs holding back. A reply that leaves this form (the constraint does not
+    /// allow it; kept for safety) has its remaining calls sent whole at the end.
     /// </summary>
     private sealed class CallStream(CompletionWriter writer, char opener)
     {
-        private static readonly Regex Header = new("""^\{"name": "((?:[^"\\]|\\.)*)", "arguments": """, RegexOptions.CultureInvariant);
+        private static readonly Regex Header = new("""\G\{"name": "((?:[^"\\]|\\.)*)", "arguments": """, RegexOptions.CultureInvariant);
+        private const int LongestHeader = 128; // {"name": "…", "arguments": with a 64-character name, and slack
+
+        private enum State { Open, Header, Arguments, CallEnd, Separator, Space, Done, Whole }
+
         private readonly StringBuilder _reply = new();
-        private bool _text;          // decided: plain text
-        private int _argsStart = -1; // header sent; where ARGS starts in the reply
-        private int _argsSent;       // characters of ARGS already sent
+        private bool _text;            // decided: plain text
+        private State _state = opener == '[' ? State.Open : State.Header;
+        private int _scan;             // characters of the reply consumed by the state machine
+        private int _calls;            // call headers sent (the next call's index)
+        private int _argsFrom;         // first character of the current ARGS not yet sent
+        private int _depth;            // ARGS nesting while scanning
+        private bool _inString, _escape;
 
         public async Task PushAsync(string piece)
         {
@@ -177,56 +188,124 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
                 await writer.WriteChunk(new ChatDeltaBody { Content = _reply.ToString() }, null);
                 return;
             }
-            if (opener != '{') return;  // an array of calls is sent once complete
-            if (_argsStart < 0)
-            {
-                Match m = Header.Match(_reply.ToString());
-                if (!m.Success) return;
-                string name = JsonSerializer.Deserialize("\"" + m.Groups[1].Value + "\"", ServeJson.Api.String)!;
-                _argsStart = m.Length;
-                await writer.WriteChunk(new ChatDeltaBody
-                {
-                    ToolCalls = [new ToolCallBody { Index = 0, Id = NewCallId(), Type = "function", Function = new FunctionCallBody { Name = name, Arguments = "" } }],
-                }, null);
-            }
-            int end = _reply.Length - (_reply[^1] == '}' ? 1 : 0);
-            await SendArgumentsAsync(end);
+            await AdvanceAsync();
         }
 
-        /// <summary>Sends what is left; true when the reply was a tool call.</summary>
+        /// <summary>Consumes what has arrived: headers become header chunks, ARGS characters become fragments.</summary>
+        private async Task AdvanceAsync()
+        {
+            while (_scan < _reply.Length)
+            {
+                switch (_state)
+                {
+                    case State.Open:
+                        _scan++; // the '[' (checked by PushAsync)
+                        _state = State.Header;
+                        break;
+                    case State.Header:
+                        string reply = _reply.ToString();
+                        Match m = Header.Match(reply, _scan);
+                        if (!m.Success)
+                        {
+                            if (reply.Length - _scan > LongestHeader) _state = State.Whole;
+                            return; // not complete yet
+                        }
+                        string name = JsonSerializer.Deserialize("\"" + m.Groups[1].Value + "\"", ServeJson.Api.String)!;
+                        await writer.WriteChunk(new ChatDeltaBody
+                        {
+                            ToolCalls = [new ToolCallBody { Index = _calls, Id = NewCallId(), Type = "function", Function = new FunctionCallBody { Name = name, Arguments = "" } }],
+                        }, null);
+                        _calls++;
+                        _scan = _argsFrom = m.Index + m.Length;
+                        _depth = 0;
+                        _inString = _escape = false;
+                        _state = State.Arguments;
+                        break;
+                    case State.Arguments:
+                        if (!ScanArguments()) { await SendArgumentsAsync(_scan); return; }
+                        await SendArgumentsAsync(_scan);
+                        _state = State.CallEnd;
+                        break;
+                    case State.CallEnd:
+                        if (_reply[_scan] != '}') { _state = State.Whole; return; }
+                        _scan++;
+                        _state = opener == '[' ? State.Separator : State.Done;
+                        break;
+                    case State.Separator:
+                        char c = _reply[_scan];
+                        if (c == ']') { _scan++; _state = State.Done; }
+                        else if (c == ',') { _scan++; _state = State.Space; }
+                        else { _state = State.Whole; return; }
+                        break;
+                    case State.Space:
+                        if (_reply[_scan] == ' ') _scan++;   // ", " between calls; the header must follow
+                        _state = State.Header;
+                        break;
+                    default:
+                        return; // Done or Whole
+                }
+            }
+        }
+
+        /// <summary>Advances <c>_scan</c> over ARGS (one JSON object); true when its closing brace was consumed.</summary>
+        private bool ScanArguments()
+        {
+            for (; _scan < _reply.Length; _scan++)
+            {
+                char c = _reply[_scan];
+                if (_inString)
+                {
+                    if (_escape) _escape = false;
+                    else if (c == '\\') _escape = true;
+                    else if (c == '"') _inString = false;
+                }
+                else if (c == '"') _inString = true;
+                else if (c is '{' or '[') _depth++;
+                else if (c is '}' or ']')
+                {
+                    if (--_depth == 0) { _scan++; return true; }
+                }
+                else if (_depth == 0) { _state = State.Whole; return false; } // ARGS must be an object
+            }
+            return false;
+        }
+
+        /// <summary>Sends what is left; true when the reply was tool calls.</summary>
         public async Task<bool> EndAsync()
         {
             if (_text || _reply.Length == 0) return false;
             string reply = _reply.ToString();
-            bool complete = CallsOf(reply).Length > 0;
-            if (_argsStart >= 0)
-            {
-                // A complete call ends with the call object's '}'; a call cut short keeps every character sent.
-                await SendArgumentsAsync(complete ? reply.Length - 1 : reply.Length);
-                return complete;
-            }
             ToolCallBody[] calls = CallsOf(reply);
-            if (calls.Length == 0)
+            if (_calls == 0)
             {
-                await writer.WriteChunk(new ChatDeltaBody { Content = reply }, null);
-                return false;
+                if (calls.Length == 0)
+                {
+                    await writer.WriteChunk(new ChatDeltaBody { Content = reply }, null);
+                    return false;
+                }
             }
-            for (int i = 0; i < calls.Length; i++)
+            else if (_state == State.Arguments)
+            {
+                // A call cut short by the token budget keeps every character sent (finish reason "length").
+                await SendArgumentsAsync(_scan);
+                return calls.Length > 0;
+            }
+            // Calls that did not stream (the whole reply, or the rest after leaving the fixed form) go whole.
+            for (int i = _calls; i < calls.Length; i++)
             {
                 ToolCallBody c = calls[i];
                 await writer.WriteChunk(new ChatDeltaBody { ToolCalls = [new ToolCallBody { Index = i, Id = c.Id, Type = c.Type, Function = new FunctionCallBody { Name = c.Function.Name, Arguments = "" } }] }, null);
                 await writer.WriteChunk(new ChatDeltaBody { ToolCalls = [new ToolCallBody { Index = i, Function = new FunctionCallBody { Arguments = c.Function.Arguments } }] }, null);
             }
-            return true;
+            return calls.Length > 0;
         }
 
         private async Task SendArgumentsAsync(int end)
         {
-            int from = _argsStart + _argsSent;
-            if (end <= from) return;
-            string fragment = _reply.ToString(from, end - from);
-            _argsSent += fragment.Length;
-            await writer.WriteChunk(new ChatDeltaBody { ToolCalls = [new ToolCallBody { Index = 0, Function = new FunctionCallBody { Arguments = fragment } }] }, null);
+            if (end <= _argsFrom) return;
+            string fragment = _reply.ToString(_argsFrom, end - _argsFrom);
+            _argsFrom = end;
+            await writer.WriteChunk(new ChatDeltaBody { ToolCalls = [new ToolCallBody { Index = _calls - 1, Function = new FunctionCallBody { Arguments = fragment } }] }, null);
         }
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Gemma.Core.Config;
 
 namespace Gemma.Core.Model;
@@ -35,6 +36,13 @@ internal sealed class InferenceState
 
     /// <summary>Most tokens per forward call.</summary>
     public int MaxChunk { get; }
+
+    /// <summary>Times the passes over this state when set (<c>gemma bench --profile</c>); null, the default, reads no clock.</summary>
+    public StepProfile? Profile { get; set; }
+
+    /// <summary>Ends a <see cref="Phase"/> of the pass in the <see cref="Profile"/>, if there is one.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Lap(Phase phase) => Profile?.Lap(phase);
     /// <summary><c>[chunk, hidden]</c> residual stream.</summary>
     public float[] X { get; }
     /// <summary><c>[chunk, hidden]</c> normalised input of a sub-layer.</summary>

@@ -36,6 +36,7 @@ internal sealed partial class Transformer
             for (int kh = 0; kh < c.NumKvHeads; kh++)
                 rowCache.Write(l, kh, slot, k.Slice(i * kvDim + kh * hd, hd), v.Slice(i * kvDim + kh * hd, hd));
         }
+        s.Lap(Phase.Rope);
 
         var work = new AttentionWork
         {
@@ -59,6 +60,7 @@ internal sealed partial class Transformer
         int items = n * c.NumHeads / work.HeadsPerItem;
         if (pool != null) pool.For(items, ref work);
         else for (int i = 0; i < items; i++) work.Execute(i);
+        s.Lap(Phase.Attention);
     }
 
     /// <summary>q, k, v = normed · W{q,k,v}ᵀ for <paramref name="n"/> rows, then the optional per-head q/k norms.</summary>
@@ -70,8 +72,10 @@ internal sealed partial class Transformer
         Span<float> k = s.K.AsSpan(0, n * c.KvDim);
         Span<float> v = s.V.AsSpan(0, n * c.KvDim);
         MatMul.Linear3(w.QProj, q, w.KProj, k, w.VProj, v, normed, n, pool); // one pool round-trip for q, k, v
+        s.Lap(Phase.Qkv);
         if (w.QNorm != null) RmsNorm.Apply(q, w.QNorm, (float)c.RmsNormEps, q);
         if (w.KNorm != null) RmsNorm.Apply(k, w.KNorm, (float)c.RmsNormEps, k);
+        s.Lap(Phase.Norms);
     }
 
 

@@ -68,7 +68,9 @@ internal sealed partial class Transformer
         int h = _config.HiddenSize;
         Span<float> x = s.X.AsSpan(0, n * h);
         Embed(tokens, x);
+        s.Lap(Phase.Embed);
         RopeTables(0, n, s, batch);
+        s.Lap(Phase.Rope);
         for (int l = 0; l < _config.NumLayers; l++) DecoderLayer(l, n, s, null, batch, pool);
         for (int i = 0; i < n; i++) caches[i].Length = batch.Positions[i] + 1;
 
@@ -82,9 +84,12 @@ internal sealed partial class Transformer
             if ((uint)row >= (uint)n || (j > 0 && row <= logitRows[j - 1])) throw new ArgumentException("logitRows must be ascending row indices.", nameof(logitRows));
             RmsNorm.Apply(x.Slice(row * h, h), _weights.FinalNorm, (float)_config.RmsNormEps, normed.Slice(j * h, h));
         }
+        s.Lap(Phase.Norms);
         Span<float> logits = batch.Logits.AsSpan(0, k * _config.VocabSize);
         MatMul.Linear(_weights.OutputHead, normed, logits, k, pool);
+        s.Lap(Phase.Head);
         if (_config.FinalLogitSoftcapping is double cap) Activations.SoftCapInPlace(logits, (float)cap);
+        s.Lap(Phase.SoftCap);
     }
 
     /// <summary>

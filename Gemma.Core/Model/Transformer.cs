@@ -32,9 +32,11 @@ internal sealed partial class Transformer
     /// Runs <paramref name="tokens"/> (at most <see cref="InferenceState.MaxChunk"/>) at positions
     /// <c>cache.Length …</c>, appends their keys/values to <paramref name="cache"/>, and writes logits:
     /// for every token into <paramref name="allLogits"/> (<c>[n, vocab]</c>) when it is not empty, and always for the
-    /// last token into <see cref="InferenceState.Logits"/>.
+    /// last token into <see cref="InferenceState.Logits"/> — unless <paramref name="lastLogits"/> is false (a prompt's
+    /// earlier chunks: the output head is a fifth of the weights, and nobody reads those logits).
     /// </summary>
-    public void Forward(ReadOnlySpan<int> tokens, InferenceState state, KvCache cache, WorkerPool? pool, Span<float> allLogits = default)
+    public void Forward(ReadOnlySpan<int> tokens, InferenceState state, KvCache cache, WorkerPool? pool, Span<float> allLogits = default,
+        bool lastLogits = true)
     {
         int n = tokens.Length;
         if (n == 0) return;
@@ -45,7 +47,9 @@ internal sealed partial class Transformer
         Span<float> x = state.X.AsSpan(0, n * h);
 
         Embed(tokens, x);
+        state.Lap(Phase.Embed);
         RopeTables(cache.Length, n, state);
+        state.Lap(Phase.Rope);
         for (int l = 0; l < _config.NumLayers; l++) DecoderLayer(l, n, state, cache, null, pool);
         cache.Length += n;
 
@@ -54,7 +58,7 @@ internal sealed partial class Transformer
             for (int i = 0; i < n; i++) OutputHead(x.Slice(i * h, h), state, allLogits.Slice(i * _config.VocabSize, _config.VocabSize), pool);
             allLogits.Slice((n - 1) * _config.VocabSize, _config.VocabSize).CopyTo(state.Logits);
         }
-        else
+        else if (lastLogits)
         {
             OutputHead(x.Slice((n - 1) * h, h), state, state.Logits, pool);
         }
@@ -103,30 +107,40 @@ internal sealed partial class Transformer
         Span<float> normed = s.Normed.AsSpan(0, n * h);
         Span<float> delta = s.Delta.AsSpan(0, n * h);
 
-        // Attention block.
+        // Attention block. (s.Lap: the time since the previous lap goes to that phase, when profiling.)
         RmsNorm.Apply(x, w.InputNorm, eps, normed);
+        s.Lap(Phase.Norms);
         SelfAttention(l, w, n, s, cache, batch, pool);
         MatMul.Linear(w.OProj, s.AttentionOut.AsSpan(0, n * _config.QueryDim), delta, n, pool);
+        s.Lap(Phase.OProj);
         if (w.PostAttentionNorm != null) RmsNorm.Apply(delta, w.PostAttentionNorm, eps, delta);
         Activations.AddInPlace(x, delta);
 
         // Feed-forward block: GeGLU, down(gelu_tanh(gate(x)) · up(x)).
         RmsNorm.Apply(x, w.PreFeedforwardNorm, eps, normed);
+        s.Lap(Phase.Norms);
         int f = _config.IntermediateSize;
         Span<float> gate = s.Gate.AsSpan(0, n * f);
         Span<float> up = s.Up.AsSpan(0, n * f);
         MatMul.Linear2(w.GateProj, gate, w.UpProj, up, normed, n, pool);
+        s.Lap(Phase.GateUp);
         Activations.GeluTanhMul(gate, up, gate);
+        s.Lap(Phase.Activation);
         MatMul.Linear(w.DownProj, gate, delta, n, pool);
+        s.Lap(Phase.Down);
         if (w.PostFeedforwardNorm != null) RmsNorm.Apply(delta, w.PostFeedforwardNorm, eps, delta);
         Activations.AddInPlace(x, delta);
+        s.Lap(Phase.Norms);
     }
 
     private void OutputHead(ReadOnlySpan<float> hidden, InferenceState s, Span<float> logits, WorkerPool? pool)
     {
         Span<float> normed = s.Normed.AsSpan(0, _config.HiddenSize);
         RmsNorm.Apply(hidden, _weights.FinalNorm, (float)_config.RmsNormEps, normed);
+        s.Lap(Phase.Norms);
         MatMul.Linear(_weights.OutputHead, normed, logits, 1, pool);
+        s.Lap(Phase.Head);
         if (_config.FinalLogitSoftcapping is double cap) Activations.SoftCapInPlace(logits, (float)cap);
+        s.Lap(Phase.SoftCap);
     }
 }

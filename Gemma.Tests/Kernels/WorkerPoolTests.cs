@@ -216,4 +216,31 @@ public unsafe class WorkerPoolTests
         Assert.That(workers, Is.Not.Empty, "the probe did not reach a worker thread");
         foreach (int id in workers) Assert.That(after[id] - before[id], Is.Zero, $"worker thread #{id}");
     }
+
+    [Test]
+    public void AttachedTimesCountEveryItemOnTheThreadThatRanIt([Values(1, 2, 3)] int threads)
+    {
+        using var pool = new WorkerPool(threads);
+        var times = new PoolTimes(threads);
+        pool.Times = times;
+        const int count = 500;
+        int* hits = stackalloc int[count];
+        int* ids = stackalloc int[count];
+        var work = new CountWork { Hits = hits, Threads = ids, Spin = 200 };
+        pool.For(count, ref work);
+        pool.For(count, ref work);
+        long items = 0;
+        for (int t = 0; t < threads; t++)
+        {
+            items += times.ItemsRun(t);
+            Assert.That(times.BusyTicks(t), Is.GreaterThanOrEqualTo(0), $"thread {t}");
+            if (times.ItemsRun(t) > 0) Assert.That(times.BusyTicks(t), Is.Positive, $"thread {t} ran items in no time");
+        }
+        Assert.That(items, Is.EqualTo(threads > 1 ? 2 * count : 0), "items counted (inline calls are not pool calls)");
+        Assert.That(times.Calls, Is.EqualTo(threads > 1 ? 2 : 0));
+
+        pool.Times = null; // detached: nothing more is counted
+        pool.For(count, ref work);
+        Assert.That(times.Calls, Is.EqualTo(threads > 1 ? 2 : 0));
+    }
 }

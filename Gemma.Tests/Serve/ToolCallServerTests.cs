@@ -162,20 +162,57 @@ public class ToolCallServerTests
 
         var names = new SortedDictionary<int, string>();
         var arguments = new SortedDictionary<int, StringBuilder>();
+        var ids = new List<(int Index, string Id)>();
+        var order = new List<int>(); // the index of every tool-call update, in arrival order
+        int fragments = 0;
         ChatFinishReason? finish = null;
         await foreach (StreamingChatCompletionUpdate u in _client.CompleteChatStreamingAsync([new UserChatMessage(Question)], options))
         {
             foreach (StreamingChatToolCallUpdate t in u.ToolCallUpdates)
             {
-                if (t.FunctionName != null) names[t.Index] = t.FunctionName;
+                order.Add(t.Index);
+                if (t.ToolCallId != null) ids.Add((t.Index, t.ToolCallId));
+                if (t.FunctionName != null)
+                {
+                    Assert.That(names.ContainsKey(t.Index), Is.False, "a call's name comes once, in its first chunk");
+                    names[t.Index] = t.FunctionName;
+                }
                 if (t.FunctionArgumentsUpdate is { } a && !a.ToMemory().IsEmpty)
+                {
+                    Assert.That(names.ContainsKey(t.Index), "a call's header comes before its arguments");
                     (arguments.TryGetValue(t.Index, out StringBuilder? sb) ? sb : arguments[t.Index] = new StringBuilder()).Append(a.ToString());
+                    fragments++;
+                }
             }
+            Assert.That(u.ContentUpdate.Where(p => p.Text.Length > 0), Is.Empty, "calls are not content");
             finish ??= u.FinishReason;
         }
         Assert.That(finish, Is.EqualTo(ChatFinishReason.ToolCalls));
         Assert.That(names.Values, Is.EqualTo(c.ToolCalls.Select(t => t.FunctionName)));
         Assert.That(arguments.Values.Select(a => a.ToString()), Is.EqualTo(c.ToolCalls.Select(t => t.FunctionArguments.ToString())));
+        Assert.That(ids.Select(i => i.Index), Is.EqualTo(Enumerable.Range(0, c.ToolCalls.Count)), "one id per call, indices 0, 1, …");
+        Assert.That(ids.Select(i => i.Id), Is.All.StartsWith("call_"));
+        Assert.That(ids.Select(i => i.Id), Is.Unique);
+        Assert.That(order, Is.Ordered, "calls stream one after the other");
+        // Incremental, as OpenAI streams calls: the arguments come in more fragments than there are calls (the old
+        // array form sent each call's arguments in one piece once the whole array was complete).
+        Assert.That(fragments, Is.GreaterThan(c.ToolCalls.Count), "the arguments stream in fragments as they are generated");
+
+        // AsIChatClient() (M.E.AI's OpenAI adapter) assembles the streamed calls into the calls it gets whole. (It sends
+        // the parameter schemas in its own shape, so the prompt — and the calls — may differ from the library's above.)
+        var aiOptions = new ChatOptions
+        {
+            Temperature = 0f, MaxOutputTokens = 200, ToolMode = ChatToolMode.RequireAny, AllowMultipleToolCalls = true,
+            Tools = [Declaration("get_weather", "天気を調べる", WeatherSchema), Declaration("get_time", "時刻を調べる", TimeSchema)],
+        };
+        IChatClient ai = _client.AsIChatClient();
+        List<FunctionCallContent> whole = [.. (await ai.GetResponseAsync([new(AIChatRole.User, Question)], aiOptions.Clone())).Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>()];
+        var updates = new List<ChatResponseUpdate>();
+        await foreach (ChatResponseUpdate u in ai.GetStreamingResponseAsync([new(AIChatRole.User, Question)], aiOptions.Clone())) updates.Add(u);
+        List<FunctionCallContent> streamed = [.. updates.ToChatResponse().Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>()];
+        Assert.That(whole, Is.Not.Empty);
+        Assert.That(streamed.Select(f => f.Name), Is.EqualTo(whole.Select(e => e.Name)));
+        Assert.That(streamed.Select(f => JsonSerializer.Serialize(f.Arguments)), Is.EqualTo(whole.Select(e => JsonSerializer.Serialize(e.Arguments))));
     }
 
     [Test]
