@@ -8,12 +8,17 @@ namespace Gemma.Kernels;
 /// <summary>
 /// IEEE binary16 elements read as float32 (the compact KV cache). Exact and branch-free: .NET's <c>(float)Half</c> is
 /// a long branchy software routine and .NET 10 exposes no <c>vcvtph2ps</c>, so exponent+mantissa are placed at
-/// float32's mantissa boundary and multiplied by 2¹¹² to rebias — exact for normals and subnormals (a float32
-/// denormal times a power of two); inf/NaN are patched. The one fp16 → f32 of the kernels: the Q8_0 block scales use it too.
+/// float32's mantissa boundary and rebiased by an integer add of 112 to the exponent (exact for normals); subnormals
+/// are <c>(float)em · 2⁻²⁴</c> (an exact int → float conversion times a power of two, result ≥ 2⁻²⁴, a float32 normal);
+/// inf/NaN get a second 112 (exponent 255, payload kept). No operand or result is ever a float32 denormal: the
+/// earlier form (the shifted bits read as a float32 denormal, times 2¹¹²) paid a microcode assist per subnormal on
+/// x86 — ≈ 2× slower Q4_K/Q6_K decode on real files, whose block scales d are often fp16 subnormals (docs/performance.md,
+/// issue 15). The one fp16 → f32 of the kernels: the Q8_0 and K-quant block scales use it too.
 /// </summary>
 internal readonly unsafe struct F16Row : IRowFormat
 {
-    private const float TwoPow112 = 5.192296858534828E+33f; // 2¹¹², exactly representable
+    private const float TwoPowMinus24 = 1f / 16777216;   // 2⁻²⁴, the value of the fp16 subnormal unit
+    private const int Rebias = 112 << 23;                // (127 − 15) in float32's exponent field
 
     public static int BytesPerElement => 2;
 
@@ -26,8 +31,9 @@ internal readonly unsafe struct F16Row : IRowFormat
     {
         uint em = h & 0x7FFFu;
         uint sign = (uint)(h & 0x8000) << 16;
-        uint magnitude = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(em << 13) * TwoPow112);
-        if (em >= 0x7C00) magnitude = 0x7F800000u | (em & 0x3FFu) << 13; // inf / NaN (payload kept)
+        uint normal = (em << 13) + Rebias;
+        uint subnormal = BitConverter.SingleToUInt32Bits((int)em * TwoPowMinus24);     // also 0 → +0
+        uint magnitude = em < 0x0400 ? subnormal : em >= 0x7C00 ? normal + Rebias : normal; // inf / NaN: exponent 255
         return BitConverter.UInt32BitsToSingle(sign | magnitude);
     }
 
@@ -44,9 +50,10 @@ internal readonly unsafe struct F16Row : IRowFormat
     {
         Vector512<int> em = h & Vector512.Create(0x7FFF);
         Vector512<int> sign = Vector512.ShiftLeft(h & Vector512.Create(0x8000), 16);
-        Vector512<int> magnitude = (Vector512.ShiftLeft(em, 13).AsSingle() * Vector512.Create(TwoPow112)).AsInt32();
-        Vector512<int> special = Vector512.Create(0x7F800000) | Vector512.ShiftLeft(em & Vector512.Create(0x3FF), 13);
-        magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00)), special, magnitude);
+        Vector512<int> normal = Vector512.ShiftLeft(em, 13) + Vector512.Create(Rebias);
+        Vector512<int> subnormal = (Vector512.ConvertToSingle(em) * Vector512.Create(TwoPowMinus24)).AsInt32();
+        Vector512<int> magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x0400)), normal, subnormal);
+        magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00)), normal + Vector512.Create(Rebias), magnitude);
         return (sign | magnitude).AsSingle();
     }
 
@@ -55,11 +62,19 @@ internal readonly unsafe struct F16Row : IRowFormat
     {
         Vector128<ushort> raw = Vector128.Load((ushort*)row + col);
         Vector256<int> h = (Avx2.IsSupported ? Avx2.ConvertToVector256Int32(raw).AsUInt32() : Vector256.WidenLower(raw.ToVector256Unsafe())).AsInt32();
+        return ToSingle(h);
+    }
+
+    /// <summary>Vector form of <see cref="ToSingle(ushort)"/> on the low 16 bits of each lane (bit-identical).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> ToSingle(Vector256<int> h)
+    {
         Vector256<int> em = h & Vector256.Create(0x7FFF);
         Vector256<int> sign = Vector256.ShiftLeft(h & Vector256.Create(0x8000), 16);
-        Vector256<int> magnitude = (Vector256.ShiftLeft(em, 13).AsSingle() * Vector256.Create(TwoPow112)).AsInt32();
-        Vector256<int> special = Vector256.Create(0x7F800000) | Vector256.ShiftLeft(em & Vector256.Create(0x3FF), 13);
-        magnitude = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7C00)), special, magnitude);
+        Vector256<int> normal = Vector256.ShiftLeft(em, 13) + Vector256.Create(Rebias);
+        Vector256<int> subnormal = (Vector256.ConvertToSingle(em) * Vector256.Create(TwoPowMinus24)).AsInt32();
+        Vector256<int> magnitude = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x0400)), normal, subnormal);
+        magnitude = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7C00)), normal + Vector256.Create(Rebias), magnitude);
         return (sign | magnitude).AsSingle();
     }
 
@@ -75,15 +90,21 @@ internal readonly unsafe struct F16Row : IRowFormat
         return ToSingle(Vector128.WidenLower(Vector128.CreateScalarUnsafe(*(ulong*)p).AsUInt16()).AsInt32());
     }
 
-    /// <summary>Vector form of <see cref="ToSingle(ushort)"/> on the low 16 bits of each lane (bit-identical).</summary>
+    /// <summary>
+    /// Vector form of <see cref="ToSingle(ushort)"/> on the low 16 bits of each lane (bit-identical). Both selects test
+    /// with ≥: with AVX-512 that is a compare into a mask register and a masked blend, which (unlike the VEX-only
+    /// <c>vpblendvb</c> a &lt; test gave) can use xmm16–31 — in the K-quant decode loop the VEX form pinned the
+    /// conversion to xmm0–15 and the JIT spilled three loop-invariant zmm registers around it every super-block.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> ToSingle(Vector128<int> h)
     {
         Vector128<int> em = h & Vector128.Create(0x7FFF);
         Vector128<int> sign = Vector128.ShiftLeft(h & Vector128.Create(0x8000), 16);
-        Vector128<int> magnitude = (Vector128.ShiftLeft(em, 13).AsSingle() * Vector128.Create(TwoPow112)).AsInt32();
-        Vector128<int> special = Vector128.Create(0x7F800000) | Vector128.ShiftLeft(em & Vector128.Create(0x3FF), 13);
-        magnitude = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(em, Vector128.Create(0x7C00)), special, magnitude);
+        Vector128<int> normal = Vector128.ShiftLeft(em, 13) + Vector128.Create(Rebias);
+        Vector128<int> subnormal = (Vector128.ConvertToSingle(em) * Vector128.Create(TwoPowMinus24)).AsInt32();
+        Vector128<int> magnitude = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(em, Vector128.Create(0x0400)), normal, subnormal);
+        magnitude = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(em, Vector128.Create(0x7C00)), normal + Vector128.Create(Rebias), magnitude);
         return (sign | magnitude).AsSingle();
     }
 }

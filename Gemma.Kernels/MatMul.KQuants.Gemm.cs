@@ -286,6 +286,7 @@ internal static unsafe partial class MatMul
     {
         if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantGemmV512.Run<Q4_0Panel>(w, xq, xs, y, n, r0, r1);
         else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) KQuantGemmV256.Run<Q4_0Panel>(w, xq, xs, y, n, r0, r1);
+        else if (Int8V128.IsSupported) Q8V128.Gemm<Q4_0Block>(w, xq, xs, y, n, r0, r1);
         else return false;
         return true;
     }

@@ -8,50 +8,20 @@ internal static unsafe partial class MatMul
     /// <summary>
     /// 4/5/6-bit row dots on 128 bits (<see cref="Int8V128"/>: SDOT on ARM64, SSSE3 on x86). With signed-byte dot
     /// products the weights need no unsigned trick: the offsets of Q4_0 (q − 8) and Q6_K (q − 32) are subtracted in the
-    /// bytes, and Q4_K/Q5_K's q (≤ 31) is already a valid int8. Q4_0: per 32-element block four exact int32 lanes,
-    /// converted and FMA'd with the block's float factor. K-quants (Q8_K activations): the lanes times the sub-block
+    /// bytes, and Q4_K/Q5_K's q (≤ 31) is already a valid int8. Q4_0 is <see cref="Q8V128"/>'s kernel (decode and GEMM)
+    /// on the unpacked nibbles. K-quants (Q8_K activations): the lanes times the sub-block
     /// scales summed in int32 over the super-block, one FMA per super-block. The same integers as
     /// <see cref="KQuantV256"/> and the scalar references, only the order of the float32 sum differs (4 lanes).
     /// </summary>
     private static class KQuantV128
     {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float DotQ4_0(byte* row, sbyte* xq, float* xs, int blocks)
-        {
-            const int B = Dequantizer.Q4_0BlockBytes;
-            var acc = Vector128<float>.Zero;
-            int b = 0;
-            for (; b + 4 <= blocks; b += 4)
-            {
-                byte* g = row + b * B;
-                sbyte* x = xq + b * 32;
-                Vector128<float> s = Int8V128.ScaleProducts(g, B, xs + b);
-                acc = Int8V128.FmaLane(acc, Q4_0Block(g, x), s, 0);
-                acc = Int8V128.FmaLane(acc, Q4_0Block(g + B, x + 32), s, 1);
-                acc = Int8V128.FmaLane(acc, Q4_0Block(g + 2 * B, x + 64), s, 2);
-                acc = Int8V128.FmaLane(acc, Q4_0Block(g + 3 * B, x + 96), s, 3);
-            }
-            for (; b < blocks; b++)
-            {
-                byte* block = row + b * B;
-                acc = Int8V128.FmaLane(acc, Q4_0Block(block, xq + b * 32), Vector128.Create(BlockScale(block) * xs[b]), 0);
-            }
-            return Vector128.Sum(acc);
-        }
-
-        /// <summary>One Q4_0 block: byte j holds element j (low nibble) and j + 16 (high nibble); q − 8 ∈ [−8, 7].</summary>
+        /// <summary>Q4_0: the Q8_0 kernel's block-group order on the unpacked nibbles (<see cref="Q8V128"/>), shared with its GEMM.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector128<float> Q4_0Block(byte* block, sbyte* x)
-        {
-            Vector128<byte> raw = Vector128.Load(block + 2), eight = Vector128.Create((byte)8);
-            Vector128<byte> lo = (raw & Vector128.Create((byte)0x0F)) - eight;
-            Vector128<byte> hi = Vector128.ShiftRightLogical(raw, 4) - eight;
-            return Int8V128.BlockDot(lo.AsSByte(), hi.AsSByte(), x);
-        }
+        public static float DotQ4_0(byte* row, sbyte* xq, float* xs, int blocks) => Q8V128.Dot<Q4_0Block>(row, xq, xs, blocks);
 
         /// <summary>
-        /// Q4_K (<paramref name="five"/> false) or Q5_K on Q8_K: per sub-block j four exact int32 lanes (<see
-        /// cref="Int8V128.BlockDot"/>'s integer form) times the 6-bit scale, summed in int32 over the super-block; the
+        /// Q4_K (<paramref name="five"/> false) or Q5_K on Q8_K: per sub-block j four exact int32 lanes (two <see
+        /// cref="Int8V128.DotI8"/>) times the 6-bit scale, summed in int32 over the super-block; the
         /// mins as a scalar integer <c>Σ m_j·(bsums[2j] + bsums[2j+1])</c>.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -62,7 +62,6 @@ internal static unsafe partial class MatMul
             Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default, m4 = default, m5 = default, m6 = default, m7 = default;
             var mask = Vector512.Create((byte)0x0F);
             var onesB = Vector512.Create((byte)1);
-            var nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
             // vpshufb controls on the 8 scale bytes (broadcast): int16 lanes 0–15 = scale 2k, 16–31 = scale 2k + 1, zero
             // high bytes (control 0x80); and the mins as [m0, m0, m1, m1, …] int16 for the 16 bsums.
             Vector512<byte> c0 = ScaleControl(0), c1 = ScaleControl(1), c2 = ScaleControl(2), c3 = ScaleControl(3);
@@ -77,8 +76,8 @@ internal static unsafe partial class MatMul
                 Vector512<short> s2 = Avx512BW.Shuffle(scb, c2).AsInt16(), s3 = Avx512BW.Shuffle(scb, c3).AsInt16();
                 Vector256<short> mins16 = Avx2.Shuffle(Vector256.Create(m).AsByte(), minControl).AsInt16();
                 byte* qs = block + (five ? 48 : 16);
-                Vector512<byte> q0 = Nibbles(qs, nibbleShift, mask), q1 = Nibbles(qs + 32, nibbleShift, mask);
-                Vector512<byte> q2 = Nibbles(qs + 64, nibbleShift, mask), q3 = Nibbles(qs + 96, nibbleShift, mask);
+                NibblePairs(qs, mask, out Vector512<byte> q0, out Vector512<byte> q1);
+                NibblePairs(qs + 64, mask, out Vector512<byte> q2, out Vector512<byte> q3);
                 if (five)
                 {
                     // Fifth bit of sub-block s is bit s of qh[l]: shift by 2k / 2k + 1 per half, keep bit 0, move to bit 4.
@@ -157,11 +156,20 @@ internal static unsafe partial class MatMul
         private static Vector512<byte> ScaleControl(int k) =>
             Vector512.Create(Vector256.Create((ushort)(0x8000 | 2 * k)), Vector256.Create((ushort)(0x8000 | 2 * k + 1))).AsByte();
 
-        /// <summary>32 bytes of nibbles as 64 unsigned bytes: low nibbles in the lower half, high nibbles in the upper.</summary>
+        /// <summary>
+        /// 64 bytes of nibbles (groups k and k + 1) as two vectors of 64 unsigned bytes, each a group's low nibbles in the
+        /// lower half and its high nibbles in the upper: one 512-bit load, the low nibbles by a mask and the high ones by a
+        /// 16-bit shift and the mask (both groups at once), then two 128-bit-lane shuffles (<c>vshufi32x4</c>) pair each
+        /// group's halves — 6 vector ops per 128 weights instead of 2 × (load, <c>vinserti64x4</c>, <c>vpsrlvw</c>, mask).
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<byte> Nibbles(byte* p, Vector512<ushort> nibbleShift, Vector512<byte> mask)
+        private static void NibblePairs(byte* p, Vector512<byte> mask, out Vector512<byte> first, out Vector512<byte> second)
         {
-            return Avx512BW.ShiftRightLogicalVariable(Twice(p), nibbleShift).AsByte() & mask;
+            Vector512<byte> v = Vector512.Load(p);
+            Vector512<int> lo = (v & mask).AsInt32();                                                  // [low k | low k+1]
+            Vector512<int> hi = (Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & mask).AsInt32(); // [high k | high k+1]
+            first = Avx512F.Shuffle4x128(lo, hi, 0x44).AsByte();   // 128-bit lanes lo0, lo1, hi0, hi1
+            second = Avx512F.Shuffle4x128(lo, hi, 0xEE).AsByte();  // lo2, lo3, hi2, hi3
         }
 
         /// <summary>
@@ -190,9 +198,12 @@ internal static unsafe partial class MatMul
             long xStride = cols, dStride = superBlocks, bStride = cols / 16;
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             var mask = Vector512.Create((byte)0x0F);
-            var three = Vector512.Create((byte)3);
-            var shiftA = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
-            var shiftB = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)6));
+            // The two high bits go straight to bits 4–5 by one 16-bit shift per vector half and a mask (a shift within 16
+            // bits moves the neighbouring byte's bits only into bits the mask clears): for elements 0–63 of a half, qh
+            // bits 0–1 (left by 4) | bits 2–3 (left by 2); for 64–127 bits 4–5 (in place) | bits 6–7 (right by 2).
+            var bits45 = Vector512.Create((byte)0x30);
+            var upA = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
+            var downB = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
             // int16 lane i of the pair sums covers elements 2i, 2i+1, i.e. 16-group i/8 (of the 4 in a vector).
             Vector512<short> groupOf = Vector512.ShiftRightLogical(Vector512<short>.Indices, 3), four = Vector512.Create((short)4);
             for (int i = 0; i < superBlocks; i++)
@@ -205,10 +216,10 @@ internal static unsafe partial class MatMul
                 Vector512<byte> ql0 = Vector512.Load(block), ql1 = Vector512.Load(block + 64);
                 Vector512<ushort> h0 = Twice(block + 128);
                 Vector512<ushort> h1 = Twice(block + 160);
-                Vector512<byte> q0 = (ql0 & mask) | High(h0, shiftA, three);
-                Vector512<byte> q1 = (Vector512.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & mask) | High(h0, shiftB, three);
-                Vector512<byte> q2 = (ql1 & mask) | High(h1, shiftA, three);
-                Vector512<byte> q3 = (Vector512.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte() & mask) | High(h1, shiftB, three);
+                Vector512<byte> q0 = (ql0 & mask) | (Avx512BW.ShiftLeftLogicalVariable(h0, upA).AsByte() & bits45);
+                Vector512<byte> q1 = (Vector512.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & mask) | (Avx512BW.ShiftRightLogicalVariable(h0, downB).AsByte() & bits45);
+                Vector512<byte> q2 = (ql1 & mask) | (Avx512BW.ShiftLeftLogicalVariable(h1, upA).AsByte() & bits45);
+                Vector512<byte> q3 = (Vector512.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte() & mask) | (Avx512BW.ShiftRightLogicalVariable(h1, downB).AsByte() & bits45);
                 float d = BlockScale(block + 208);
                 sbyte* xq = x.Q + i * QK;
                 float* d8 = x.D + i;
@@ -231,11 +242,6 @@ internal static unsafe partial class MatMul
             if (n > 6) y[6 * stride] = Vector256.Sum(a6);
             if (n > 7) y[7 * stride] = Vector256.Sum(a7);
         }
-
-        /// <summary>Q6_K's two high bits (qh shifted per vector half, masked) moved to bits 4–5.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<byte> High(Vector512<ushort> qh, Vector512<ushort> shifts, Vector512<byte> three) =>
-            Vector512.ShiftLeft((Avx512BW.ShiftRightLogicalVariable(qh, shifts).AsByte() & three).AsUInt16(), 4).AsByte();
 
         /// <summary>One token's Q6_K super-block: <c>acc += (float)(Σ sc·q·x − 32·Σ sc·bsums) · dd</c> over 8 int32 lanes.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -76,7 +76,7 @@ internal static unsafe partial class MatMul
     {
         if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) Q8V512.Range(w, xq, xs, y, n, r0, r1);
         else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) RowsByTokens<Q8V256.RowDot>(w, xq, xs, y, n, r0, r1);
-        else if (Int8V128.IsSupported) RowsByTokens<Q8V128.RowDot>(w, xq, xs, y, n, r0, r1);
+        else if (Int8V128.IsSupported) Q8V128.Range<Q8_0Block>(w, xq, xs, y, n, r0, r1);
         else RowsByTokens<ScalarQ8RowDot>(w, xq, xs, y, n, r0, r1);
     }
 

@@ -20,7 +20,7 @@ internal static unsafe class LinearQuickCommand
     public static int Run(string[] args)
     {
         int rounds = 15, threads = 1, offset = 0;
-        bool cpu = false, peak = false;
+        bool cpu = false, peak = false, subnormal = false;
         var peakTimes = new List<double>();
         var cases = new List<(WeightType Type, int Rows, int Cols, int N)>();
         for (int i = 0; i < args.Length; i++)
@@ -32,6 +32,7 @@ internal static unsafe class LinearQuickCommand
                 case "--offset": offset = int.Parse(args[++i]); break; // bytes past a 4 KiB boundary (alignment tests)
                 case "--cpu": cpu = true; break; // thread CPU time instead of wall time (1 thread: leaves out waiting for a core)
                 case "--peak": peak = true; break; // also time register-resident FMA chains each round (the ceiling, same minutes)
+                case "--subnormal-scales": subnormal = true; break; // 4/5/6-bit blocks with fp16 subnormal d (and dmin), as in real files
                 default:
                     string[] p = args[i].Split(':');
                     string[] s = p[1].Split('x');
@@ -51,7 +52,7 @@ internal static unsafe class LinearQuickCommand
             }
         }
         using var pool = threads > 1 ? new WorkerPool(threads) : null;
-        var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, c.N, offset)).ToArray();
+        var setups = cases.Select(c => Setup(c.Type, c.Rows, c.Cols, c.N, offset, subnormal)).ToArray();
         var times = cases.Select(_ => new List<double>()).ToArray();
         for (int round = 0; round < rounds + 2; round++)
         {
@@ -93,7 +94,7 @@ internal static unsafe class LinearQuickCommand
         return 0;
     }
 
-    private static (WeightMatrix W, float[] X, float[] Y) Setup(WeightType type, int rows, int cols, int n, int offset)
+    private static (WeightMatrix W, float[] X, float[] Y) Setup(WeightType type, int rows, int cols, int n, int offset, bool subnormal)
     {
         long bytes = WeightMatrix.RowBytesOf(type, cols) * rows;
         byte* p = (byte*)NativeMemory.AlignedAlloc((nuint)(bytes + offset), 4096) + offset; // lives until the process exits
@@ -108,15 +109,17 @@ internal static unsafe class LinearQuickCommand
             for (long b = 0; b < bytes / Q8_0.BlockBytes; b++) *(ushort*)(p + b * Q8_0.BlockBytes) = 0x2000;
         else
         {
-            // 4/5/6-bit blocks: random quants and scales, small positive fp16 d (and dmin).
+            // 4/5/6-bit blocks: random quants and scales, small positive fp16 d (and dmin); with --subnormal-scales
+            // fp16 subnormals (below 2⁻¹⁴), as real files have for d of Q6_K and of small-valued matrices.
+            (ushort scaleBits, ushort minBits) = subnormal ? ((ushort)0x0123, (ushort)0x0081) : ((ushort)0x1400, (ushort)0x1000);
             (int blockBytes, int dAt) = type switch
             {
                 WeightType.Q4_0 => (18, 0), WeightType.Q4_K => (144, 0), WeightType.Q5_K => (176, 0), _ => (210, 208),
             };
             for (long b = 0; b < bytes / blockBytes; b++)
             {
-                *(ushort*)(p + b * blockBytes + dAt) = 0x1400;
-                if (type is WeightType.Q4_K or WeightType.Q5_K) *(ushort*)(p + b * blockBytes + 2) = 0x1000;
+                *(ushort*)(p + b * blockBytes + dAt) = scaleBits;
+                if (type is WeightType.Q4_K or WeightType.Q5_K) *(ushort*)(p + b * blockBytes + 2) = minBits;
             }
         }
         var x = new float[n * cols];

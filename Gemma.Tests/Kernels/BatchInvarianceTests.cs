@@ -26,6 +26,9 @@ public unsafe class BatchInvarianceTests
     [TestCase(nameof(WeightType.Q8_0), 21, 9216)]
     [TestCase(nameof(WeightType.Q8_0), 11, 96)]   // odd block count
     [TestCase(nameof(WeightType.Q8_0), 9, 608)]   // 19 blocks: a 16-block group, a block pair and the odd last block
+    [TestCase(nameof(WeightType.Q8_0), 6, 160)]   // 5 and 2 blocks: the Vector128 kernels' groups of 4 with 1 and 2 left over
+    [TestCase(nameof(WeightType.Q8_0), 5, 64)]
+    [TestCase(nameof(WeightType.Q4_0), 9, 608)]   // 19 blocks: Q4_0's Vector128 GEMM with 3 blocks left over
     [TestCase(nameof(WeightType.Q4_0), 13, 2304)]
     [TestCase(nameof(WeightType.Q4_K), 13, 2304)]
     [TestCase(nameof(WeightType.Q5_K), 13, 2304)]

@@ -48,4 +48,28 @@ public class Int8V128Tests
             }
         }
     }
+
+    /// <summary>
+    /// The lane shuffles of the Vector128 int8 GEMM: pairwise adds (block sums from SDOT lanes) and the 32/64-bit zips
+    /// (the 4-byte interleave of 4 blocks), exactly as documented, on whichever instruction set runs.
+    /// </summary>
+    [Test]
+    public void PairwiseAddsAndZipsMoveTheDocumentedLanes()
+    {
+        var a = Vector128.Create(1, -20, 300, 1_000_000);
+        var b = Vector128.Create(-7, 11, 100000, -3);
+        if (!MatMul.Int8V128.IsSupported)
+        {
+            // The scalar pass: the int8 types take the scalar path, and the shuffles refuse instead of moving wrong lanes.
+            Assert.That(() => MatMul.Int8V128.AddPairs(a, b), Throws.TypeOf<PlatformNotSupportedException>());
+            return;
+        }
+        Assert.That(MatMul.Int8V128.AddPairs(a, b), Is.EqualTo(Vector128.Create(-19, 1_000_300, 4, 99997)));
+        Assert.That(MatMul.Int8V128.ZipLow(a, b), Is.EqualTo(Vector128.Create(1, -7, -20, 11)));
+        Assert.That(MatMul.Int8V128.ZipHigh(a, b), Is.EqualTo(Vector128.Create(300, 100000, 1_000_000, -3)));
+        var c = Vector128.Create(5L, -6L);
+        var d = Vector128.Create(long.MinValue, 8L);
+        Assert.That(MatMul.Int8V128.ZipLow(c, d), Is.EqualTo(Vector128.Create(5L, long.MinValue)));
+        Assert.That(MatMul.Int8V128.ZipHigh(c, d), Is.EqualTo(Vector128.Create(-6L, 8L)));
+    }
 }

@@ -16,8 +16,11 @@ public unsafe class MatMulKQuantTests
     // Test parameters name the weight type as a string: NUnit test methods are public, WeightType is internal.
     private static readonly string[] Types = [nameof(WeightType.Q4_0), nameof(WeightType.Q4_K), nameof(WeightType.Q5_K), nameof(WeightType.Q6_K)];
 
-    /// <summary>Random valid blocks: every byte random except fp16 scales (small positive d, dmin; Q6_K int8 scales any).</summary>
-    internal static GuardedBuffer<byte> RandomWeights(WeightType type, int rows, int cols, int seed, out WeightMatrix w)
+    /// <summary>
+    /// Random valid blocks: every byte random except fp16 scales (small positive d, dmin; Q6_K int8 scales any); with
+    /// <paramref name="subnormalScales"/> about half the fp16 scales are subnormals (real files have many: Q6_K's d, small matrices).
+    /// </summary>
+    internal static GuardedBuffer<byte> RandomWeights(WeightType type, int rows, int cols, int seed, out WeightMatrix w, bool subnormalScales = false)
     {
         long bytes = WeightMatrix.RowBytesOf(type, cols) * rows;
         var buffer = new GuardedBuffer<byte>(bytes);
@@ -29,7 +32,8 @@ public unsafe class MatMulKQuantTests
             WeightType.Q4_0 => Dequantizer.Q4_0BlockBytes, WeightType.Q4_K => Dequantizer.Q4_KBlockBytes,
             WeightType.Q5_K => Dequantizer.Q5_KBlockBytes, _ => Dequantizer.Q6_KBlockBytes,
         };
-        ushort Scale() => BitConverter.HalfToUInt16Bits((Half)(0.0005 + rng.NextDouble() * 0.01));
+        ushort Scale() => subnormalScales && rng.Next(2) == 0 ? (ushort)rng.Next(1, 0x400)
+            : BitConverter.HalfToUInt16Bits((Half)(0.0005 + rng.NextDouble() * 0.01));
         for (int b = 0; b < bytes / blockBytes; b++)
         {
             Span<byte> block = span.Slice(b * blockBytes, blockBytes);
@@ -67,9 +71,9 @@ public unsafe class MatMulKQuantTests
         }
     }
 
-    private static void Check(WeightType type, int rows, int cols, int n, int seed, WorkerPool? pool = null)
+    private static void Check(WeightType type, int rows, int cols, int n, int seed, WorkerPool? pool = null, bool subnormalScales = false)
     {
-        using GuardedBuffer<byte> wb = RandomWeights(type, rows, cols, seed, out WeightMatrix w);
+        using GuardedBuffer<byte> wb = RandomWeights(type, rows, cols, seed, out WeightMatrix w, subnormalScales);
         using var x = new GuardedBuffer<float>((long)n * cols);
         using var y = new GuardedBuffer<float>((long)n * rows);
         Fill(x.Span, seed + 1);
@@ -232,6 +236,11 @@ public unsafe class MatMulKQuantTests
         if (shape == 0) Check(type, 67, 2304, 17, 11, pool);
         else Check(type, 37, 9216, 6, 12);
     }
+
+    /// <summary>fp16 subnormal block scales (d, dmin), decode and a batch: the scale conversion is exact there too.</summary>
+    [Test]
+    public void SubnormalScales([ValueSource(nameof(Types))] string typeName, [Values(1, 3)] int n) =>
+        Check(Enum.Parse<WeightType>(typeName), 40, 2304, n, 21 + n, subnormalScales: true);
 
     [Test]
     public void WithPool([ValueSource(nameof(Types))] string typeName)
