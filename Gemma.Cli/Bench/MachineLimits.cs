@@ -31,15 +31,10 @@ internal static unsafe class MachineLimits
         float* sinks = (float*)NativeMemory.AllocZeroed((nuint)(chunks * sizeof(float)));
         try
         {
-            // Touch every page (and make the values non-trivial) before timing. Every 4 KiB page gets its own first
-            // value: pages with equal contents can be merged by a hypervisor (KSM) into one physical page that then
-            // reads from the cache. That is the suspected cause of the earlier all-1.0 buffer's occasional 52–55 GB/s
-            // on a VM where stream.c read 28–34 (not reproduced since; 3 runs after the change read 31–32).
+            // Touch every page (and make the values non-trivial) before timing.
             new Span<float>(data, (int)Math.Min(int.MaxValue, ChunkBytes / sizeof(float))).Fill(1f);
             for (long c = 1; c < chunks; c++)
                 Buffer.MemoryCopy(data, (byte*)data + c * ChunkBytes, ChunkBytes, ChunkBytes);
-            for (long page = 0; page < bytes / 4096; page++)
-                data[page * (4096 / sizeof(float))] = 1f + page * 1e-6f;
             var work = new ReadWork { Data = data, Sinks = sinks, FloatsPerChunk = ChunkBytes / sizeof(float) };
             double best = double.MaxValue;
             for (int r = 0; r < reps; r++)
