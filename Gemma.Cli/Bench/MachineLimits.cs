@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.Arm;
 using Gemma.Kernels;
 
 namespace Gemma.Cli.Bench;
@@ -86,7 +85,7 @@ internal static unsafe class MachineLimits
     /// Vector128 with a hardware FMA: ARM64 (AdvSimd, where Vector128 is the widest path) and x86 run at 128 bits. Without
     /// a hardware FMA <c>Vector128.FusedMultiplyAdd</c> is a software routine, so the scalar chains measure better.
     /// </summary>
-    private static bool HasFma128 => Vector128.IsHardwareAccelerated && (AdvSimd.IsSupported || System.Runtime.Intrinsics.X86.Fma.IsSupported);
+    private static bool HasFma128 => Vector128.IsHardwareAccelerated && Ops128.HasFma;
 
     private struct ReadWork : IParallelWork
     {
@@ -108,53 +107,33 @@ internal static unsafe class MachineLimits
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static float Sum(float* p, long n)
     {
+        if (Vector512.IsHardwareAccelerated) return Sum<Ops512, Vector512<float>>(p, n);
+        if (Vector256.IsHardwareAccelerated) return Sum<Ops256, Vector256<float>>(p, n);
+        if (Vector128.IsHardwareAccelerated) return Sum<Ops128, Vector128<float>>(p, n);
         long i = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            for (; i + 128 <= n; i += 128)
-            {
-                a0 += Vector512.Load(p + i); a1 += Vector512.Load(p + i + 16);
-                a2 += Vector512.Load(p + i + 32); a3 += Vector512.Load(p + i + 48);
-                a4 += Vector512.Load(p + i + 64); a5 += Vector512.Load(p + i + 80);
-                a6 += Vector512.Load(p + i + 96); a7 += Vector512.Load(p + i + 112);
-            }
-            float s = Vector512.Sum((a0 + a1) + (a2 + a3) + ((a4 + a5) + (a6 + a7)));
-            for (; i < n; i++) s += p[i];
-            return s;
-        }
-        if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            for (; i + 64 <= n; i += 64)
-            {
-                a0 += Vector256.Load(p + i); a1 += Vector256.Load(p + i + 8);
-                a2 += Vector256.Load(p + i + 16); a3 += Vector256.Load(p + i + 24);
-                a4 += Vector256.Load(p + i + 32); a5 += Vector256.Load(p + i + 40);
-                a6 += Vector256.Load(p + i + 48); a7 += Vector256.Load(p + i + 56);
-            }
-            float s = Vector256.Sum((a0 + a1) + (a2 + a3) + ((a4 + a5) + (a6 + a7)));
-            for (; i < n; i++) s += p[i];
-            return s;
-        }
-        if (Vector128.IsHardwareAccelerated)
-        {
-            Vector128<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-            for (; i + 32 <= n; i += 32)
-            {
-                a0 += Vector128.Load(p + i); a1 += Vector128.Load(p + i + 4);
-                a2 += Vector128.Load(p + i + 8); a3 += Vector128.Load(p + i + 12);
-                a4 += Vector128.Load(p + i + 16); a5 += Vector128.Load(p + i + 20);
-                a6 += Vector128.Load(p + i + 24); a7 += Vector128.Load(p + i + 28);
-            }
-            float s = Vector128.Sum((a0 + a1) + (a2 + a3) + ((a4 + a5) + (a6 + a7)));
-            for (; i < n; i++) s += p[i];
-            return s;
-        }
         float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
         for (; i + 4 <= n; i += 4) { s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3]; }
         for (; i < n; i++) s0 += p[i];
         return (s0 + s1) + (s2 + s3);
+    }
+
+    /// <summary>The read loop on one vector width: 8 independent vector accumulators, so the adds never wait on each other.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float Sum<TOps, TV>(float* p, long n) where TOps : IVectorOps<TV> where TV : struct
+    {
+        int L = TOps.Lanes;
+        long i = 0;
+        TV a0 = TOps.Zero, a1 = TOps.Zero, a2 = TOps.Zero, a3 = TOps.Zero, a4 = TOps.Zero, a5 = TOps.Zero, a6 = TOps.Zero, a7 = TOps.Zero;
+        for (; i + 8L * L <= n; i += 8L * L)
+        {
+            a0 = TOps.Add(a0, TOps.Load(p + i)); a1 = TOps.Add(a1, TOps.Load(p + i + L));
+            a2 = TOps.Add(a2, TOps.Load(p + i + 2 * L)); a3 = TOps.Add(a3, TOps.Load(p + i + 3 * L));
+            a4 = TOps.Add(a4, TOps.Load(p + i + 4 * L)); a5 = TOps.Add(a5, TOps.Load(p + i + 5 * L));
+            a6 = TOps.Add(a6, TOps.Load(p + i + 6 * L)); a7 = TOps.Add(a7, TOps.Load(p + i + 7 * L));
+        }
+        float s = TOps.Sum(TOps.Add(TOps.Add(TOps.Add(a0, a1), TOps.Add(a2, a3)), TOps.Add(TOps.Add(a4, a5), TOps.Add(a6, a7))));
+        for (; i < n; i++) s += p[i];
+        return s;
     }
 
     // c = c·a + b converges to b / (1 − a) ≈ 0.1: no overflow, no denormals, and the JIT cannot fold it away.
@@ -180,39 +159,9 @@ internal static unsafe class MachineLimits
             }
             return Vector512.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)) + ((c12 + c13) + (c14 + c15)));
         }
-        if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> a = Vector256.Create(0.999999f), b = Vector256.Create(1e-7f);
-            Vector256<float> c0 = Vector256.Create(seed), c1 = c0 + b, c2 = c1 + b, c3 = c2 + b, c4 = c3 + b, c5 = c4 + b,
-                c6 = c5 + b, c7 = c6 + b, c8 = c7 + b, c9 = c8 + b, c10 = c9 + b, c11 = c10 + b;
-            for (long i = 0; i < iterations; i++)
-            {
-                c0 = Vector256.FusedMultiplyAdd(c0, a, b); c1 = Vector256.FusedMultiplyAdd(c1, a, b);
-                c2 = Vector256.FusedMultiplyAdd(c2, a, b); c3 = Vector256.FusedMultiplyAdd(c3, a, b);
-                c4 = Vector256.FusedMultiplyAdd(c4, a, b); c5 = Vector256.FusedMultiplyAdd(c5, a, b);
-                c6 = Vector256.FusedMultiplyAdd(c6, a, b); c7 = Vector256.FusedMultiplyAdd(c7, a, b);
-                c8 = Vector256.FusedMultiplyAdd(c8, a, b); c9 = Vector256.FusedMultiplyAdd(c9, a, b);
-                c10 = Vector256.FusedMultiplyAdd(c10, a, b); c11 = Vector256.FusedMultiplyAdd(c11, a, b);
-            }
-            return Vector256.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
-        }
-        if (HasFma128)
-        {
-            // ARM64: 12 chains cover 2 FMA pipes × 4 cycles of latency (Cortex-A76 / Neoverse N1) with room to spare.
-            Vector128<float> a = Vector128.Create(0.999999f), b = Vector128.Create(1e-7f);
-            Vector128<float> c0 = Vector128.Create(seed), c1 = c0 + b, c2 = c1 + b, c3 = c2 + b, c4 = c3 + b, c5 = c4 + b,
-                c6 = c5 + b, c7 = c6 + b, c8 = c7 + b, c9 = c8 + b, c10 = c9 + b, c11 = c10 + b;
-            for (long i = 0; i < iterations; i++)
-            {
-                c0 = Vector128.FusedMultiplyAdd(c0, a, b); c1 = Vector128.FusedMultiplyAdd(c1, a, b);
-                c2 = Vector128.FusedMultiplyAdd(c2, a, b); c3 = Vector128.FusedMultiplyAdd(c3, a, b);
-                c4 = Vector128.FusedMultiplyAdd(c4, a, b); c5 = Vector128.FusedMultiplyAdd(c5, a, b);
-                c6 = Vector128.FusedMultiplyAdd(c6, a, b); c7 = Vector128.FusedMultiplyAdd(c7, a, b);
-                c8 = Vector128.FusedMultiplyAdd(c8, a, b); c9 = Vector128.FusedMultiplyAdd(c9, a, b);
-                c10 = Vector128.FusedMultiplyAdd(c10, a, b); c11 = Vector128.FusedMultiplyAdd(c11, a, b);
-            }
-            return Vector128.Sum(((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11)));
-        }
+        if (Vector256.IsHardwareAccelerated) return FmaChains12<Ops256, Vector256<float>>(iterations, seed);
+        // ARM64: 12 chains cover 2 FMA pipes × 4 cycles of latency (Cortex-A76 / Neoverse N1) with room to spare.
+        if (HasFma128) return FmaChains12<Ops128, Vector128<float>>(iterations, seed);
         float s0 = seed, s1 = seed + 1e-7f, s2 = seed + 2e-7f, s3 = seed + 3e-7f, s4 = seed + 4e-7f, s5 = seed + 5e-7f, s6 = seed + 6e-7f, s7 = seed + 7e-7f;
         for (long i = 0; i < iterations; i++)
         {
@@ -222,5 +171,23 @@ internal static unsafe class MachineLimits
             s6 = MathF.FusedMultiplyAdd(s6, 0.999999f, 1e-7f); s7 = MathF.FusedMultiplyAdd(s7, 0.999999f, 1e-7f);
         }
         return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+    }
+
+    /// <summary>12 chains of <see cref="FmaChains"/> on one vector width: as many as 16 vector registers hold beside a and b.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float FmaChains12<TOps, TV>(long iterations, float seed) where TOps : IVectorOps<TV> where TV : struct
+    {
+        TV a = TOps.Create(0.999999f), b = TOps.Create(1e-7f);
+        TV c0 = TOps.Create(seed), c1 = TOps.Add(c0, b), c2 = TOps.Add(c1, b), c3 = TOps.Add(c2, b), c4 = TOps.Add(c3, b),
+            c5 = TOps.Add(c4, b), c6 = TOps.Add(c5, b), c7 = TOps.Add(c6, b), c8 = TOps.Add(c7, b), c9 = TOps.Add(c8, b),
+            c10 = TOps.Add(c9, b), c11 = TOps.Add(c10, b);
+        for (long i = 0; i < iterations; i++)
+        {
+            c0 = TOps.Fma(c0, a, b); c1 = TOps.Fma(c1, a, b); c2 = TOps.Fma(c2, a, b); c3 = TOps.Fma(c3, a, b);
+            c4 = TOps.Fma(c4, a, b); c5 = TOps.Fma(c5, a, b); c6 = TOps.Fma(c6, a, b); c7 = TOps.Fma(c7, a, b);
+            c8 = TOps.Fma(c8, a, b); c9 = TOps.Fma(c9, a, b); c10 = TOps.Fma(c10, a, b); c11 = TOps.Fma(c11, a, b);
+        }
+        return TOps.Sum(TOps.Add(TOps.Add(TOps.Add(TOps.Add(c0, c1), TOps.Add(c2, c3)), TOps.Add(TOps.Add(c4, c5), TOps.Add(c6, c7))),
+            TOps.Add(TOps.Add(c8, c9), TOps.Add(c10, c11))));
     }
 }
