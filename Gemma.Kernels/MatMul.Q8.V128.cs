@@ -67,13 +67,19 @@ internal static unsafe partial class MatMul
             AdvSimd.Arm64.IsSupported ? AdvSimd.Arm64.ZipHigh(a, b) : Sse2.UnpackHigh(a, b);
 
         /// <summary>
-        /// The fp16 scales of 4 consecutive blocks (<paramref name="stride"/> bytes apart, scale first) times 4
-        /// activation scales: the same float32 products as the scalar <c>BlockScale(block) * xs[b]</c>.
+        /// The fp16 scales of 4 consecutive blocks (<paramref name="stride"/> bytes apart, scale first) as float32, the
+        /// same values as the scalar <c>BlockScale(block)</c>.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<float> ScaleProducts(byte* block, int stride, float* xs) =>
-            F16Row.ToSingle(Vector128.Create(*(ushort*)block, *(ushort*)(block + stride), *(ushort*)(block + 2 * stride), *(ushort*)(block + 3 * stride)).AsInt32())
-            * Vector128.Load(xs);
+        public static Vector128<float> BlockScales(byte* block, int stride) =>
+            F16Row.ToSingle(Vector128.Create(*(ushort*)block, *(ushort*)(block + stride), *(ushort*)(block + 2 * stride), *(ushort*)(block + 3 * stride)).AsInt32());
+
+        /// <summary>
+        /// <see cref="BlockScales"/> times 4 activation scales: the same float32 products as the scalar
+        /// <c>BlockScale(block) * xs[b]</c>.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<float> ScaleProducts(byte* block, int stride, float* xs) => BlockScales(block, stride) * Vector128.Load(xs);
     }
 
     /// <summary>
@@ -250,7 +256,7 @@ internal static unsafe partial class MatMul
                     int m = row is null ? 0 : Math.Min(4, blocks - 4 * k);
                     byte* b0 = row + (long)4 * k * bb;
                     if (m == 4)
-                        F16Row.ToSingle(Vector128.Create(*(ushort*)b0, *(ushort*)(b0 + bb), *(ushort*)(b0 + 2 * bb), *(ushort*)(b0 + 3 * bb))).Store(scales);
+                        Int8V128.BlockScales(b0, bb).Store(scales);
                     else
                         for (int j = 0; j < 4; j++) scales[j] = j < m ? BlockScale(b0 + j * bb) : 0f;
                     if (m > 0) TBlock.Load(b0, out l0, out h0);
