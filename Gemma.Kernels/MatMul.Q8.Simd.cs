@@ -267,7 +267,7 @@ internal static unsafe partial class MatMul
                     // Batches are compute-bound: the two vpgatherdd (≈ 25 cycles per group on Zen 4) become 16 scalar
                     // loads, and the row is prefetched into L1 BatchPrefetchBytes ahead — the hardware prefetchers do
                     // not run far enough ahead of a stream consumed this slowly (docs/kernels.md, "Q8_0 small batches").
-                    for (int q = 0; q < 9; q++) Sse.Prefetch0(group + BatchPrefetchBytes + q * Prefetch.LineBytes);
+                    Prefetch.ToL1(group + BatchPrefetchBytes, 16 * Q8_0.BlockBytes); // 544 bytes: 9 lines
                     ws = ScalesOf16(group, h16);
                 }
                 float* s = xs + b;
