@@ -259,10 +259,13 @@ internal static unsafe partial class MatMul
         static abstract void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount;
     }
 
+    /// <summary>Tokens a K-quant row kernel takes per pass: 8 on 512 bits (32 vector registers), else 4.</summary>
+    private static int KQuantRowTokens => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? 8 : 4;
+
     /// <summary>Q4_K (<typeparamref name="THighBit"/> = <see cref="FlagFalse"/>) and Q5_K (<see cref="FlagTrue"/>: a fifth bit from <c>qh</c>) share one kernel.</summary>
     private readonly struct Q45_KDot<THighBit> : IKQuantRowDot where THighBit : struct, IFlag
     {
-        public static int MaxTokens => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? 8 : 4;
+        public static int MaxTokens => KQuantRowTokens;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
@@ -278,7 +281,7 @@ internal static unsafe partial class MatMul
 
     private readonly struct Q6_KDot : IKQuantRowDot
     {
-        public static int MaxTokens => Vector512.IsHardwareAccelerated && Avx512BW.IsSupported ? 8 : 4;
+        public static int MaxTokens => KQuantRowTokens;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
