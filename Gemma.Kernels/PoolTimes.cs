@@ -48,15 +48,17 @@ internal sealed class PoolTimes
 
     internal void AddItem(int thread, long ticks, long cpuNanoseconds)
     {
-        ref long slot = ref _slots[thread * Stride];
-        Volatile.Write(ref slot, slot + ticks);
-        Volatile.Write(ref _slots[thread * Stride + CpuSlot], _slots[thread * Stride + CpuSlot] + cpuNanoseconds);
-        Volatile.Write(ref _slots[thread * Stride + ItemsSlot], _slots[thread * Stride + ItemsSlot] + 1);
+        Add(thread * Stride + BusySlot, ticks);
+        Add(thread * Stride + CpuSlot, cpuNanoseconds);
+        Add(thread * Stride + ItemsSlot, 1);
     }
 
     internal void AddCall(long ticks)
     {
-        Volatile.Write(ref _slots[InCallSlot], _slots[InCallSlot] + ticks);
-        Volatile.Write(ref _slots[CallsSlot], _slots[CallsSlot] + 1);
+        Add(InCallSlot, ticks);
+        Add(CallsSlot, 1);
     }
+
+    // Only the slot's own thread writes it, so read-add-publish needs no interlocked operation.
+    private void Add(int slot, long value) => Volatile.Write(ref _slots[slot], _slots[slot] + value);
 }
