@@ -203,11 +203,12 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
                         _state = State.Header;
                         break;
                     case State.Header:
-                        string reply = _reply.ToString();
-                        Match m = Header.Match(reply, _scan);
+                        // Only the unconsumed tail (a header being written: short) is copied, not the whole reply.
+                        string pending = _reply.ToString(_scan, _reply.Length - _scan);
+                        Match m = Header.Match(pending);
                         if (!m.Success)
                         {
-                            if (reply.Length - _scan > LongestHeader) _state = State.Whole;
+                            if (pending.Length > LongestHeader) _state = State.Whole;
                             return; // not complete yet
                         }
                         string name = JsonSerializer.Deserialize("\"" + m.Groups[1].Value + "\"", ServeJson.Api.String)!;
@@ -216,7 +217,7 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
                             ToolCalls = [new ToolCallBody { Index = _calls, Id = NewCallId(), Type = "function", Function = new FunctionCallBody { Name = name, Arguments = "" } }],
                         }, null);
                         _calls++;
-                        _scan = _argsFrom = m.Index + m.Length;
+                        _scan = _argsFrom = _scan + m.Length;
                         _depth = 0;
                         _inString = _escape = false;
                         _state = State.Arguments;
