@@ -58,6 +58,53 @@ public class ClientCompatibilityTests
         Assert.That(response.Headers.Contains("X-Gemma-Ignored-Params"), Is.False, "every field of this request is known");
     }
 
+    /// <summary>
+    /// openai 7.59.0's tool round trip: the assistant message goes back exactly as the SDK returned it
+    /// (<c>content: null</c>, <c>refusal: null</c>), then a <c>tool</c> result. LangChain 1.6.0 sends the same turn
+    /// with <c>content: ""</c>.
+    /// </summary>
+    private const string JsSdkToolRoundTrip = """
+        {"model":"gemma2-ja-demo","temperature":0,"max_tokens":20,"tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":20},"unit":{"type":"string","enum":["c","f"]}},"required":["city","unit"],"additionalProperties":false},"strict":true}},{"type":"function","function":{"name":"get_time","description":"Local time in a city","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":20}},"required":["city"]}}}],
+         "messages":[{"role":"user","content":"東京の天気は？"},{"role":"assistant","content":null,"refusal":null,"tool_calls":[{"id":"call_783b7456cc44c430cb9d1a35","type":"function","function":{"name":"get_time","arguments":"{\"city\": \"x\"}"}}]},{"role":"tool","tool_call_id":"call_783b7456cc44c430cb9d1a35","content":"{\"temp\":21,\"sky\":\"clear\"}"}]}
+        """;
+
+    [Test]
+    public async Task JsSdkAndLangChainToolRoundTripsAreRenderedAsTheLibraryRendersThem()
+    {
+        static Microsoft.Extensions.AI.AIFunctionDeclaration Declaration(string name, string description, string schema) =>
+            Microsoft.Extensions.AI.AIFunctionFactory.CreateDeclaration(name, description, JsonDocument.Parse(schema).RootElement.Clone());
+        Microsoft.Extensions.AI.ChatMessage[] history =
+        [
+            new(Microsoft.Extensions.AI.ChatRole.User, "東京の天気は？"),
+            new(Microsoft.Extensions.AI.ChatRole.Assistant, [new Microsoft.Extensions.AI.FunctionCallContent("call_783b7456cc44c430cb9d1a35", "get_time",
+                new Dictionary<string, object?> { ["city"] = JsonDocument.Parse("\"x\"").RootElement.Clone() })]),
+            new(Microsoft.Extensions.AI.ChatRole.Tool, [new Microsoft.Extensions.AI.FunctionResultContent("call_783b7456cc44c430cb9d1a35", JsonDocument.Parse("{\"temp\":21,\"sky\":\"clear\"}").RootElement.Clone())]),
+        ];
+        var options = new Microsoft.Extensions.AI.ChatOptions
+        {
+            Temperature = 0f, MaxOutputTokens = 20,
+            Tools =
+            [
+                Declaration("get_weather", "Current weather in a city", """{"type":"object","properties":{"city":{"type":"string","maxLength":20},"unit":{"type":"string","enum":["c","f"]}},"required":["city","unit"],"additionalProperties":false}"""),
+                Declaration("get_time", "Local time in a city", """{"type":"object","properties":{"city":{"type":"string","maxLength":20}},"required":["city"]}"""),
+            ],
+        };
+        using var library = new Gemma.Core.Chat.GemmaChatClient(ServeTestServer.Model, new Gemma.Core.Chat.GemmaChatClientOptions { MaxConcurrentGenerations = 1 });
+        Microsoft.Extensions.AI.ChatResponse expected = await library.GetResponseAsync(history, options);
+
+        foreach (string body in new[] { JsSdkToolRoundTrip, JsSdkToolRoundTrip.Replace("\"content\":null,\"refusal\":null,", "\"content\":\"\",") })
+        {
+            (int status, JsonElement json, _) = await _server.PostAsync("/v1/chat/completions", body);
+            Assert.That(status, Is.EqualTo(200), json.ToString());
+            Assert.That(json.GetProperty("usage").GetProperty("prompt_tokens").GetInt64(), Is.EqualTo(expected.Usage!.InputTokenCount), "the same prompt");
+            JsonElement message = json.GetProperty("choices")[0].GetProperty("message");
+            if (expected.Messages[^1].Contents.OfType<Microsoft.Extensions.AI.FunctionCallContent>().SingleOrDefault() is { } call)
+                Assert.That(message.GetProperty("tool_calls")[0].GetProperty("function").GetProperty("name").GetString(), Is.EqualTo(call.Name));
+            else
+                Assert.That(message.GetProperty("content").GetString(), Is.EqualTo(expected.Text));
+        }
+    }
+
     [Test]
     public async Task UnknownFieldsAreIgnoredAndNamedInAHeader()
     {

@@ -207,6 +207,19 @@ await check('tools: parallel_tool_calls streamed, assembled by the stream helper
     === JSON.stringify(calls.map((c) => [c.function.name, c.function.arguments])), 'streamed calls equal the whole reply\'s');
 });
 
+await check('runTools helper: calls a JS function and sends its result back (streaming)', async () => {
+  let called = 0;
+  const runner = client.chat.completions.runTools({
+    model: modelId, messages: [user('東京の天気は？')], temperature: 0, max_tokens: 60, stream: true, tool_choice: 'auto',
+    tools: [{ type: 'function', function: { name: 'get_weather', description: 'Current weather in a city', parse: JSON.parse,
+      parameters: weather.function.parameters, function: (args) => { called++; return { city: args.city, temp: 21 }; } } }],
+  }, { maxChatCompletions: 3 });
+  await runner.done();
+  const messages = runner.messages;
+  assert(messages.every((m) => ['user', 'assistant', 'tool'].includes(m.role)), JSON.stringify(messages));
+  if (called > 0) assert(messages.some((m) => m.role === 'tool'), 'the result went back');
+});
+
 await check('tool_choice none and auto', async () => {
   const none = await client.chat.completions.create({ model: modelId, messages: [user('天気')], tools: [weather], tool_choice: 'none', temperature: 0, max_tokens: 8 });
   assert(typeof none.choices[0].message.content === 'string' && !none.choices[0].message.tool_calls, JSON.stringify(none.choices[0]));
@@ -240,6 +253,16 @@ await check('completions.create, whole and streamed', async () => {
   for await (const chunk of s) { if (chunk.usage) usage = chunk.usage; for (const c of chunk.choices) text += c.text; }
   assert(text === r.choices[0].text, `streamed ${JSON.stringify(text)} != ${JSON.stringify(r.choices[0].text)}`);
   assert(usage?.completion_tokens === r.usage.completion_tokens, 'usage chunk');
+});
+
+await check('completions: prompt as a one-string array and as token ids; no usage chunk unless asked', async () => {
+  const a = await client.completions.create({ model: modelId, prompt: ['Debian システムでは'], max_tokens: 6, temperature: 0 });
+  const b = await client.completions.create({ model: modelId, prompt: 'Debian システムでは', max_tokens: 6, temperature: 0 });
+  assert(a.choices[0].text === b.choices[0].text, 'one-string array = string');
+  const ids = await client.completions.create({ model: modelId, prompt: [2, 100, 101], max_tokens: 3, temperature: 0 });
+  assert(ids.usage.prompt_tokens === 3, JSON.stringify(ids.usage));
+  const s = await client.chat.completions.create({ model: modelId, messages: [user('x')], max_tokens: 3, stream: true });
+  for await (const chunk of s) assert(!chunk.usage, 'no usage chunk without include_usage');
 });
 
 await check('errors: the SDK error classes parse our error bodies', async () => {
@@ -319,6 +342,16 @@ if (langchain) {
     const { ToolMessage, HumanMessage } = await import('@langchain/core/messages');
     const next = await llm.invoke([new HumanMessage('東京の天気は？'), r, new ToolMessage({ tool_call_id: r.tool_calls[0].id, content: '晴れ' })]);
     assert(typeof next.content === 'string', JSON.stringify(next));
+  });
+
+  await check('LangChain streamed tool call chunks assemble to a valid call', async () => {
+    const tool = { name: 'get_weather', description: 'Weather in a city', schema: z.object({ city: z.string().max(20) }) };
+    const withTools = new ChatOpenAI({ model: modelId, apiKey: key, temperature: 0, maxTokens: 60, maxRetries: 0, configuration: { baseURL: base + 'v1', fetch: recordingFetch } })
+      .bindTools([tool], { tool_choice: 'any' });
+    let gathered;
+    for await (const chunk of await withTools.stream('東京の天気は？')) gathered = gathered === undefined ? chunk : gathered.concat(chunk);
+    assert(gathered.tool_calls?.length === 1 && gathered.tool_calls[0].name === 'get_weather' && typeof gathered.tool_calls[0].args.city === 'string',
+      JSON.stringify(gathered.tool_call_chunks));
   });
 
   await check('LangChain withStructuredOutput (json schema)', async () => {
