@@ -307,6 +307,7 @@ internal static unsafe partial class MatMul
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
     private static void RunKQuant<TDot>(in WeightMatrix w, Q8K x, float* y, int n, int r0, int r1) where TDot : struct, IKQuantRowDot
     {
+        if (TryKQuantGemmV128<TDot>(w, x, y, n, r0, r1)) return;
         int cols = w.Cols, rows = w.Rows, group = TDot.MaxTokens;
         for (int t = 0; t < n; t += group)
         {
