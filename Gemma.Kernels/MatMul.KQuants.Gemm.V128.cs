@@ -274,8 +274,13 @@ internal static unsafe partial class MatMul
                     }
                     int* sc = (int*)(p + ScalesAt + 64 * c);
                     Vector128<int> c0 = Vector128.Load(sc), c1 = Vector128.Load(sc + 4), c2 = Vector128.Load(sc + 8), c3 = Vector128.Load(sc + 12);
-                    s00 += i00 * c0; s10 += i10 * c1; s20 += i20 * c2; s30 += i30 * c3;
-                    if (two) { s01 += i01 * c0; s11 += i11 * c1; s21 += i21 * c2; s31 += i31 * c3; }
+                    s00 = Int8V128.MultiplyAdd(s00, i00, c0); s10 = Int8V128.MultiplyAdd(s10, i10, c1);
+                    s20 = Int8V128.MultiplyAdd(s20, i20, c2); s30 = Int8V128.MultiplyAdd(s30, i30, c3);
+                    if (two)
+                    {
+                        s01 = Int8V128.MultiplyAdd(s01, i01, c0); s11 = Int8V128.MultiplyAdd(s11, i11, c1);
+                        s21 = Int8V128.MultiplyAdd(s21, i21, c2); s31 = Int8V128.MultiplyAdd(s31, i31, c3);
+                    }
                 }
                 // Lane r: row r's isum (exact int32).
                 acc0 = Step<TP>(p, Int8V128.AddPairs(Int8V128.AddPairs(s00, s10), Int8V128.AddPairs(s20, s30)), (int*)(x0 + 256), d8[i], acc0);
@@ -302,7 +307,7 @@ internal static unsafe partial class MatMul
             {
                 int* m = (int*)(p + MinsAt);
                 Vector128<int> msum = Vector128.Load(m) * Vector128.Create(pairSums[0]);
-                for (int j = 1; j < 8; j++) msum += Vector128.Load(m + 4 * j) * Vector128.Create(pairSums[j]);
+                for (int j = 1; j < 8; j++) msum = Int8V128.MultiplyAdd(msum, Vector128.Load(m + 4 * j), Vector128.Create(pairSums[j]));
                 term -= Vector128.Load((float*)(p + DMinAt)) * vd8 * Vector128.ConvertToSingle(msum);
             }
             return acc + term;
