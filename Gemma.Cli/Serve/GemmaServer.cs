@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -323,7 +324,22 @@ internal sealed class GemmaServer : IAsyncDisposable
         try
         {
             // A key given twice is ambiguous (which one wins differs between parsers): a 400, not a silent pick.
-            return await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false }, context.RequestAborted);
+            JsonDocument doc = await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false }, context.RequestAborted);
+            try
+            {
+                CheckEscapes(doc.RootElement);
+            }
+            catch
+            {
+                doc.Dispose();
+                throw;
+            }
+            return doc;
+        }
+        catch (InvalidOperationException e)
+        {
+            // An unpaired surrogate escape (see CheckEscapes); the duplicate-key check decodes names while parsing.
+            throw new ApiException(400, $"The body is not valid JSON text: {e.Message}", code: "invalid_json");
         }
         catch (JsonException e)
         {
@@ -332,6 +348,31 @@ internal sealed class GemmaServer : IAsyncDisposable
         catch (InvalidDataException e)
         {
             throw new ApiException(400, $"The body does not decode as its Content-Encoding says: {e.Message}", code: "invalid_encoding");
+        }
+    }
+
+    /// <summary>
+    /// JsonDocument accepts a <c>\uD800</c> escape without its pair, but reading that string later throws
+    /// InvalidOperationException: every string and property name holding a <c>\u</c> escape is decoded once here, so
+    /// such a body is a 400 up front rather than a 500 wherever the string is read. (Depth ≤ 64, checked by the parse.)
+    /// </summary>
+    private static void CheckEscapes(JsonElement e)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (JsonProperty p in e.EnumerateObject())
+                {
+                    if (JsonMarshal.GetRawUtf8PropertyName(p).IndexOf("\\u"u8) >= 0) _ = p.Name;
+                    CheckEscapes(p.Value);
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (JsonElement item in e.EnumerateArray()) CheckEscapes(item);
+                break;
+            case JsonValueKind.String:
+                if (JsonMarshal.GetRawUtf8Value(e).IndexOf("\\u"u8) >= 0) _ = e.GetString();
+                break;
         }
     }
 

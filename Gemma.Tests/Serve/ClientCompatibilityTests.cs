@@ -155,6 +155,10 @@ public class ClientCompatibilityTests
         [
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2,\"max_tokens\":3}", null, "invalid_json"),
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"content\":\"y\"}]}", null, "invalid_json"),
+            // Unpaired surrogate escapes: JsonDocument accepts them, reading the string throws (was a 500).
+            ("{\"messages\":[{\"role\":\"user\",\"content\":\"a\\ud800\"}]}", null, "invalid_json"),
+            ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":\"\\udc00\"}", null, "invalid_json"),
+            ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logit_bias\":{\"\\ud800\":1}}", null, "invalid_json"),
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"functions\":[{\"name\":\"f\",\"parameters\":{}}]}", "functions", null),
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"function_call\":\"auto\"}", "function_call", null),
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"modalities\":[\"text\",\"audio\"],\"audio\":{\"voice\":\"alloy\",\"format\":\"wav\"}}", "audio", null),
