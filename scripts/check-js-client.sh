@@ -37,11 +37,11 @@ else
   url=
   for _ in $(seq 1 600); do
     url=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' "$log" | head -n1 || true)
-    if [ -n "$url" ] && grep -q 'ready' "$log"; then break; fi
+    if [ -n "$url" ] && grep -q 'ready — ' "$log"; then break; fi
     if ! kill -0 "$server_pid" 2>/dev/null; then cat "$log" >&2; exit 1; fi
     sleep 0.2
   done
-  [ -n "$url" ] || { echo "gemma serve did not start:" >&2; cat "$log" >&2; exit 1; }
+  grep -q 'ready — ' "$log" || { echo "gemma serve did not get ready:" >&2; cat "$log" >&2; exit 1; }
 fi
 
 GEMMA_BASE_URL=$url GEMMA_API_KEY=$key node "$work/check.mjs"

@@ -62,10 +62,15 @@ internal sealed class GemmaServer : IAsyncDisposable
         Map("/health", HttpMethods.Get, Health);
         Map("/", HttpMethods.Get, context => ChatPage.Write(context));
         Map("/metrics", HttpMethods.Get, Metrics_);
-        Map("/v1/models", HttpMethods.Get, Models);
-        _app.MapMethods("/v1/models/{**id}", [HttpMethods.Get, HttpMethods.Head], ModelById);
-        Map("/v1/chat/completions", HttpMethods.Post, context => Completions(context, chat: true));
-        Map("/v1/completions", HttpMethods.Post, context => Completions(context, chat: false));
+        // The API also answers without the /v1 prefix, as llama-server does: clients are often given the server's
+        // root as their base URL and append /chat/completions to it.
+        foreach (string api in (ReadOnlySpan<string>)["/v1", ""])
+        {
+            Map(api + "/models", HttpMethods.Get, Models);
+            _app.MapMethods(api + "/models/{**id}", [HttpMethods.Get, HttpMethods.Head], ModelById);
+            Map(api + "/chat/completions", HttpMethods.Post, context => Completions(context, chat: true));
+            Map(api + "/completions", HttpMethods.Post, context => Completions(context, chat: false));
+        }
         Map("/tokenize", HttpMethods.Post, Tokenize);
         Map("/detokenize", HttpMethods.Post, Detokenize);
         _app.MapFallback(NoRoute);

@@ -136,7 +136,7 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
                 return new AIChatMessage(role == "user" ? AIChatRole.User : AIChatRole.System, ReadContent(content, $"{where}.content"));
             case "assistant":
                 var contents = new List<AIContent>();
-                if (hasContent) contents.Add(new TextContent(ReadContent(content, $"{where}.content")));
+                if (hasContent) contents.Add(new TextContent(ReadContent(content, $"{where}.content", assistant: true)));
                 if (m.TryGetProperty("tool_calls", out JsonElement calls) && calls.ValueKind != JsonValueKind.Null)
                     contents.AddRange(ReadToolCalls(calls, $"{where}.tool_calls", callIds));
                 if (contents.Count == 0) throw ApiException.BadParam($"{where}.content", $"{where} needs 'content' or 'tool_calls'.");
@@ -331,8 +331,11 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
     private static readonly ChatStructuredOutput.Plan NoTools = new(null, null, false);
     private static readonly JsonElement NoParameters = JsonDocument.Parse("{\"type\":\"object\",\"properties\":{}}").RootElement.Clone();
 
-    /// <summary>Message content: a string, or an array of <c>{"type":"text","text":…}</c> parts (concatenated).</summary>
-    private static string ReadContent(JsonElement content, string where)
+    /// <summary>
+    /// Message content: a string, or an array of <c>{"type":"text","text":…}</c> parts (concatenated); an assistant
+    /// message's <c>{"type":"refusal","refusal":…}</c> parts count as its text (what it said).
+    /// </summary>
+    private static string ReadContent(JsonElement content, string where, bool assistant = false)
     {
         if (content.ValueKind == JsonValueKind.String) return content.GetString()!;
         if (content.ValueKind != JsonValueKind.Array) throw ApiException.BadParam(where, $"{where} must be a string or an array of text parts.");
@@ -341,9 +344,11 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         {
             if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out JsonElement type) || type.ValueKind != JsonValueKind.String)
                 throw ApiException.BadParam(where, $"{where}: every part must be an object with a 'type'.");
-            if (type.GetString() != "text") throw ApiException.BadParam(where, $"{where}: '{type.GetString()}' parts are not supported (text only).");
-            if (!part.TryGetProperty("text", out JsonElement t) || t.ValueKind != JsonValueKind.String)
-                throw ApiException.BadParam(where, $"{where}: a text part needs a string 'text'.");
+            string kind = type.GetString()!;
+            if (kind != "text" && !(assistant && kind == "refusal"))
+                throw ApiException.BadParam(where, $"{where}: '{kind}' parts are not supported (text only).");
+            if (!part.TryGetProperty(kind, out JsonElement t) || t.ValueKind != JsonValueKind.String)
+                throw ApiException.BadParam(where, $"{where}: a {kind} part needs a string '{kind}'.");
             text.Append(t.GetString());
         }
         return text.ToString();

@@ -136,6 +136,25 @@ public class ClientCompatibilityTests
     }
 
     [Test]
+    public async Task TheApiAnswersWithoutV1AndAnAssistantRefusalPartIsItsText()
+    {
+        const string Body = """{"temperature":0,"max_tokens":6,"messages":[{"role":"user","content":"rm -rf /"},{"role":"assistant","content":[{"type":"refusal","refusal":"できません。"}]},{"role":"user","content":"apt とは"}]}""";
+        string expected = ServeTestServer.Greedy(ServeTestServer.ChatIds(GemmaMessage.User("rm -rf /"), GemmaMessage.Assistant("できません。"), GemmaMessage.User("apt とは")), 6);
+        foreach (string path in new[] { "/v1/chat/completions", "/chat/completions" })
+        {
+            (int status, JsonElement body, _) = await _server.PostAsync(path, Body);
+            Assert.That(status, Is.EqualTo(200), path + " " + body);
+            Assert.That(Content(body), Is.EqualTo(expected), path);
+        }
+        (int s2, string models) = await _server.GetAsync("/models");
+        Assert.That(s2, Is.EqualTo(200), models);
+        Assert.That(JsonDocument.Parse(models).RootElement.GetProperty("data")[0].GetProperty("id").GetString(), Is.EqualTo("gemma2-ja-demo"));
+        (int s3, JsonElement refused, _) = await _server.PostAsync("/completions", "{\"prompt\":\"x\",\"max_tokens\":2,\"n\":3}");
+        Assert.That(s3, Is.EqualTo(400), refused.ToString());
+        Assert.That(refused.GetProperty("error").GetProperty("param").GetString(), Is.EqualTo("n"));
+    }
+
+    [Test]
     public async Task ModelsAreRetrievedByIdAndAnUnknownIdIsModelNotFound()
     {
         (int status, string text) = await _server.GetAsync("/v1/models/gemma2-ja-demo");
