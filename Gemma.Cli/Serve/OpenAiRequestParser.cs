@@ -199,18 +199,22 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
             if (call.ValueKind != JsonValueKind.Object) throw ApiException.BadParam(at, $"{at} must be an object.");
             string id = call.TryGetProperty("id", out JsonElement idE) && idE.ValueKind == JsonValueKind.String && idE.GetString()!.Length > 0 ? idE.GetString()!
                 : throw ApiException.BadParam($"{at}.id", $"{at}.id must be a non-empty string.");
-            if (!call.TryGetProperty("type", out JsonElement type) || type.ValueKind != JsonValueKind.String || type.GetString() != "function")
+            // Lenient where the meaning is plain: a missing type is "function" (the only kind), and arguments may come
+            // as the JSON object itself (Ollama's form, which some clients send to every server) instead of its text.
+            if (call.TryGetProperty("type", out JsonElement type) && type.ValueKind != JsonValueKind.Null
+                && (type.ValueKind != JsonValueKind.String || type.GetString() != "function"))
                 throw ApiException.BadParam($"{at}.type", $"{at}.type must be \"function\".");
             if (!call.TryGetProperty("function", out JsonElement f) || f.ValueKind != JsonValueKind.Object)
                 throw ApiException.BadParam($"{at}.function", $"{at}.function must be an object with 'name' and 'arguments'.");
             string name = f.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String ? n.GetString()!
                 : throw ApiException.BadParam($"{at}.function.name", $"{at}.function.name must be a string.");
-            if (!f.TryGetProperty("arguments", out JsonElement a) || a.ValueKind != JsonValueKind.String)
+            if (!f.TryGetProperty("arguments", out JsonElement a) || a.ValueKind is not (JsonValueKind.String or JsonValueKind.Object))
                 throw ApiException.BadParam($"{at}.function.arguments", $"{at}.function.arguments must be a string (a JSON object).");
+            string text = a.ValueKind == JsonValueKind.Object ? a.GetRawText() : a.GetString()!;
             var arguments = new Dictionary<string, object?>(StringComparer.Ordinal);
             try
             {
-                using JsonDocument doc = JsonDocument.Parse(a.GetString()!.Length == 0 ? "{}" : a.GetString()!);
+                using JsonDocument doc = JsonDocument.Parse(text.Length == 0 ? "{}" : text);
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new JsonException("not an object");
                 foreach (JsonProperty p in doc.RootElement.EnumerateObject()) arguments[p.Name] = p.Value.Clone();
             }

@@ -61,7 +61,7 @@ public class ClientCompatibilityTests
     /// <summary>
     /// openai 7.59.0's tool round trip: the assistant message goes back exactly as the SDK returned it
     /// (<c>content: null</c>, <c>refusal: null</c>), then a <c>tool</c> result. LangChain 1.6.0 sends the same turn
-    /// with <c>content: ""</c>.
+    /// with <c>content: ""</c>; Ollama-minded clients send the call without <c>type</c> and its arguments as an object.
     /// </summary>
     private const string JsSdkToolRoundTrip = """
         {"model":"gemma2-ja-demo","temperature":0,"max_tokens":20,"tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":20},"unit":{"type":"string","enum":["c","f"]}},"required":["city","unit"],"additionalProperties":false},"strict":true}},{"type":"function","function":{"name":"get_time","description":"Local time in a city","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":20}},"required":["city"]}}}],
@@ -92,7 +92,15 @@ public class ClientCompatibilityTests
         using var library = new Gemma.Core.Chat.GemmaChatClient(ServeTestServer.Model, new Gemma.Core.Chat.GemmaChatClientOptions { MaxConcurrentGenerations = 1 });
         Microsoft.Extensions.AI.ChatResponse expected = await library.GetResponseAsync(history, options);
 
-        foreach (string body in new[] { JsSdkToolRoundTrip, JsSdkToolRoundTrip.Replace("\"content\":null,\"refusal\":null,", "\"content\":\"\",") })
+        string[] bodies =
+        [
+            JsSdkToolRoundTrip,
+            JsSdkToolRoundTrip.Replace("\"content\":null,\"refusal\":null,", "\"content\":\"\","),  // LangChain's form
+            // No type, and the arguments as an object (Ollama's form): the same call.
+            JsSdkToolRoundTrip.Replace("\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"city\\\": \\\"x\\\"}\"}", "\"function\":{\"name\":\"get_time\",\"arguments\":{\"city\": \"x\"}}"),
+        ];
+        Assert.That(bodies.Distinct().Count(), Is.EqualTo(3), "each variant differs from the SDK's body");
+        foreach (string body in bodies)
         {
             (int status, JsonElement json, _) = await _server.PostAsync("/v1/chat/completions", body);
             Assert.That(status, Is.EqualTo(200), json.ToString());
