@@ -177,6 +177,7 @@ internal sealed class GemmaServer : IAsyncDisposable
     {
         string path = context.Request.Path.Value ?? "";
         bool open = path is "/health" or "/" || HttpMethods.IsOptions(context.Request.Method);
+        AllowCors(context);
         try
         {
             if (!open)
@@ -209,6 +210,29 @@ internal sealed class GemmaServer : IAsyncDisposable
             // A bug, not bad input: answer 500 with the error object and keep serving.
             await WriteError(context, new ApiException(500, $"Internal error: {e.Message}", "server_error"));
         }
+    }
+
+    /// <summary>
+    /// CORS for the origins of <c>--cors</c>: the allow-origin header on every answer (errors included, so a browser
+    /// client can read them), and for a preflight (OPTIONS, answered 204 by <see cref="NoRoute"/>) the methods and the
+    /// request headers it asks for — the JS SDK sends its own <c>x-stainless-*</c> headers.
+    /// </summary>
+    private void AllowCors(HttpContext context)
+    {
+        string origin = context.Request.Headers.Origin.ToString();
+        if (origin.Length == 0 || _options.CorsOrigins.Count == 0) return;
+        bool any = _options.CorsOrigins.Contains("*");
+        if (!any && !_options.CorsOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase)) return;
+        IHeaderDictionary headers = context.Response.Headers;
+        headers.AccessControlAllowOrigin = any ? "*" : origin;
+        headers.Vary = "Origin";
+        headers.AccessControlExposeHeaders = "X-Gemma-Ignored-Params, Retry-After";
+        if (!HttpMethods.IsOptions(context.Request.Method)) return;
+        headers.AccessControlAllowMethods = "GET, HEAD, POST, OPTIONS";
+        string asked = context.Request.Headers.AccessControlRequestHeaders.ToString();
+        headers.AccessControlAllowHeaders = asked.Length > 0 && asked.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or ',' or ' ')
+            ? asked : "Authorization, Content-Type";
+        headers.AccessControlMaxAge = "600";
     }
 
     private async Task WriteError(HttpContext context, ApiException error)

@@ -163,6 +163,51 @@ public class ClientCompatibilityTests
     }
 
     [Test]
+    public async Task BrowserClientsOfAnAllowedOriginGetCorsHeadersAndOthersDoNot()
+    {
+        static HttpRequestMessage Request(HttpMethod method, string origin, bool key)
+        {
+            var r = new HttpRequestMessage(method, "/v1/chat/completions");
+            r.Headers.Add("Origin", origin);
+            if (method == HttpMethod.Options)
+            {
+                r.Headers.Add("Access-Control-Request-Method", "POST");
+                r.Headers.Add("Access-Control-Request-Headers", "authorization,content-type,x-stainless-os");
+            }
+            else
+            {
+                r.Content = new StringContent("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}", Encoding.UTF8, "application/json");
+            }
+            if (key) r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ServeTestServer.Key);
+            return r;
+        }
+        static string? Header(HttpResponseMessage r, string name) => r.Headers.TryGetValues(name, out var v) ? string.Join(",", v) : null;
+
+        await using ServeTestServer cors = await ServeTestServer.StartAsync(new ServerOptions { CorsOrigins = ["http://app.example"] });
+        using (HttpResponseMessage preflight = await cors.Http.SendAsync(Request(HttpMethod.Options, "http://app.example", key: false)))
+        {
+            Assert.That((int)preflight.StatusCode, Is.EqualTo(204));
+            Assert.That(Header(preflight, "Access-Control-Allow-Origin"), Is.EqualTo("http://app.example"));
+            Assert.That(Header(preflight, "Access-Control-Allow-Headers"), Is.EqualTo("authorization,content-type,x-stainless-os"));
+            Assert.That(Header(preflight, "Access-Control-Allow-Methods"), Does.Contain("POST"));
+        }
+        using (HttpResponseMessage post = await cors.Http.SendAsync(Request(HttpMethod.Post, "http://app.example", key: true)))
+        {
+            Assert.That((int)post.StatusCode, Is.EqualTo(200));
+            Assert.That(Header(post, "Access-Control-Allow-Origin"), Is.EqualTo("http://app.example"));
+        }
+        using (HttpResponseMessage unauthorized = await cors.Http.SendAsync(Request(HttpMethod.Post, "http://app.example", key: false)))
+        {
+            Assert.That((int)unauthorized.StatusCode, Is.EqualTo(401));
+            Assert.That(Header(unauthorized, "Access-Control-Allow-Origin"), Is.EqualTo("http://app.example"), "errors are readable by the page too");
+        }
+        using (HttpResponseMessage other = await cors.Http.SendAsync(Request(HttpMethod.Post, "http://evil.example", key: true)))
+            Assert.That(Header(other, "Access-Control-Allow-Origin"), Is.Null);
+        using (HttpResponseMessage byDefault = await _server.Http.SendAsync(Request(HttpMethod.Post, "http://app.example", key: true)))
+            Assert.That(Header(byDefault, "Access-Control-Allow-Origin"), Is.Null, "no CORS without --cors");
+    }
+
+    [Test]
     public async Task ModelsAreRetrievedByIdAndAnUnknownIdIsModelNotFound()
     {
         (int status, string text) = await _server.GetAsync("/v1/models/gemma2-ja-demo");
