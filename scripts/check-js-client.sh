@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Drives `gemma serve` with clients the C# tests do not use: the official `openai` JS SDK and LangChain's ChatOpenAI
+# Drives `gemma serve` with clients the C# tests do not use: the official `openai` JS SDK, LangChain's ChatOpenAI and
+# the Vercel AI SDK's OpenAI-compatible provider
 # (versions pinned in scripts/js-client/package.json), plus raw HTTP edge cases; prints one PASS/FAIL line per check
 # and exits 1 when any fails. Needs node and npm with registry access, so it is NOT part of CI (which stays hermetic).
 #
