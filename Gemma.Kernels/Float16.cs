@@ -9,15 +9,19 @@ namespace Gemma.Kernels;
 /// IEEE binary16 elements read as float32 (the compact KV cache). Exact and branch-free: .NET's <c>(float)Half</c> is
 /// a long branchy software routine and .NET 10 exposes no <c>vcvtph2ps</c>, so exponent+mantissa are placed at
 /// float32's mantissa boundary and rebiased by an integer add of 112 to the exponent (exact for normals); subnormals
-/// are <c>(float)em · 2⁻²⁴</c> (an exact int → float conversion times a power of two, result ≥ 2⁻²⁴, a float32 normal);
-/// inf/NaN get a second 112 (exponent 255, payload kept). No operand or result is ever a float32 denormal: the
+/// are rebiased by 113 instead — the float32 <c>2⁻¹⁴·(1 + em/1024)</c> — and <c>2⁻¹⁴</c> subtracted: <c>em · 2⁻²⁴</c>,
+/// exact (Sterbenz), ≥ 2⁻²⁴ or +0, a float32 normal; inf/NaN get a second 112 (exponent 255, payload kept). One integer
+/// add and one float subtract for the subnormal lanes, where an int → float convert and a multiply were before: on an
+/// ARM core the same count (and shorter latency); under qemu, which runs every float lane through a softfloat call
+/// (<c>scvtf</c>: one helper call per lane), half the float lanes of the conversion. No operand or result is ever a float32 denormal: the
 /// earlier form (the shifted bits read as a float32 denormal, times 2¹¹²) paid a microcode assist per subnormal on
 /// x86 — ≈ 2× slower Q4_K/Q6_K decode on real files, whose block scales d are often fp16 subnormals (docs/performance.md,
 /// issue 15). The one fp16 → f32 of the kernels: the Q8_0 and K-quant block scales use it too.
 /// </summary>
 internal readonly unsafe struct F16Row : IRowFormat
 {
-    private const float TwoPowMinus24 = 1f / 16777216;   // 2⁻²⁴, the value of the fp16 subnormal unit
+    private const float TwoPowMinus14 = 1f / 16384;      // 2⁻¹⁴, the smallest fp16 normal: subtracted from 2⁻¹⁴·(1 + em/1024)
+    private const int SubnormalBias = 1 << 23;           // one more in float32's exponent field: 113 = 127 − 14
     private const int Rebias = 112 << 23;                // (127 − 15) in float32's exponent field
 
     public static int BytesPerElement => 2;
@@ -32,7 +36,7 @@ internal readonly unsafe struct F16Row : IRowFormat
         uint em = h & 0x7FFFu;
         uint sign = (uint)(h & 0x8000) << 16;
         uint normal = (em << 13) + Rebias;
-        uint subnormal = BitConverter.SingleToUInt32Bits((int)em * TwoPowMinus24);     // also 0 → +0
+        uint subnormal = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(normal + SubnormalBias) - TwoPowMinus14); // also 0 → +0
         uint magnitude = em < 0x0400 ? subnormal : em >= 0x7C00 ? normal + Rebias : normal; // inf / NaN: exponent 255
         return BitConverter.UInt32BitsToSingle(sign | magnitude);
     }
@@ -51,7 +55,7 @@ internal readonly unsafe struct F16Row : IRowFormat
         Vector512<int> em = h & Vector512.Create(0x7FFF);
         Vector512<int> sign = Vector512.ShiftLeft(h & Vector512.Create(0x8000), 16);
         Vector512<int> normal = Vector512.ShiftLeft(em, 13) + Vector512.Create(Rebias);
-        Vector512<int> subnormal = (Vector512.ConvertToSingle(em) * Vector512.Create(TwoPowMinus24)).AsInt32();
+        Vector512<int> subnormal = ((normal + Vector512.Create(SubnormalBias)).AsSingle() - Vector512.Create(TwoPowMinus14)).AsInt32();
         Vector512<int> magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x0400)), normal, subnormal);
         magnitude = Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(em, Vector512.Create(0x7C00)), normal + Vector512.Create(Rebias), magnitude);
         return (sign | magnitude).AsSingle();
@@ -72,7 +76,7 @@ internal readonly unsafe struct F16Row : IRowFormat
         Vector256<int> em = h & Vector256.Create(0x7FFF);
         Vector256<int> sign = Vector256.ShiftLeft(h & Vector256.Create(0x8000), 16);
         Vector256<int> normal = Vector256.ShiftLeft(em, 13) + Vector256.Create(Rebias);
-        Vector256<int> subnormal = (Vector256.ConvertToSingle(em) * Vector256.Create(TwoPowMinus24)).AsInt32();
+        Vector256<int> subnormal = ((normal + Vector256.Create(SubnormalBias)).AsSingle() - Vector256.Create(TwoPowMinus14)).AsInt32();
         Vector256<int> magnitude = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x0400)), normal, subnormal);
         magnitude = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(em, Vector256.Create(0x7C00)), normal + Vector256.Create(Rebias), magnitude);
         return (sign | magnitude).AsSingle();
@@ -102,7 +106,7 @@ internal readonly unsafe struct F16Row : IRowFormat
         Vector128<int> em = h & Vector128.Create(0x7FFF);
         Vector128<int> sign = Vector128.ShiftLeft(h & Vector128.Create(0x8000), 16);
         Vector128<int> normal = Vector128.ShiftLeft(em, 13) + Vector128.Create(Rebias);
-        Vector128<int> subnormal = (Vector128.ConvertToSingle(em) * Vector128.Create(TwoPowMinus24)).AsInt32();
+        Vector128<int> subnormal = ((normal + Vector128.Create(SubnormalBias)).AsSingle() - Vector128.Create(TwoPowMinus14)).AsInt32();
         Vector128<int> magnitude = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(em, Vector128.Create(0x0400)), normal, subnormal);
         magnitude = Vector128.ConditionalSelect(Vector128.GreaterThanOrEqual(em, Vector128.Create(0x7C00)), normal + Vector128.Create(Rebias), magnitude);
         return (sign | magnitude).AsSingle();

@@ -291,3 +291,268 @@ internal static unsafe partial class MatMul
         return true;
     }
 }
+
+internal static unsafe partial class MatMul
+{
+    /// <summary>Tokens from which the K-quants take the packed GEMM (below: the row kernels, 8 tokens per pass).</summary>
+    internal const int KQuantGemmMinTokens = 16;
+
+    /// <summary>The packed K-quant GEMM when this CPU has it (512 bits); else false (the row kernels take the batch).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool KQuantGemmK<TP>(in WeightMatrix w, Q8K x, float* y, int n, int r0, int r1) where TP : struct, IKPanel
+    {
+        if (!(Vector512.IsHardwareAccelerated && Avx512BW.IsSupported)) return false;
+        KQuantGemmV512K.Run<TP>(w, x, y, n, r0, r1);
+        return true;
+    }
+
+    /// <summary>
+    /// One K-quant type's panel unpacker for <see cref="KQuantGemmV512K"/>: a super-block of one row into the 8-row
+    /// panel (layout in <see cref="KQuantGemmV512K"/>).
+    /// </summary>
+    private interface IKPanel
+    {
+        static abstract int BlockBytes { get; }
+        /// <summary>Scale groups per super-block: 8 (Q4_K/Q5_K, 32 elements each) or 16 (Q6_K).</summary>
+        static abstract int Groups { get; }
+        /// <summary>True for Q4_K/Q5_K (a min term with its own float factor); false for Q6_K (offset −32 folded into T).</summary>
+        static abstract bool HasMins { get; }
+        /// <summary>Writes row <paramref name="r"/> (0–7) of super-block <paramref name="block"/> into the panel at <paramref name="p"/>.</summary>
+        static abstract void Pack(byte* block, byte* p, int r, byte* temp);
+    }
+
+    private readonly struct Q45Panel<TFive> : IKPanel where TFive : struct, IFlag
+    {
+        public static int BlockBytes => TFive.Value ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
+        public static int Groups => 8;
+        public static bool HasMins => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Pack(byte* block, byte* p, int r, byte* temp)
+        {
+            KQuantV512.UnpackQ45(block, TFive.Value, temp);
+            KQuantGemmV512K.ScatterRow(temp, p, r);
+            UnpackScaleMinK4(block + 4, out ulong sc, out ulong m);
+            for (int j = 0; j < 8; j++)
+                *(ulong*)(p + KQuantGemmV512K.ScaleOffset + 64 * j + 8 * r) = (ulong)(byte)(sc >> (8 * j)) * 0x0001000100010001UL;
+            Avx2.Shuffle(Vector256.Create(m).AsByte(), KQuantV512.MinControl).Store(p + KQuantGemmV512K.AuxOffset(8) + 32 * r);
+            Vector128<float> dm = KQuantV512.Scales45(block);
+            float* d = (float*)(p + KQuantGemmV512K.DOffset(8));
+            d[r] = d[r + 8] = dm.ToScalar();
+            d[16 + r] = d[24 + r] = dm.GetElement(1);
+        }
+    }
+
+    private readonly struct Q6Panel : IKPanel
+    {
+        public static int BlockBytes => Dequantizer.Q6_KBlockBytes;
+        public static int Groups => 16;
+        public static bool HasMins => false;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Pack(byte* block, byte* p, int r, byte* temp)
+        {
+            KQuantV512.UnpackQ6(block, temp);
+            KQuantGemmV512K.ScatterRow(temp, p, r);
+            sbyte* sc = (sbyte*)block + 192;
+            for (int g = 0; g < 16; g++)
+                *(ulong*)(p + KQuantGemmV512K.ScaleOffset + 64 * g + 8 * r) = (ulong)(ushort)sc[g] * 0x0001000100010001UL;
+            Avx2.ConvertToVector256Int16(Vector128.Load(sc)).Store((short*)(p + KQuantGemmV512K.AuxOffset(16) + 32 * r));
+            float* d = (float*)(p + KQuantGemmV512K.DOffset(16));
+            d[r] = d[r + 8] = BlockScale(block + 208);
+        }
+    }
+
+    /// <summary>
+    /// Packed GEMM for Q4_K, Q5_K and Q6_K on Q8_K activations, 512 bits (n ≥ <see cref="KQuantGemmMinTokens"/>).
+    /// Per group of 8 rows every super-block is unpacked once into per-thread scratch, 8 rows interleaved by 8 bytes:
+    /// vector u (of 32) holds elements 8u … 8u + 7 of the 8 rows (row r in bytes 8r …), then the G scale vectors
+    /// (int16 lanes 4r … 4r + 3 = row r's scale of group g), the 16 int16 per row of the auxiliary term (Q4_K/Q5_K:
+    /// the mins as [m0, m0, m1, m1, …] against the 16 bsums; Q6_K: the 16 scales, for the offset 32·Σ sc·bsums), and
+    /// d (and dmin) of the 8 rows twice (16 floats). Tile: 8 rows × 4 tokens; per token and scale group the group's
+    /// vectors (4 of 8 elements for Q4_K/Q5_K, 2 for Q6_K) go through vpmaddubsw against the token's 8 activations
+    /// broadcast (vpbroadcastq), are added in int16 (Q4_K: ≤ 4·2·15·127, Q5_K ≤ 4·2·31·127, Q6_K ≤ 2·2·63·127 &lt; 2¹⁵)
+    /// and take one vpmaddwd by the scales into the token's int32 accumulator (2 lanes per row) — 5 multiply-pipe
+    /// instructions per 256 multiply-adds (Q4_K; Q6_K 6) against the row kernels' 8. Per super-block the lanes are
+    /// folded to one exact total per (row, token) (vpermt2d) and the float step of
+    /// <see cref="KQuantV512.SuperBlockSums"/> follows on 16 outputs at once (8 rows × 2 tokens), its 16 lane
+    /// accumulators per output in scratch — the same integers and float operations as the row kernels, so every
+    /// result equals decode bit for bit.
+    /// </summary>
+    private static class KQuantGemmV512K
+    {
+        internal const int ScaleOffset = 2048;
+        internal static int AuxOffset(int groups) => ScaleOffset + 64 * groups;
+        internal static int DOffset(int groups) => AuxOffset(groups) + 256;
+        internal static int SuperBlockBytes(int groups) => DOffset(groups) + 128;
+
+        /// <summary>The 32 qwords of one row's element-order q into the panel's 32 vectors at byte 8r.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        internal static void ScatterRow(byte* q, byte* p, int r)
+        {
+            ulong* src = (ulong*)q;
+            byte* dst = p + 8 * r;
+            for (int u = 0; u < 32; u++) *(ulong*)(dst + 64 * u) = src[u];
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        [SkipLocalsInit]
+        public static void Run<TP>(in WeightMatrix w, Q8K x, float* y, int n, int r0, int r1) where TP : struct, IKPanel
+        {
+            int cols = w.Cols, rows = w.Rows, superBlocks = cols / QK, groups = TP.Groups, sbBytes = SuperBlockBytes(groups);
+            byte* panel = (byte*)PanelScratch.Get(Math.Max(1, superBlocks) * sbBytes / sizeof(float));
+            byte* tempRaw = stackalloc byte[256 + 64];
+            byte* temp = (byte*)(((nint)tempRaw + 63) & ~(nint)63);
+            // Float lane accumulators of the tile: [lane l][pair][16 outputs], sums then mins.
+            float* fRaw = stackalloc float[2 * 16 * 2 * 16 + 16];
+            float* f = (float*)(((nint)fRaw + 63) & ~(nint)63);
+            float* outs = stackalloc float[64];
+            for (int g = r0; g < r1; g += 8)
+            {
+                int count = Math.Min(8, r1 - g);
+                if (count < 8) new Span<byte>(panel, superBlocks * sbBytes).Clear();
+                for (int r = 0; r < count; r++)
+                {
+                    byte* row = w.Row(g + r);
+                    for (int i = 0; i < superBlocks; i++) TP.Pack(row + i * TP.BlockBytes, panel + (long)i * sbBytes, r, temp);
+                }
+                for (int t = 0; t < n; t += 4)
+                {
+                    int k = Math.Min(4, n - t);
+                    // Tokens past n repeat token t (computed, not written).
+                    int t1 = k > 1 ? t + 1 : t, t2 = k > 2 ? t + 2 : t, t3 = k > 3 ? t + 3 : t;
+                    Tile<TP>(panel, sbBytes, superBlocks, x.Token(t, cols), x.Token(t1, cols), x.Token(t2, cols), x.Token(t3, cols), f, outs);
+                    for (int j = 0; j < k; j++)
+                        for (int r = 0; r < count; r++)
+                            y[(long)(t + j) * rows + g + r] = outs[16 * j + r];
+                }
+            }
+        }
+
+        /// <summary>8 packed rows × 4 tokens over all super-blocks; <paramref name="outs"/>[16j + r] = token j, row r.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Tile<TP>(byte* panel, int sbBytes, int superBlocks, Q8K x0, Q8K x1, Q8K x2, Q8K x3, float* f, float* outs)
+            where TP : struct, IKPanel
+        {
+            for (int i = 0; i < 2 * 16 * 2 * 16; i += 16) Vector512<float>.Zero.Store(f + i);
+            float* fm = f + 16 * 2 * 16;
+            int groups = TP.Groups, aux = AuxOffset(groups), dOff = DOffset(groups);
+            Vector512<int> even = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            Vector512<int> odd = even + Vector512<int>.One;
+            for (int i = 0; i < superBlocks; i++)
+            {
+                byte* p = panel + (long)i * sbBytes;
+                sbyte* xa = x0.Q + i * QK, xb = x1.Q + i * QK, xc = x2.Q + i * QK, xd = x3.Q + i * QK;
+                Vector512<int> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+                if (groups == 8)
+                    for (int gr = 0; gr < 8; gr++)
+                    {
+                        byte* pw = p + 256 * gr;
+                        Vector512<short> s = Vector512.Load((short*)(p + ScaleOffset + 64 * gr));
+                        Vector512<byte> w0 = Vector512.Load(pw), w1 = Vector512.Load(pw + 64), w2 = Vector512.Load(pw + 128), w3 = Vector512.Load(pw + 192);
+                        int o = 32 * gr;
+                        acc0 += Group4(w0, w1, w2, w3, s, xa + o);
+                        acc1 += Group4(w0, w1, w2, w3, s, xb + o);
+                        acc2 += Group4(w0, w1, w2, w3, s, xc + o);
+                        acc3 += Group4(w0, w1, w2, w3, s, xd + o);
+                    }
+                else
+                    for (int gr = 0; gr < 16; gr++)
+                    {
+                        byte* pw = p + 128 * gr;
+                        Vector512<short> s = Vector512.Load((short*)(p + ScaleOffset + 64 * gr));
+                        Vector512<byte> w0 = Vector512.Load(pw), w1 = Vector512.Load(pw + 64);
+                        int o = 16 * gr;
+                        acc0 += Group2(w0, w1, s, xa + o);
+                        acc1 += Group2(w0, w1, s, xb + o);
+                        acc2 += Group2(w0, w1, s, xc + o);
+                        acc3 += Group2(w0, w1, s, xd + o);
+                    }
+                // Auxiliary term per token: 8 rows' 16 int16 against the token's 16 bsums, folded to 2 lanes per row.
+                Vector512<short> a0 = Vector512.Load((short*)(p + aux)), a1 = Vector512.Load((short*)(p + aux + 64));
+                Vector512<short> a2 = Vector512.Load((short*)(p + aux + 128)), a3 = Vector512.Load((short*)(p + aux + 192));
+                Vector512<int> m0 = Aux(a0, a1, a2, a3, x0.BSums + 16 * i, even, odd), m1 = Aux(a0, a1, a2, a3, x1.BSums + 16 * i, even, odd);
+                Vector512<int> m2 = Aux(a0, a1, a2, a3, x2.BSums + 16 * i, even, odd), m3 = Aux(a0, a1, a2, a3, x3.BSums + 16 * i, even, odd);
+                if (!TP.HasMins)
+                {
+                    acc0 -= Vector512.ShiftLeft(m0, 5); acc1 -= Vector512.ShiftLeft(m1, 5);
+                    acc2 -= Vector512.ShiftLeft(m2, 5); acc3 -= Vector512.ShiftLeft(m3, 5);
+                }
+                // One total per (row, token): [rows 0–7 of token a | rows 0–7 of token b].
+                Vector512<int> t01 = Fold(acc0, acc1, even, odd), t23 = Fold(acc2, acc3, even, odd);
+                Vector512<float> d = Vector512.Load((float*)(p + dOff));
+                Vector512<float> d801 = Vector512.Create(Vector256.Create(x0.D[i]), Vector256.Create(x1.D[i]));
+                Vector512<float> d823 = Vector512.Create(Vector256.Create(x2.D[i]), Vector256.Create(x3.D[i]));
+                float* fl = f + (i & 15) * 32;
+                Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(t01), d * d801, Vector512.Load(fl)).Store(fl);
+                Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(t23), d * d823, Vector512.Load(fl + 16)).Store(fl + 16);
+                if (TP.HasMins)
+                {
+                    Vector512<int> mm01 = Fold(m0, m1, even, odd), mm23 = Fold(m2, m3, even, odd);
+                    Vector512<float> dmin = Vector512.Load((float*)(p + dOff + 64));
+                    float* fml = fm + (i & 15) * 32;
+                    Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(mm01), dmin * d801, Vector512.Load(fml)).Store(fml);
+                    Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(mm23), dmin * d823, Vector512.Load(fml + 16)).Store(fml + 16);
+                }
+            }
+            for (int pair = 0; pair < 2; pair++)
+            {
+                Vector512<float> sum = TreeSum(f + 16 * pair);
+                if (TP.HasMins) sum -= TreeSum(fm + 16 * pair);
+                sum.GetLower().Store(outs + 32 * pair);
+                sum.GetUpper().Store(outs + 32 * pair + 16);
+            }
+        }
+
+        /// <summary>
+        /// <see cref="KQuantV512.TreeSum"/> across the 16 lane accumulators of 16 outputs (vector l at <c>f + 32l</c>):
+        /// l + (l + 8), then + 4, then (0 + 2) + (1 + 3) — the same additions per output.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<float> TreeSum(float* f)
+        {
+            Vector512<float> a0 = Vector512.Load(f) + Vector512.Load(f + 32 * 8), a1 = Vector512.Load(f + 32) + Vector512.Load(f + 32 * 9);
+            Vector512<float> a2 = Vector512.Load(f + 32 * 2) + Vector512.Load(f + 32 * 10), a3 = Vector512.Load(f + 32 * 3) + Vector512.Load(f + 32 * 11);
+            Vector512<float> a4 = Vector512.Load(f + 32 * 4) + Vector512.Load(f + 32 * 12), a5 = Vector512.Load(f + 32 * 5) + Vector512.Load(f + 32 * 13);
+            Vector512<float> a6 = Vector512.Load(f + 32 * 6) + Vector512.Load(f + 32 * 14), a7 = Vector512.Load(f + 32 * 7) + Vector512.Load(f + 32 * 15);
+            Vector512<float> b0 = a0 + a4, b1 = a1 + a5, b2 = a2 + a6, b3 = a3 + a7;
+            return (b0 + b2) + (b1 + b3);
+        }
+
+        /// <summary>Q4_K/Q5_K scale group: 4 vectors of 8 elements × the token's 32 activations, int16 sum, × scales.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> Group4(Vector512<byte> w0, Vector512<byte> w1, Vector512<byte> w2, Vector512<byte> w3, Vector512<short> s, sbyte* x)
+        {
+            Vector512<short> p = Avx512BW.MultiplyAddAdjacent(w0, Broadcast8(x)) + Avx512BW.MultiplyAddAdjacent(w1, Broadcast8(x + 8))
+                + Avx512BW.MultiplyAddAdjacent(w2, Broadcast8(x + 16)) + Avx512BW.MultiplyAddAdjacent(w3, Broadcast8(x + 24));
+            return Avx512BW.MultiplyAddAdjacent(p, s);
+        }
+
+        /// <summary>Q6_K scale group: 2 vectors of 8 elements × the token's 16 activations.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> Group2(Vector512<byte> w0, Vector512<byte> w1, Vector512<short> s, sbyte* x)
+        {
+            Vector512<short> p = Avx512BW.MultiplyAddAdjacent(w0, Broadcast8(x)) + Avx512BW.MultiplyAddAdjacent(w1, Broadcast8(x + 8));
+            return Avx512BW.MultiplyAddAdjacent(p, s);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<sbyte> Broadcast8(sbyte* x) => Vector512.Create(Unsafe.ReadUnaligned<long>(x)).AsSByte();
+
+        /// <summary>[a₀ + a₁, a₂ + a₃, … | b₀ + b₁, …]: neighbouring lanes of a, then of b, added.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> Fold(Vector512<int> a, Vector512<int> b, Vector512<int> even, Vector512<int> odd) =>
+            Avx512F.PermuteVar16x32x2(a, even, b) + Avx512F.PermuteVar16x32x2(a, odd, b);
+
+        /// <summary>The auxiliary term of one token: rows (2k, 2k + 1) per vector against the 16 bsums, 2 lanes per row.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector512<int> Aux(Vector512<short> a0, Vector512<short> a1, Vector512<short> a2, Vector512<short> a3, short* bsums,
+            Vector512<int> even, Vector512<int> odd)
+        {
+            Vector512<short> b = KQuantV512.Twice((byte*)bsums).AsInt16();
+            Vector512<int> v0 = Avx512BW.MultiplyAddAdjacent(a0, b), v1 = Avx512BW.MultiplyAddAdjacent(a1, b);
+            Vector512<int> v2 = Avx512BW.MultiplyAddAdjacent(a2, b), v3 = Avx512BW.MultiplyAddAdjacent(a3, b);
+            return Fold(Fold(v0, v1, even, odd), Fold(v2, v3, even, odd), even, odd);
+        }
+    }
+}

@@ -67,6 +67,21 @@ internal static unsafe partial class MatMul
             AdvSimd.Arm64.IsSupported ? AdvSimd.Arm64.ZipHigh(a, b) : Sse2.UnpackHigh(a, b);
 
         /// <summary>
+        /// The 4 × 4 int32 transpose behind the GEMMs' 4-byte interleave: writes <c>[a0 b0 c0 d0]</c>, <c>[a1 b1 c1 d1]</c>,
+        /// <c>[a2 …]</c>, <c>[a3 …]</c> to <paramref name="dst"/> (zip1/zip2 on .4s then .2d; x86 punpck[lh]dq/qdq).
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Transpose4(Vector128<int> a, Vector128<int> b, Vector128<int> c, Vector128<int> d, int* dst)
+        {
+            Vector128<long> ab0 = ZipLow(a, b).AsInt64(), ab1 = ZipHigh(a, b).AsInt64();   // a0 b0 a1 b1 | a2 b2 a3 b3
+            Vector128<long> cd0 = ZipLow(c, d).AsInt64(), cd1 = ZipHigh(c, d).AsInt64();
+            ZipLow(ab0, cd0).AsInt32().Store(dst);         // a0 b0 c0 d0
+            ZipHigh(ab0, cd0).AsInt32().Store(dst + 4);    // a1 b1 c1 d1
+            ZipLow(ab1, cd1).AsInt32().Store(dst + 8);
+            ZipHigh(ab1, cd1).AsInt32().Store(dst + 12);
+        }
+
+        /// <summary>
         /// The fp16 scales of 4 consecutive blocks (<paramref name="stride"/> bytes apart, scale first) as float32, the
         /// same values as the scalar <c>BlockScale(block)</c>.
         /// </summary>
@@ -276,20 +291,10 @@ internal static unsafe partial class MatMul
         private static void Interleave(Vector128<sbyte> l0, Vector128<sbyte> l1, Vector128<sbyte> l2, Vector128<sbyte> l3,
                                        Vector128<sbyte> h0, Vector128<sbyte> h1, Vector128<sbyte> h2, Vector128<sbyte> h3, sbyte* dst)
         {
-            Transpose4(l0.AsInt32(), l1.AsInt32(), l2.AsInt32(), l3.AsInt32(), (int*)dst);
-            Transpose4(h0.AsInt32(), h1.AsInt32(), h2.AsInt32(), h3.AsInt32(), (int*)(dst + 64));
+            Int8V128.Transpose4(l0.AsInt32(), l1.AsInt32(), l2.AsInt32(), l3.AsInt32(), (int*)dst);
+            Int8V128.Transpose4(h0.AsInt32(), h1.AsInt32(), h2.AsInt32(), h3.AsInt32(), (int*)(dst + 64));
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Transpose4(Vector128<int> a, Vector128<int> b, Vector128<int> c, Vector128<int> d, int* dst)
-        {
-            Vector128<long> ab0 = Int8V128.ZipLow(a, b).AsInt64(), ab1 = Int8V128.ZipHigh(a, b).AsInt64();   // a0 b0 a1 b1 | a2 b2 a3 b3
-            Vector128<long> cd0 = Int8V128.ZipLow(c, d).AsInt64(), cd1 = Int8V128.ZipHigh(c, d).AsInt64();
-            Int8V128.ZipLow(ab0, cd0).AsInt32().Store(dst);         // a0 b0 c0 d0
-            Int8V128.ZipHigh(ab0, cd0).AsInt32().Store(dst + 4);    // a1 b1 c1 d1
-            Int8V128.ZipLow(ab1, cd1).AsInt32().Store(dst + 8);
-            Int8V128.ZipHigh(ab1, cd1).AsInt32().Store(dst + 12);
-        }
 
         /// <summary>
         /// <see cref="TileRows"/> packed rows × <typeparamref name="TN"/> (1 or 2) tokens: per group 8 SDOTs per (row, token)

@@ -316,6 +316,7 @@ internal sealed class CompletionWriter(HttpContext context, string model, bool c
     {
         PromptTokens = r.PromptTokens, CompletionTokens = r.CompletionTokens, TotalTokens = r.PromptTokens + r.CompletionTokens,
         PromptTokensDetails = new PromptTokensDetails { CachedTokens = r.CachedTokens },
+        CompletionTokensDetails = new CompletionTokensDetails(),
     };
 
     private void ThrowIfFailed(GenerationResult r)

@@ -54,17 +54,47 @@ internal sealed class GemmaServer : IAsyncDisposable
             else if (options.Host == "localhost") k.ListenLocalhost(options.Port);
             else throw new GemmaException($"--host must be an IP address or 'localhost', got '{options.Host}'.");
         });
+        builder.Services.AddRequestDecompression();  // Content-Encoding gzip/deflate/br bodies; the size limit applies to the decoded bytes
         _app = builder.Build();
         _app.Use(Guard);
-        _app.MapGet("/health", Health);
-        _app.MapGet("/", context => ChatPage.Write(context));
-        _app.MapGet("/metrics", Metrics_);
-        _app.MapGet("/v1/models", Models);
-        _app.MapPost("/v1/chat/completions", context => Completions(context, chat: true));
-        _app.MapPost("/v1/completions", context => Completions(context, chat: false));
-        _app.MapPost("/tokenize", Tokenize);
-        _app.MapPost("/detokenize", Detokenize);
-        _app.MapFallback(context => throw new ApiException(404, $"Unknown endpoint {context.Request.Method} {context.Request.Path}.", code: "not_found"));
+        _app.UseRequestDecompression();
+        Map("/health", HttpMethods.Get, Health);
+        Map("/", HttpMethods.Get, context => ChatPage.Write(context));
+        Map("/metrics", HttpMethods.Get, Metrics_);
+        Map("/v1/models", HttpMethods.Get, Models);
+        _app.MapMethods("/v1/models/{**id}", [HttpMethods.Get, HttpMethods.Head], ModelById);
+        Map("/v1/chat/completions", HttpMethods.Post, context => Completions(context, chat: true));
+        Map("/v1/completions", HttpMethods.Post, context => Completions(context, chat: false));
+        Map("/tokenize", HttpMethods.Post, Tokenize);
+        Map("/detokenize", HttpMethods.Post, Detokenize);
+        _app.MapFallback(NoRoute);
+    }
+
+    /// <summary>The methods of each fixed route, for 405 answers and OPTIONS.</summary>
+    private readonly Dictionary<string, string> _allow = new(StringComparer.Ordinal);
+
+    /// <summary>A route; GET routes also answer HEAD (Kestrel sends the headers and drops the body).</summary>
+    private void Map(string path, string method, RequestDelegate handler)
+    {
+        string[] methods = method == HttpMethods.Get ? [HttpMethods.Get, HttpMethods.Head] : [method];
+        _app.MapMethods(path, methods, handler);
+        _allow[path] = string.Join(", ", [.. methods, HttpMethods.Options]);
+    }
+
+    /// <summary>
+    /// OPTIONS on a route: 204 with <c>Allow</c>; a route asked with another method: 405 (the <c>Allow</c> header set
+    /// here stays on the error response); anything else: 404.
+    /// </summary>
+    private Task NoRoute(HttpContext context)
+    {
+        string path = context.Request.Path.Value ?? "";
+        if (!_allow.TryGetValue(path, out string? allow))
+            throw new ApiException(404, $"Unknown endpoint {context.Request.Method} {context.Request.Path}.", code: "not_found");
+        context.Response.Headers.Allow = allow;
+        if (!HttpMethods.IsOptions(context.Request.Method))
+            throw new ApiException(405, $"{path} does not answer {context.Request.Method} (allowed: {allow}).", code: "method_not_allowed");
+        context.Response.StatusCode = 204;
+        return Task.CompletedTask;
     }
 
     /// <summary>The address Kestrel bound (with the real port when 0 was asked for).</summary>
@@ -140,7 +170,7 @@ internal sealed class GemmaServer : IAsyncDisposable
     private async Task Guard(HttpContext context, RequestDelegate next)
     {
         string path = context.Request.Path.Value ?? "";
-        bool open = path is "/health" or "/";
+        bool open = path is "/health" or "/" || HttpMethods.IsOptions(context.Request.Method);
         try
         {
             if (!open)
@@ -216,9 +246,20 @@ internal sealed class GemmaServer : IAsyncDisposable
     private Task Models(HttpContext context)
     {
         ServerState s = Ready();
-        var list = new ModelList { Data = [new ModelCard { Id = s.ModelName, Created = _created, ContextLength = s.Scheduler.ContextLength }] };
-        return WriteJson(context, list, ServeJson.Api.ModelList);
+        return WriteJson(context, new ModelList { Data = [Card(s)] }, ServeJson.Api.ModelList);
     }
+
+    /// <summary><c>GET /v1/models/{id}</c>: the served model, or OpenAI's 404 <c>model_not_found</c>.</summary>
+    private Task ModelById(HttpContext context)
+    {
+        ServerState s = Ready();
+        string id = context.Request.RouteValues["id"] as string ?? "";
+        if (id != s.ModelName)
+            throw new ApiException(404, $"The model '{id}' does not exist; this server serves '{s.ModelName}'.", code: "model_not_found");
+        return WriteJson(context, Card(s), ServeJson.Api.ModelCard);
+    }
+
+    private ModelCard Card(ServerState s) => new() { Id = s.ModelName, Created = _created, ContextLength = s.Scheduler.ContextLength };
 
     private async Task Tokenize(HttpContext context)
     {
@@ -263,6 +304,8 @@ internal sealed class GemmaServer : IAsyncDisposable
         ServerState s = Ready();
         using JsonDocument doc = await ReadJson(context);
         ParsedRequest parsed = chat ? s.Parser.ParseChat(doc.RootElement) : s.Parser.ParseCompletion(doc.RootElement);
+        string ignored = OpenAiRequestParser.IgnoredFields(doc.RootElement, chat);
+        if (ignored.Length > 0) context.Response.Headers["X-Gemma-Ignored-Params"] = ignored;
         var request = new GenerationRequest(parsed.Prompt, parsed.Options, context.RequestAborted, _options.RequestTimeout);
         if (!s.Scheduler.TryEnqueue(request))
         {
@@ -274,16 +317,21 @@ internal sealed class GemmaServer : IAsyncDisposable
         else await writer.WholeAsync(request);
     }
 
-    /// <summary>Reads the body (Kestrel enforces the size limit) as JSON; malformed JSON is a 400.</summary>
+    /// <summary>Reads the body (Kestrel enforces the size limit) as JSON; malformed JSON or a duplicate key is a 400.</summary>
     private static async Task<JsonDocument> ReadJson(HttpContext context)
     {
         try
         {
-            return await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, context.RequestAborted);
+            // A key given twice is ambiguous (which one wins differs between parsers): a 400, not a silent pick.
+            return await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false }, context.RequestAborted);
         }
         catch (JsonException e)
         {
             throw new ApiException(400, $"The body is not valid JSON: {e.Message}", code: "invalid_json");
+        }
+        catch (InvalidDataException e)
+        {
+            throw new ApiException(400, $"The body does not decode as its Content-Encoding says: {e.Message}", code: "invalid_encoding");
         }
     }
 

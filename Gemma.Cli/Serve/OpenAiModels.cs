@@ -31,6 +31,8 @@ internal sealed class ChatMessageBody
 {
     [JsonPropertyName("role")] public string Role { get; init; } = "assistant";
     [JsonPropertyName("content"), JsonIgnore(Condition = JsonIgnoreCondition.Never)] public string? Content { get; init; }
+    /// <summary>Always null (the model has no refusal channel); OpenAI's message carries the field, and typed clients expect it.</summary>
+    [JsonPropertyName("refusal"), JsonIgnore(Condition = JsonIgnoreCondition.Never)] public string? Refusal { get; init; }
     [JsonPropertyName("tool_calls")] public ToolCallBody[]? ToolCalls { get; init; }
 }
 
@@ -87,6 +89,13 @@ internal sealed class Usage
     [JsonPropertyName("completion_tokens")] public int CompletionTokens { get; init; }
     [JsonPropertyName("total_tokens")] public int TotalTokens { get; init; }
     [JsonPropertyName("prompt_tokens_details")] public PromptTokensDetails? PromptTokensDetails { get; init; }
+    [JsonPropertyName("completion_tokens_details")] public CompletionTokensDetails? CompletionTokensDetails { get; init; }
+}
+
+/// <summary>OpenAI's breakdown of the completion tokens; Gemma 2 does not reason, so <c>reasoning_tokens</c> is 0.</summary>
+internal sealed class CompletionTokensDetails
+{
+    [JsonPropertyName("reasoning_tokens")] public int ReasoningTokens { get; init; }
 }
 
 internal sealed class PromptTokensDetails
@@ -143,6 +152,7 @@ internal sealed class HealthStatus
 [JsonSerializable(typeof(ChatCompletion))]
 [JsonSerializable(typeof(TextCompletion))]
 [JsonSerializable(typeof(ModelList))]
+[JsonSerializable(typeof(ModelCard))]
 [JsonSerializable(typeof(ErrorBody))]
 [JsonSerializable(typeof(TokenizeResult))]
 [JsonSerializable(typeof(DetokenizeResult))]
