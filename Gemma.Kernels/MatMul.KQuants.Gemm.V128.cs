@@ -53,14 +53,16 @@ internal static unsafe partial class MatMul
 
     /// <summary>
     /// One K-quant type's super-block unpacked for <see cref="KQuantGemmV128"/>: the 256 weights as int8 in element
-    /// order, the integer scale of each 16-element unit (Q4_K/Q5_K: the sub-block's 6-bit scale twice; Q6_K: its own
-    /// int8 scale), the 8 six-bit mins, and the fp16 factors <c>d</c> (and <c>dmin</c>) as float32 — exactly the
-    /// integers and floats of the scalar reference.
+    /// order, the integer scale of each unit (the elements sharing one scale: Q4_K/Q5_K 32 with a 6-bit scale, Q6_K 16
+    /// with an int8 scale), the 8 six-bit mins, and the fp16 factors <c>d</c> (and <c>dmin</c>) as float32 — exactly
+    /// the integers and floats of the scalar reference.
     /// </summary>
     private interface IKQuantPanelV128
     {
         /// <summary>Bytes per super-block of 256 weights.</summary>
         static abstract int BlockBytes { get; }
+        /// <summary>Elements per scale unit: 32 (Q4_K, Q5_K) or 16 (Q6_K).</summary>
+        static abstract int UnitBytes { get; }
         /// <summary>Q4_K/Q5_K: <c>w = d·sc·q − dmin·m</c> (a min term); Q6_K: <c>w = d·sc·(q − 32)</c>.</summary>
         static abstract bool HasMins { get; }
         static abstract void Unpack(byte* block, sbyte* q, int* unitScales, int* mins, out float d, out float dmin);
@@ -70,6 +72,7 @@ internal static unsafe partial class MatMul
     private readonly struct Q45_KPanelV128<THighBit> : IKQuantPanelV128 where THighBit : struct, IFlag
     {
         public static int BlockBytes => THighBit.Value ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
+        public static int UnitBytes => 32;
         public static bool HasMins => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -84,7 +87,7 @@ internal static unsafe partial class MatMul
             var one = Vector128.Create((byte)1);
             for (int j = 0; j < 8; j++)
             {
-                // Sub-block j (units 2j, 2j + 1): nibble group j/2, low nibbles for even j; Q5_K's fifth bit is bit j of qh[l].
+                // Sub-block j (unit j): nibble group j/2, low nibbles for even j; Q5_K's fifth bit is bit j of qh[l].
                 byte* g = qs + 32 * (j / 2);
                 Vector128<byte> raw0 = Vector128.Load(g), raw1 = Vector128.Load(g + 16);
                 if ((j & 1) != 0) { raw0 = Vector128.ShiftRightLogical(raw0, 4); raw1 = Vector128.ShiftRightLogical(raw1, 4); }
@@ -96,7 +99,7 @@ internal static unsafe partial class MatMul
                 }
                 q0.AsSByte().Store(q + 32 * j);
                 q1.AsSByte().Store(q + 32 * j + 16);
-                unitScales[2 * j] = unitScales[2 * j + 1] = (byte)(sc >> (8 * j));
+                unitScales[j] = (byte)(sc >> (8 * j));
                 mins[j] = (byte)(m >> (8 * j));
             }
             d = BlockScale(block);
@@ -108,6 +111,7 @@ internal static unsafe partial class MatMul
     private readonly struct Q6_KPanelV128 : IKQuantPanelV128
     {
         public static int BlockBytes => Dequantizer.Q6_KBlockBytes;
+        public static int UnitBytes => 16;
         public static bool HasMins => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -139,31 +143,31 @@ internal static unsafe partial class MatMul
 
     /// <summary>
     /// Packed K-quant GEMM on 128 bits (ARM64 SDOT; x86 SSSE3 for the tests), prefill and batches, Q8_K activations.
-    /// <para><b>Layout.</b> A super-block is 16 units of 16 elements (a unit has one integer scale in every K-quant),
-    /// taken as 4 chunks of 4 units; in a chunk the units are interleaved by 4 bytes (<see cref="Int8V128.Transpose4"/>)
-    /// — vector k holds bytes 4k … 4k + 3 of units 0–3 — so 4 SDOTs into one accumulator leave unit j's exact sum in
-    /// lane j, and one integer multiply by the 4 unit scales and an add (<c>mla</c>) weigh them. Each group of
-    /// <see cref="TileRows"/> rows is unpacked once into a panel (per super-block: the rows' chunks, unit scales,
-    /// mins transposed to one vector of 4 rows per sub-block, <c>d</c> and <c>dmin</c> as 4-row vectors) and the
-    /// tokens' activations interleaved the same way once per call, with the 8 sub-block sums of bsums.</para>
+    /// <para><b>Layout.</b> A super-block is 256 / u units of u elements sharing one integer scale (u = 32 for Q4_K/Q5_K's
+    /// sub-blocks, 16 for Q6_K's groups), taken as chunks of 4 units interleaved by 4 bytes
+    /// (<see cref="Int8V128.Transpose4"/>): vector k of a chunk holds bytes 4k … 4k + 3 of units 0–3, so the u/4 SDOTs
+    /// of a chunk into one accumulator leave unit j's exact sum in lane j, and one <c>mla</c> by the 4 unit scales weighs
+    /// them. Each group of <see cref="TileRows"/> rows is unpacked once into a panel (per super-block: the rows' chunks,
+    /// unit scales, the mins transposed to one vector of 4 rows per sub-block, <c>d</c> and <c>dmin</c> as 4-row
+    /// vectors) and the tokens' activations interleaved the same way once per call, with the 8 sub-block sums of bsums.</para>
     /// <para><b>Numerics: the scalar reference's, bit for bit.</b> Per (row, token, super-block) the integer sums
     /// <c>isum = Σ sc·Σ q·qx</c> and <c>msum = Σ m_j·(bsums[2j] + bsums[2j+1])</c> are exact; pairwise adds gather the
     /// 4 rows' <c>isum</c> into one vector, and the float work is lane-wise with separate roundings —
     /// <c>acc += (d·d8)·isum − (dmin·d8)·msum</c>, super-blocks in order — the same IEEE operations, in the same
     /// order, as <see cref="DotQ4_KScalar"/>/<see cref="DotQ6_KScalar"/> and the Vector128 decode row dots
     /// (<see cref="KQuantV128"/>): every token's result is identical alone, in any batch, and to the scalar path.
-    /// Per (row, token, super-block): 16 <c>sdot</c>, 4 <c>mla</c>, ¾ <c>addp</c>, 2 min <c>mla</c> and ≈ 2 float
-    /// operations.</para>
+    /// Per (row, token, super-block), Q4_K/Q5_K: 16 <c>sdot</c>, 2 <c>movi</c> + 2 <c>mla</c> (Q6_K: 4 + 4), ¾ <c>addp</c>,
+    /// 2 min <c>mla</c> and 2 float operations.</para>
     /// </summary>
     private static class KQuantGemmV128
     {
         private const int TileRows = 4;
-        // Panel bytes per super-block: weights (4 chunks × 4 rows × 64), unit scales (4 chunks × 4 rows × 4 int32),
-        // mins (8 sub-blocks × 4 rows int32), d and dmin (4 rows float each).
-        private const int WeightBytes = 4 * TileRows * 64, ScalesAt = WeightBytes, MinsAt = ScalesAt + 4 * TileRows * 16;
+        // Panel bytes per super-block: weights (4 rows × 256), unit scales (≤ 4 chunks × 4 rows × 4 int32), mins
+        // (8 sub-blocks × 4 rows int32), d and dmin (4 rows float each). Chunk c of row r: c·4·chunkBytes + r·chunkBytes.
+        private const int WeightBytes = TileRows * QK, ScalesAt = WeightBytes, MinsAt = ScalesAt + 4 * TileRows * 16;
         private const int DAt = MinsAt + 8 * TileRows * 4, DMinAt = DAt + 16, PanelBlockBytes = DMinAt + 16;
         // Activation bytes per super-block and token: 256 interleaved int8, then the 8 sub-block sums of bsums (int32).
-        private const int XBlockBytes = 256 + 32;
+        private const int XBlockBytes = QK + 32;
 
         [ThreadStatic] private static byte[]? t_packedX;
 
@@ -174,7 +178,7 @@ internal static unsafe partial class MatMul
             long tokenBytes = (long)blocks * XBlockBytes;
             byte* xp = Scratch.Get(ref t_packedX, Math.Max(1, n * tokenBytes));
             for (int t = 0; t < n; t++)
-                PackActivations(x.Token(t, cols), blocks, xp + t * tokenBytes);
+                PackActivations<TP>(x.Token(t, cols), blocks, xp + t * tokenBytes);
             byte* panel = (byte*)PanelScratch.Get(Math.Max(1, blocks) * PanelBlockBytes / sizeof(float));
             for (int g = r0; g < r1; g += TileRows)
             {
@@ -190,29 +194,39 @@ internal static unsafe partial class MatMul
 
         /// <summary>One token's Q8_K values interleaved per chunk (as the weights), and per super-block its 8 sub-block bsums.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void PackActivations(Q8K x, int blocks, byte* dst)
+        private static void PackActivations<TP>(Q8K x, int blocks, byte* dst) where TP : struct, IKQuantPanelV128
         {
+            int chunkBytes = 4 * TP.UnitBytes;
             for (int i = 0; i < blocks; i++, dst += XBlockBytes)
             {
                 sbyte* q = x.Q + (long)i * QK;
-                for (int c = 0; c < 4; c++)
-                    Interleave(q + 64 * c, (int*)(dst + 64 * c));
+                for (int c = 0; c < QK / chunkBytes; c++)
+                    Interleave<TP>(q + chunkBytes * c, dst + chunkBytes * c);
                 short* bs = x.BSums + 16 * i;
-                int* pairs = (int*)(dst + 256);
+                int* pairs = (int*)(dst + QK);
                 for (int j = 0; j < 8; j++) pairs[j] = bs[2 * j] + bs[2 * j + 1];
             }
         }
 
-        /// <summary>Units 0–3 (64 bytes at <paramref name="src"/>) → 4 vectors, vector k = bytes 4k … 4k + 3 of each unit.</summary>
+        /// <summary>
+        /// Units 0–3 (4 × u bytes at <paramref name="src"/>) → u/4 vectors, vector k = bytes 4k … 4k + 3 of each unit:
+        /// one <see cref="Int8V128.Transpose4"/> per 16 bytes of a unit.
+        /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void Interleave(sbyte* src, int* dst) =>
-            Int8V128.Transpose4(Vector128.Load((int*)src), Vector128.Load((int*)(src + 16)), Vector128.Load((int*)(src + 32)), Vector128.Load((int*)(src + 48)), dst);
+        private static void Interleave<TP>(sbyte* src, byte* dst) where TP : struct, IKQuantPanelV128
+        {
+            int u = TP.UnitBytes;
+            for (int h = 0; h < u; h += 16)
+                Int8V128.Transpose4(Vector128.Load((int*)(src + h)), Vector128.Load((int*)(src + u + h)),
+                    Vector128.Load((int*)(src + 2 * u + h)), Vector128.Load((int*)(src + 3 * u + h)), (int*)(dst + 4 * h));
+        }
 
         /// <summary>Rows [g, g + count) into the panel; rows past count are zeros (computed by the tile, not stored).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void PackRows<TP>(in WeightMatrix w, int g, int count, int blocks, byte* panel) where TP : struct, IKQuantPanelV128
         {
             if (count < TileRows) new Span<byte>(panel, blocks * PanelBlockBytes).Clear();
+            int chunkBytes = 4 * TP.UnitBytes;
             sbyte* q = stackalloc sbyte[QK];
             int* scales = stackalloc int[16];
             int* mins = stackalloc int[8];
@@ -223,9 +237,9 @@ internal static unsafe partial class MatMul
                 {
                     byte* p = panel + (long)i * PanelBlockBytes;
                     TP.Unpack(row + (long)i * TP.BlockBytes, q, scales, mins, out float d, out float dmin);
-                    for (int c = 0; c < 4; c++)
+                    for (int c = 0; c < QK / chunkBytes; c++)
                     {
-                        Interleave(q + 64 * c, (int*)(p + 256 * c + 64 * r));
+                        Interleave<TP>(q + chunkBytes * c, p + (TileRows * c + r) * chunkBytes);
                         Vector128.Load(scales + 4 * c).Store((int*)(p + ScalesAt + 64 * c + 16 * r));
                     }
                     if (TP.HasMins)
@@ -237,50 +251,56 @@ internal static unsafe partial class MatMul
         }
 
         /// <summary>
-        /// <see cref="TileRows"/> packed rows × <typeparamref name="TN"/> (1 or 2) tokens: per chunk 8 SDOT chains of 4
-        /// into int32 accumulators weighed by the unit scales into 8 super-block sums; per super-block the rows' sums
-        /// gathered by pairwise adds, the mins' sums by 8 multiply-adds, then the lane-wise float step of the scalar reference.
+        /// <see cref="TileRows"/> packed rows × <typeparamref name="TN"/> (1 or 2) tokens: per chunk 8 SDOT chains
+        /// into int32 accumulators, weighed by the unit scales (<c>mla</c>) into 8 super-block sums; per super-block the
+        /// rows' sums gathered by pairwise adds, the mins' sums by 8 <c>mla</c>, then the lane-wise float step of the scalar reference.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Tile<TN, TP>(byte* panel, int blocks, byte* x, long tokenBytes, float* d8, float* y, int rows, int count)
             where TN : struct, ITokenCount where TP : struct, IKQuantPanelV128
         {
             bool two = TN.N > 1;
+            int chunkBytes = 4 * TP.UnitBytes;
             Vector128<float> acc0 = Vector128<float>.Zero, acc1 = Vector128<float>.Zero;
             byte* p = panel;
             byte* x0 = x, x1 = x + tokenBytes;
             for (int i = 0; i < blocks; i++, p += PanelBlockBytes, x0 += XBlockBytes, x1 += XBlockBytes)
             {
                 Vector128<int> s00 = default, s10 = default, s20 = default, s30 = default, s01 = default, s11 = default, s21 = default, s31 = default;
-                for (int c = 0; c < 4; c++)
+                for (int c = 0; c < QK / chunkBytes; c++)
                 {
-                    byte* pc = p + 256 * c;
+                    sbyte* pc = (sbyte*)p + TileRows * chunkBytes * c, xc0 = (sbyte*)x0 + chunkBytes * c, xc1 = (sbyte*)x1 + chunkBytes * c;
                     Vector128<int> i00 = default, i10 = default, i20 = default, i30 = default, i01 = default, i11 = default, i21 = default, i31 = default;
-                    for (int k = 0; k < 64; k += 16)
+                    for (int k = 0; k < chunkBytes; k += 16)
                     {
-                        Vector128<sbyte> v0 = Vector128.Load((sbyte*)x0 + 64 * c + k), v1 = two ? Vector128.Load((sbyte*)x1 + 64 * c + k) : default;
-                        Vector128<sbyte> w0 = Vector128.Load((sbyte*)pc + k);
+                        Vector128<sbyte> v0 = Vector128.Load(xc0 + k), v1 = two ? Vector128.Load(xc1 + k) : default;
+                        Vector128<sbyte> w0 = Vector128.Load(pc + k);
                         i00 = Int8V128.DotI8(i00, w0, v0);
                         if (two) i01 = Int8V128.DotI8(i01, w0, v1);
-                        Vector128<sbyte> w1 = Vector128.Load((sbyte*)pc + 64 + k);
+                        Vector128<sbyte> w1 = Vector128.Load(pc + chunkBytes + k);
                         i10 = Int8V128.DotI8(i10, w1, v0);
                         if (two) i11 = Int8V128.DotI8(i11, w1, v1);
-                        Vector128<sbyte> w2 = Vector128.Load((sbyte*)pc + 128 + k);
+                        Vector128<sbyte> w2 = Vector128.Load(pc + 2 * chunkBytes + k);
                         i20 = Int8V128.DotI8(i20, w2, v0);
                         if (two) i21 = Int8V128.DotI8(i21, w2, v1);
-                        Vector128<sbyte> w3 = Vector128.Load((sbyte*)pc + 192 + k);
+                        Vector128<sbyte> w3 = Vector128.Load(pc + 3 * chunkBytes + k);
                         i30 = Int8V128.DotI8(i30, w3, v0);
                         if (two) i31 = Int8V128.DotI8(i31, w3, v1);
                     }
                     int* sc = (int*)(p + ScalesAt + 64 * c);
                     Vector128<int> c0 = Vector128.Load(sc), c1 = Vector128.Load(sc + 4), c2 = Vector128.Load(sc + 8), c3 = Vector128.Load(sc + 12);
-                    s00 += i00 * c0; s10 += i10 * c1; s20 += i20 * c2; s30 += i30 * c3;
-                    if (two) { s01 += i01 * c0; s11 += i11 * c1; s21 += i21 * c2; s31 += i31 * c3; }
+                    s00 = Int8V128.MultiplyAdd(s00, i00, c0); s10 = Int8V128.MultiplyAdd(s10, i10, c1);
+                    s20 = Int8V128.MultiplyAdd(s20, i20, c2); s30 = Int8V128.MultiplyAdd(s30, i30, c3);
+                    if (two)
+                    {
+                        s01 = Int8V128.MultiplyAdd(s01, i01, c0); s11 = Int8V128.MultiplyAdd(s11, i11, c1);
+                        s21 = Int8V128.MultiplyAdd(s21, i21, c2); s31 = Int8V128.MultiplyAdd(s31, i31, c3);
+                    }
                 }
                 // Lane r: row r's isum (exact int32).
-                acc0 = Step<TP>(p, Int8V128.AddPairs(Int8V128.AddPairs(s00, s10), Int8V128.AddPairs(s20, s30)), (int*)(x0 + 256), d8[i], acc0);
+                acc0 = Step<TP>(p, Int8V128.AddPairs(Int8V128.AddPairs(s00, s10), Int8V128.AddPairs(s20, s30)), (int*)(x0 + QK), d8[i], acc0);
                 if (two)
-                    acc1 = Step<TP>(p, Int8V128.AddPairs(Int8V128.AddPairs(s01, s11), Int8V128.AddPairs(s21, s31)), (int*)(x1 + 256), d8[blocks + i], acc1);
+                    acc1 = Step<TP>(p, Int8V128.AddPairs(Int8V128.AddPairs(s01, s11), Int8V128.AddPairs(s21, s31)), (int*)(x1 + QK), d8[blocks + i], acc1);
             }
             for (int r = 0; r < count; r++)
             {
@@ -302,7 +322,7 @@ internal static unsafe partial class MatMul
             {
                 int* m = (int*)(p + MinsAt);
                 Vector128<int> msum = Vector128.Load(m) * Vector128.Create(pairSums[0]);
-                for (int j = 1; j < 8; j++) msum += Vector128.Load(m + 4 * j) * Vector128.Create(pairSums[j]);
+                for (int j = 1; j < 8; j++) msum = Int8V128.MultiplyAdd(msum, Vector128.Load(m + 4 * j), Vector128.Create(pairSums[j]));
                 term -= Vector128.Load((float*)(p + DMinAt)) * vd8 * Vector128.ConvertToSingle(msum);
             }
             return acc + term;

@@ -59,7 +59,7 @@ internal static unsafe partial class MatMul
                     }
                     sbyte* xj = x.Q + i * QK + 32 * j;
                     Vector128<int> dot = Int8V128.DotI8(Int8V128.DotI8(Vector128<int>.Zero, q0.AsSByte(), Vector128.Load(xj)), q1.AsSByte(), Vector128.Load(xj + 16));
-                    isum += dot * Vector128.Create((int)(byte)(sc >> (8 * j)));
+                    isum = Int8V128.MultiplyAdd(isum, dot, Vector128.Create((int)(byte)(sc >> (8 * j))));
                     msum += (byte)(m >> (8 * j)) * (bs[2 * j] + bs[2 * j + 1]);
                 }
                 // The scalar reference's float step on the exact sums (Vector128.Sum of int32 lanes is exact).
@@ -101,7 +101,7 @@ internal static unsafe partial class MatMul
                         sbyte* xk = x.Q + i * QK + 128 * h + 32 * k;
                         Vector128<int> g0 = Int8V128.DotI8(Vector128<int>.Zero, q0.AsSByte(), Vector128.Load(xk));
                         Vector128<int> g1 = Int8V128.DotI8(Vector128<int>.Zero, q1.AsSByte(), Vector128.Load(xk + 16));
-                        isum += g0 * Vector128.Create((int)sc[2 * k]) + g1 * Vector128.Create((int)sc[2 * k + 1]);
+                        isum = Int8V128.MultiplyAdd(Int8V128.MultiplyAdd(isum, g0, Vector128.Create((int)sc[2 * k])), g1, Vector128.Create((int)sc[2 * k + 1]));
                     }
                 }
                 sum += BlockScale(block + 208) * x.D[i] * Vector128.Sum(isum);

@@ -231,7 +231,7 @@ internal static unsafe partial class MatMul
         /// One row × <typeparamref name="TN"/> tokens (1…8): <c>y[t · stride] = row · x[t]</c>. Each weight block is
         /// loaded and split into |w| and sign once, then dotted with every token, so n tokens cost one pass over the
         /// row (decode is bandwidth-bound: up to ~8 tokens ride along almost free). Scales are handled 16 blocks at a
-        /// time: the 16 fp16 scales gathered (n = 1) or read by scalar loads (<see cref="ScalesOf16"/>, n ≥ 2), a vector fp16 → f32 (<see cref="F16Row.ToSingle(Vector512{int})"/>,
+        /// time: the 16 fp16 scales gathered, a vector fp16 → f32 (<see cref="F16Row.ToSingle(Vector512{int})"/>,
         /// bit-identical to the scalar one), one multiply by each token's 16 activation scales, then one vpermps per
         /// block pair picks its two products. Per token the products and their accumulation order are the same for
         /// every n and as in the packed GEMM tile (one accumulator, block pairs in order, then the odd last block), so
@@ -249,27 +249,19 @@ internal static unsafe partial class MatMul
             Vector256<int> offsets = Vector256.CreateSequence(0, Q8_0.BlockBytes);
             // Lanes 0-7 select element 0, lanes 8-15 element 1; +2 per block pair.
             Vector512<int> pick0 = Vector512.Create(Vector256.Create(0), Vector256.Create(1));
-            int* h16 = stackalloc int[16];
             for (; b + 16 <= blocks; b += 16)
             {
                 byte* group = row + b * Q8_0.BlockBytes;
-                Vector512<float> ws;
-                if (n == 1)
-                {
-                    // Decode is bandwidth-bound: the gather's cost hides behind the row stream.
-                    Vector512<int> halves = Vector512.Create(
-                        Avx2.GatherVector256((int*)group, offsets, 1),
-                        Avx2.GatherVector256((int*)(group + 8 * Q8_0.BlockBytes), offsets, 1));
-                    ws = F16Row.ToSingle(halves);
-                }
-                else
-                {
-                    // Batches are compute-bound: the two vpgatherdd (≈ 25 cycles per group on Zen 4) become 16 scalar
-                    // loads, and the row is prefetched into L1 BatchPrefetchBytes ahead — the hardware prefetchers do
-                    // not run far enough ahead of a stream consumed this slowly (docs/kernels.md, "Q8_0 small batches").
-                    Prefetch.ToL1(group + BatchPrefetchBytes, 16 * Q8_0.BlockBytes); // 544 bytes: 9 lines
-                    ws = ScalesOf16(group, h16);
-                }
+                // The 16 fp16 scales by two vpgatherdd. (The scalar loads that replaced them for n ≥ 2 — 16 stores to the
+                // stack and a vector load of them per group — measured bimodal by process and up to 3× slower under load;
+                // docs/performance.md, "Batched decode, fourth round".) Batches are compute-bound and read the row too
+                // slowly for the hardware prefetchers, so for n ≥ 2 it is prefetched into L1 BatchPrefetchBytes ahead
+                // (docs/kernels.md, "Q8_0 small batches").
+                if (n > 1) Prefetch.ToL1(group + BatchPrefetchBytes, 16 * Q8_0.BlockBytes); // 544 bytes: 9 lines
+                Vector512<int> halves = Vector512.Create(
+                    Avx2.GatherVector256((int*)group, offsets, 1),
+                    Avx2.GatherVector256((int*)(group + 8 * Q8_0.BlockBytes), offsets, 1));
+                Vector512<float> ws = F16Row.ToSingle(halves);
                 float* s = xs + b;
                 Vector512<float> s0 = ws * Vector512.Load(s), s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
                 if (n > 1) s1 = ws * Vector512.Load(s + blocks);
@@ -331,22 +323,6 @@ internal static unsafe partial class MatMul
         /// <c>prefetcht0</c> each. Past the row it reaches into the next one, which comes next.
         /// </summary>
         private const int BatchPrefetchBytes = 4 * 16 * Q8_0.BlockBytes;
-
-        /// <summary>
-        /// The 16 fp16 block scales of a 16-block group as floats: 16 scalar 4-byte loads (each holds the scale in its
-        /// low half, as the gather's lanes do) into <paramref name="h16"/>, then the vector conversion — the same lanes,
-        /// so the same floats, as the two vpgatherdd.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<float> ScalesOf16(byte* group, int* h16)
-        {
-            const int B = Q8_0.BlockBytes;
-            h16[0] = *(int*)group; h16[1] = *(int*)(group + B); h16[2] = *(int*)(group + 2 * B); h16[3] = *(int*)(group + 3 * B);
-            h16[4] = *(int*)(group + 4 * B); h16[5] = *(int*)(group + 5 * B); h16[6] = *(int*)(group + 6 * B); h16[7] = *(int*)(group + 7 * B);
-            h16[8] = *(int*)(group + 8 * B); h16[9] = *(int*)(group + 9 * B); h16[10] = *(int*)(group + 10 * B); h16[11] = *(int*)(group + 11 * B);
-            h16[12] = *(int*)(group + 12 * B); h16[13] = *(int*)(group + 13 * B); h16[14] = *(int*)(group + 14 * B); h16[15] = *(int*)(group + 15 * B);
-            return F16Row.ToSingle(Vector512.Load(h16));
-        }
 
         /// <summary>As <see cref="Accumulate(Vector512{byte}, Vector512{sbyte}, Vector512{sbyte}, Vector512{float}, Vector512{float})"/>, the sign taken from w by a compare the JIT can keep in a mask register.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]

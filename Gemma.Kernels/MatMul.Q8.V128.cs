@@ -41,6 +41,11 @@ internal static unsafe partial class MatMul
             throw new PlatformNotSupportedException(); // IsSupported is false: callers take the scalar path
         }
 
+        /// <summary><c>acc + a·b</c> lane-wise in int32 (wrapping; callers keep it exact): ARM64 one <c>mla</c>, x86 <c>pmulld</c> + <c>paddd</c>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector128<int> MultiplyAdd(Vector128<int> acc, Vector128<int> a, Vector128<int> b) =>
+            AdvSimd.IsSupported ? AdvSimd.MultiplyAdd(acc, a, b) : acc + a * b;
+
         /// <summary><c>[a0 + a1, a2 + a3, b0 + b1, b2 + b3]</c>: ARM64 <c>addp</c>, x86 <c>phaddd</c> (exact int32).</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector128<int> AddPairs(Vector128<int> a, Vector128<int> b) =>
