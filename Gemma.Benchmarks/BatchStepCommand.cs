@@ -14,7 +14,9 @@ namespace Gemma.Benchmarks;
 /// read), the activation quantization of the step, and the cost of the worker-pool round trips.
 /// Time: with 1 thread (default) the thread's CPU time (usable on a loaded machine); with <c>--threads T</c> &gt; 1
 /// the wall clock (the step's real time with T workers). Best of N steps.
-/// <code>dotnet run -c Release --project Gemma.Benchmarks -- batch-step -m /tmp/model.gguf --rows 1,2,4,8 --steps 12 [--threads 2] [--detail] [--no-mmap]</code>
+/// With <c>--profile</c> also the pass's phases (<see cref="StepProfile"/>: wall and calling-thread CPU per phase),
+/// which shows what of the step runs on one thread while the pool's others wait.
+/// <code>dotnet run -c Release --project Gemma.Benchmarks -- batch-step -m /tmp/model.gguf --rows 1,2,4,8 --steps 12 [--threads 2] [--detail] [--profile] [--no-mmap]</code>
 /// </summary>
 internal static unsafe class BatchStepCommand
 {
@@ -23,7 +25,7 @@ internal static unsafe class BatchStepCommand
         string? path = null;
         int[] rows = [1, 2, 4, 8];
         int steps = 12, position = 32, threads = 1;
-        bool detail = false, mmap = true;
+        bool detail = false, mmap = true, profile = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -34,6 +36,7 @@ internal static unsafe class BatchStepCommand
                 case "--position": position = int.Parse(args[++i]); break; // cache length before the timed steps
                 case "--threads": threads = int.Parse(args[++i]); break;
                 case "--detail": detail = true; break;
+                case "--profile": profile = true; break; // per-phase wall and CPU time of the step (StepProfile laps)
                 case "--no-mmap": mmap = false; break; // weights copied into anonymous (huge-page) memory
                 default: Console.Error.WriteLine($"error: unknown argument {args[i]}"); return 1;
             }
@@ -50,9 +53,10 @@ internal static unsafe class BatchStepCommand
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|");
         double step1 = 0;
         var details = new List<(int N, double Step, List<Row> Rows)>();
+        var profiles = new List<(int N, StepProfile Profile)>();
         foreach (int n in rows)
         {
-            var caches = Enumerable.Range(0, n).Select(_ => new KvCache(config, position + steps + 8, 1)).ToArray();
+            var caches = Enumerable.Range(0, n).Select(_ => new KvCache(config, position + 2 * steps + 12, 1)).ToArray();
             int[] tokens = [.. Enumerable.Range(0, n).Select(i => 1000 + 17 * i)];
             int[] logitRows = [.. Enumerable.Range(0, n)];
             // Fill the caches to `position` one token at a time (as decode does), then time decode steps.
@@ -65,11 +69,32 @@ internal static unsafe class BatchStepCommand
                 double ms = clock.Ms(c0);
                 if (s >= 2) best = Math.Min(best, ms);
             }
+            if (profile) profiles.Add((n, Profile(transformer, tokens, caches, logitRows, batch, steps)));
             var m = new Matmuls(transformer.Weights, config.HiddenSize, config.QueryDim, config.IntermediateSize, n, batch.Pool, clock);
             (double matmul, double head) = m.Fused(steps);
             if (n == 1) step1 = best;
             Console.WriteLine($"| {n} | {best:F1} | {matmul:F1} | {head:F1} | {best - matmul:F1} | {best / n:F1} | {(step1 > 0 ? best / step1 : double.NaN):F2} |");
             if (detail) details.Add((n, best, m.Separate(steps, config.NumLayers)));
+        }
+        foreach (var (n, p) in profiles)
+        {
+            // Mean per step over the profiled steps. Caller CPU covers the calling thread only; "busy" is the time
+            // inside work items on all threads, so wall − busy/threads is what the other threads did not share.
+            Console.WriteLine();
+            Console.WriteLine($"n = {n}: per phase, mean of {steps} profiled steps ({p.Threads} threads)");
+            Console.WriteLine("| phase | wall ms | caller CPU ms | pool calls | busy ms (all threads) |");
+            Console.WriteLine("|---|---:|---:|---:|---:|");
+            double tick = 1000.0 / Stopwatch.Frequency;
+            foreach (Phase phase in Enum.GetValues<Phase>())
+            {
+                int i = (int)phase;
+                long busy = 0;
+                for (int t = 0; t < p.Threads; t++) busy += p.BusyTicks[i, t];
+                if (p.WallTicks[i] == 0) continue;
+                Console.WriteLine($"| {phase} | {p.WallTicks[i] * tick / steps:F2} | {p.CallerCpu[i] / 1e6 / steps:F2} | {p.Calls[i] / (double)steps:F0} | {busy * tick / steps:F2} |");
+            }
+            Console.WriteLine($"| all | {p.WallTicks.Sum() * tick / steps:F2} | {p.CallerCpu.Sum() / 1e6 / steps:F2} | {p.Calls.Sum() / (double)steps:F0} | |");
+            p.Dispose();
         }
         foreach (var (n, step, list) in details)
         {
@@ -81,6 +106,22 @@ internal static unsafe class BatchStepCommand
                 Console.WriteLine($"| {r.Part} | {r.Type} | {r.Calls} | {(r.Bytes > 0 ? $"{r.Bytes / 1e6:F1}" : "")} | {r.Ms:F2} | {(r.Bytes > 0 ? $"{r.Bytes / r.Ms / 1e6:F1}" : "")} | {r.Ms / step:P1} |");
         }
         return 0;
+    }
+
+    /// <summary><paramref name="steps"/> more decode steps with a <see cref="StepProfile"/> attached (its laps are the pass's phases).</summary>
+    private static StepProfile Profile(Transformer transformer, int[] tokens, KvCache[] caches, int[] logitRows, BatchRows batch, int steps)
+    {
+        transformer.ForwardBatch(tokens, caches, logitRows, batch); // warm
+        var profile = new StepProfile(batch.Pool);
+        batch.State.Profile = profile;
+        profile.Clear();
+        for (int s = 0; s < steps; s++)
+        {
+            profile.Start();
+            transformer.ForwardBatch(tokens, caches, logitRows, batch);
+        }
+        batch.State.Profile = null;
+        return profile;
     }
 
     /// <summary>One line of the detailed table: a role and weight type, summed over the layers.</summary>

@@ -15,121 +15,6 @@ internal static unsafe partial class MatMul
     /// </summary>
     private static class KQuantV512
     {
-        /// <summary>
-        /// The float order of every 512-bit K-quant result (decode row kernels and <see cref="KQuantGemmV512K"/> alike),
-        /// a function of the exact integer sums only: per super-block i the total <c>T_i</c> (and Q4_K/Q5_K's min sum
-        /// <c>M_i</c>) as one int32; float lane <c>l</c> accumulates the super-blocks <c>i ≡ l (mod 16)</c> in order,
-        /// <c>acc_l = fma((float)T_i, d_i·d8_i, acc_l)</c> (<c>accm_l</c> likewise with <c>M_i</c> and <c>dmin_i·d8_i</c>),
-        /// then <see cref="TreeSum(Vector512{float})"/> of each, <c>y = Σacc − Σaccm</c>. The row kernels get their
-        /// totals from 16 super-blocks' lane vectors at once (<see cref="Reduce16"/>); the GEMM gets them per output
-        /// from its own lane layout — integer sums are order-free, so both have the same <c>T_i</c> and the same floats.
-        /// </summary>
-        internal const int SuperBlockSums = 16;
-
-        // Per token of a row kernel call (64-byte aligned): 16 slots of 16 int32 (the super-blocks' lane vectors), 16
-        // half-used slots (8 int32 + 8 zero: the Q4_K/Q5_K min sums, Q6_K's totals), d·d8 and dmin·d8 of the 16
-        // super-blocks, and the two float accumulators.
-        internal const int HalfSlots = 1024, ScaleOffset = 2048, MinScaleOffset = 2112, AccOffset = 2176, MinAccOffset = 2240;
-        internal const int TokenStateBytes = 2304;
-
-        /// <summary>Zeroes the upper halves of the half-used slots (written once per call; the kernels write only the lower halves).</summary>
-        public static void InitState(byte* state, int tokens)
-        {
-            for (int t = 0; t < tokens; t++)
-                for (int s = 0; s < 16; s++) Vector256<int>.Zero.Store((int*)(state + t * TokenStateBytes + HalfSlots + 64 * s + 32));
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void StartRow(byte* st)
-        {
-            Vector512<float>.Zero.Store((float*)(st + AccOffset));
-            Vector512<float>.Zero.Store((float*)(st + MinAccOffset));
-        }
-
-        /// <summary>
-        /// The slot of super-block c (of 16) such that <see cref="Reduce16"/> returns super-block c's total in lane c:
-        /// the transpose of c's 4 × 4 index.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static int Slot(int c) => ((c & 3) << 2) | (c >> 2);
-
-        /// <summary>
-        /// 16 int32 vectors (at <paramref name="v"/>, slot order) to one vector of their 16 lane sums: halves, quarters,
-        /// pairs and neighbours added between vector pairs (15 adds, 30 shuffles); lane 4k + j holds vector k + 4j.
-        /// </summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<int> Reduce16(int* v)
-        {
-            Vector512<int> c0 = Halves(v, 0), c1 = Halves(v, 2), c2 = Halves(v, 4), c3 = Halves(v, 6);
-            Vector512<int> c4 = Halves(v, 8), c5 = Halves(v, 10), c6 = Halves(v, 12), c7 = Halves(v, 14);
-            Vector512<int> d0 = Quarters(c0, c1), d1 = Quarters(c2, c3), d2 = Quarters(c4, c5), d3 = Quarters(c6, c7);
-            Vector512<int> e0 = Pairs(d0, d1), e1 = Pairs(d2, d3);
-            Vector512<float> f0 = e0.AsSingle(), f1 = e1.AsSingle();
-            return Avx512F.Shuffle(f0, f1, 0b10_00_10_00).AsInt32() + Avx512F.Shuffle(f0, f1, 0b11_01_11_01).AsInt32();
-        }
-
-        /// <summary>[a.lo + a.hi | b.lo + b.hi] of vectors k, k + 1 (256-bit halves).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<int> Halves(int* v, int k)
-        {
-            Vector512<int> a = Vector512.Load(v + 16 * k), b = Vector512.Load(v + 16 * k + 16);
-            // (Not vinserti64x4 of b's lower half: the JIT folds the load into it, see Twice.)
-            return Avx512F.Shuffle4x128(a, b, 0b01_00_01_00) + Avx512F.Shuffle4x128(a, b, 0b11_10_11_10);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<int> Quarters(Vector512<int> a, Vector512<int> b) =>
-            Avx512F.Shuffle4x128(a, b, 0b10_00_10_00) + Avx512F.Shuffle4x128(a, b, 0b11_01_11_01);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static Vector512<int> Pairs(Vector512<int> a, Vector512<int> b) =>
-            Avx512F.UnpackLow(a.AsInt64(), b.AsInt64()).AsInt32() + Avx512F.UnpackHigh(a.AsInt64(), b.AsInt64()).AsInt32(); // int32 adds (no carries between lanes)
-
-        /// <summary>
-        /// The float step of <see cref="SuperBlockSums"/> for the <paramref name="count"/> super-blocks in the slots of
-        /// each of <paramref name="n"/> tokens (slots past <paramref name="count"/> zeroed first: <c>fma(0, 0, acc) = acc</c>,
-        /// as an accumulator is never −0).
-        /// </summary>
-        [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-        private static void Flush(byte* state, int n, int count, bool q6)
-        {
-            for (int t = 0; t < n; t++)
-            {
-                byte* st = state + t * TokenStateBytes;
-                for (int c = count; c < 16; c++)
-                {
-                    int slot = Slot(c);
-                    Vector512<int>.Zero.Store((int*)(st + 64 * slot));
-                    Vector256<int>.Zero.Store((int*)(st + HalfSlots + 64 * slot));
-                    ((float*)(st + ScaleOffset))[c] = 0;
-                    ((float*)(st + MinScaleOffset))[c] = 0;
-                }
-                float* acc = (float*)(st + AccOffset);
-                Vector512<int> total = Reduce16((int*)(st + (q6 ? HalfSlots : 0)));
-                Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(total), Vector512.Load((float*)(st + ScaleOffset)), Vector512.Load(acc)).Store(acc);
-                if (q6) continue;
-                float* accm = (float*)(st + MinAccOffset);
-                Vector512<int> mins = Reduce16((int*)(st + HalfSlots));
-                Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(mins), Vector512.Load((float*)(st + MinScaleOffset)), Vector512.Load(accm)).Store(accm);
-            }
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static float FinishRow(byte* st, bool mins)
-        {
-            float sum = TreeSum(Vector512.Load((float*)(st + AccOffset)));
-            return mins ? sum - TreeSum(Vector512.Load((float*)(st + MinAccOffset))) : sum;
-        }
-
-        /// <summary>The lanes' sum in a fixed tree: l + (l + 8), then + 4, then (0 + 2) + (1 + 3).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        internal static float TreeSum(Vector512<float> v)
-        {
-            Vector256<float> a = v.GetLower() + v.GetUpper();
-            Vector128<float> b = a.GetLower() + a.GetUpper();
-            return (b.ToScalar() + b.GetElement(2)) + (b.GetElement(1) + b.GetElement(3));
-        }
-
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static float DotQ4_0(byte* row, sbyte* xq, float* xs, int blocks)
         {
@@ -163,26 +48,26 @@ internal static unsafe partial class MatMul
         /// Q4_K (<typeparamref name="TFive"/> false) or Q5_K on Q8_K, <c>TN.N</c> tokens: nibble group k (k = 0..3) of a
         /// super-block holds sub-blocks 2k (low nibbles, vector half 0) and 2k + 1 (high, half 1), the activations
         /// 64k … 64k + 63. Per token and super-block: 4 × (vpmaddubsw, vpmaddwd by the sub-block scales, vpaddd) into 16
-        /// int32 lanes, the mins as vpmaddwd(bsums, m per 16) into 8; both stored to the token's slots
-        /// (<paramref name="state"/>, <see cref="TokenStateBytes"/> per token) and turned into float by
-        /// <see cref="Flush"/> every 16 super-blocks — the float order of <see cref="SuperBlockSums"/>.
+        /// int32 lanes, one convert and FMA by <c>d·d8</c>; the mins: vpmaddwd(bsums, m per 16), convert, FMA by
+        /// <c>dmin·d8</c> into a second accumulator.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void DotQ45_K<TN, TFive>(byte* row, Q8K x, int cols, float* y, long stride, byte* state)
+        public static void DotQ45_K<TN, TFive>(byte* row, Q8K x, int cols, float* y, long stride)
             where TN : struct, ITokenCount where TFive : struct, IFlag
         {
             int n = TN.N, superBlocks = cols / QK;
             bool five = TFive.Value;
             int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
-            long xStride = cols, dStride = superBlocks, bStride = cols / 16;
-            for (int t = 0; t < n; t++) StartRow(state + t * TokenStateBytes);
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            Vector256<float> m0 = default, m1 = default, m2 = default, m3 = default, m4 = default, m5 = default, m6 = default, m7 = default;
             var mask = Vector512.Create((byte)0x0F);
             var onesB = Vector512.Create((byte)1);
             var nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
             // vpshufb controls on the 8 scale bytes (broadcast): int16 lanes 0–15 = scale 2k, 16–31 = scale 2k + 1, zero
             // high bytes (control 0x80); and the mins as [m0, m0, m1, m1, …] int16 for the 16 bsums.
             Vector512<byte> c0 = ScaleControl(0), c1 = ScaleControl(1), c2 = ScaleControl(2), c3 = ScaleControl(3);
-            Vector256<byte> minControl = MinControl;
+            Vector256<byte> minControl = Vector256.Create(
+                (ushort)0x8000, 0x8000, 0x8001, 0x8001, 0x8002, 0x8002, 0x8003, 0x8003, 0x8004, 0x8004, 0x8005, 0x8005, 0x8006, 0x8006, 0x8007, 0x8007).AsByte();
             for (int i = 0; i < superBlocks; i++)
             {
                 byte* block = row + i * blockBytes;
@@ -207,82 +92,41 @@ internal static unsafe partial class MatMul
                 }
                 Vector128<float> dm = BlockScales2(block);
                 float d = dm.ToScalar(), dmin = dm.GetElement(1);
-                int c = i & 15, slot = Slot(c);
-                sbyte* xq = x.Q + i * QK;
-                short* bs = x.BSums + 16 * i;
-                float* d8 = x.D + i;
-                SuperBlock45(q0, q1, q2, q3, s0, s1, s2, s3, mins16, xq, bs, d, dmin, d8[0], state, c, slot);
-                if (n > 1) SuperBlock45(q0, q1, q2, q3, s0, s1, s2, s3, mins16, xq + xStride, bs + bStride, d, dmin, d8[dStride], state + TokenStateBytes, c, slot);
-                if (n > 2) SuperBlock45(q0, q1, q2, q3, s0, s1, s2, s3, mins16, xq + 2 * xStride, bs + 2 * bStride, d, dmin, d8[2 * dStride], state + 2 * TokenStateBytes, c, slot);
-                if (n > 3) SuperBlock45(q0, q1, q2, q3, s0, s1, s2, s3, mins16, xq + 3 * xStride, bs + 3 * bStride, d, dmin, d8[3 * dStride], state + 3 * TokenStateBytes, c, slot);
-                if (n > 4) SuperBlock45(q0, q1, q2, q3, s0, s1, s2, s3, mins16, xq + 4 * xStride, bs + 4 * bStride, d, dmin, d8[4 * dStride], state + 4 * TokenStateBytes, c, slot);
-                if (n > 5) SuperBlock45(q0, q1, q2, q3, s0, s1, s2, s3, mins16, xq + 5 * xStride, bs + 5 * bStride, d, dmin, d8[5 * dStride], state + 5 * TokenStateBytes, c, slot);
-                if (n > 6) SuperBlock45(q0, q1, q2, q3, s0, s1, s2, s3, mins16, xq + 6 * xStride, bs + 6 * bStride, d, dmin, d8[6 * dStride], state + 6 * TokenStateBytes, c, slot);
-                if (n > 7) SuperBlock45(q0, q1, q2, q3, s0, s1, s2, s3, mins16, xq + 7 * xStride, bs + 7 * bStride, d, dmin, d8[7 * dStride], state + 7 * TokenStateBytes, c, slot);
-                if (c == 15) Flush(state, n, 16, false);
+                { a0 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 0, i, cols, d, a0); m0 = MinTerm(mins16, x, 0, i, cols, dmin, m0); }
+                if (n > 1) { a1 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 1, i, cols, d, a1); m1 = MinTerm(mins16, x, 1, i, cols, dmin, m1); }
+                if (n > 2) { a2 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 2, i, cols, d, a2); m2 = MinTerm(mins16, x, 2, i, cols, dmin, m2); }
+                if (n > 3) { a3 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 3, i, cols, d, a3); m3 = MinTerm(mins16, x, 3, i, cols, dmin, m3); }
+                if (n > 4) { a4 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 4, i, cols, d, a4); m4 = MinTerm(mins16, x, 4, i, cols, dmin, m4); }
+                if (n > 5) { a5 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 5, i, cols, d, a5); m5 = MinTerm(mins16, x, 5, i, cols, dmin, m5); }
+                if (n > 6) { a6 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 6, i, cols, d, a6); m6 = MinTerm(mins16, x, 6, i, cols, dmin, m6); }
+                if (n > 7) { a7 = Token(q0, q1, q2, q3, s0, s1, s2, s3, x, 7, i, cols, d, a7); m7 = MinTerm(mins16, x, 7, i, cols, dmin, m7); }
             }
-            if ((superBlocks & 15) != 0) Flush(state, n, superBlocks & 15, false);
-            for (int t = 0; t < n; t++) y[t * stride] = FinishRow(state + t * TokenStateBytes, true);
+            y[0] = Vector512.Sum(a0) - Vector256.Sum(m0);
+            if (n > 1) y[stride] = Vector512.Sum(a1) - Vector256.Sum(m1);
+            if (n > 2) y[2 * stride] = Vector512.Sum(a2) - Vector256.Sum(m2);
+            if (n > 3) y[3 * stride] = Vector512.Sum(a3) - Vector256.Sum(m3);
+            if (n > 4) y[4 * stride] = Vector512.Sum(a4) - Vector256.Sum(m4);
+            if (n > 5) y[5 * stride] = Vector512.Sum(a5) - Vector256.Sum(m5);
+            if (n > 6) y[6 * stride] = Vector512.Sum(a6) - Vector256.Sum(m6);
+            if (n > 7) y[7 * stride] = Vector512.Sum(a7) - Vector256.Sum(m7);
         }
 
-        /// <summary>[m0, m0, m1, m1, …, m7, m7] as int16 from the 8 min bytes (vpshufb control, zero high bytes).</summary>
-        internal static Vector256<byte> MinControl => Vector256.Create(
-            (ushort)0x8000, 0x8000, 0x8001, 0x8001, 0x8002, 0x8002, 0x8003, 0x8003, 0x8004, 0x8004, 0x8005, 0x8005, 0x8006, 0x8006, 0x8007, 0x8007).AsByte();
-
-        /// <summary>One token's Q4_K/Q5_K super-block: the 16-lane integer sum, the 8-lane min sum and d·d8, dmin·d8 into its slots.</summary>
+        /// <summary>Token t's super-block sum: <c>acc + (float)isum · (d·d8)</c>.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void SuperBlock45(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
-            Vector512<short> s0, Vector512<short> s1, Vector512<short> s2, Vector512<short> s3, Vector256<short> mins16,
-            sbyte* x, short* bsums, float d, float dmin, float d8, byte* st, int c, int slot)
+        private static Vector512<float> Token(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
+            Vector512<short> s0, Vector512<short> s1, Vector512<short> s2, Vector512<short> s3, Q8K x, int t, int i, int cols, float d, Vector512<float> acc)
         {
-            IntDot(q0, q1, q2, q3, s0, s1, s2, s3, x).Store((int*)(st + 64 * slot));
-            Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), mins16).Store((int*)(st + HalfSlots + 64 * slot));
-            ((float*)(st + ScaleOffset))[c] = d * d8;
-            ((float*)(st + MinScaleOffset))[c] = dmin * d8;
+            Vector512<int> isum = IntDot(q0, q1, q2, q3, s0, s1, s2, s3, x.Q + (long)t * cols + i * QK);
+            return Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(isum), Vector512.Create(d * x.D[(long)t * (cols / QK) + i]), acc);
         }
 
-        /// <summary>The 256 q of a Q4_K/Q5_K super-block in element order (what <see cref="DotQ45_K{TN, TFive}"/> unpacks) to <paramref name="q"/>.</summary>
+        /// <summary>Token t's Q4_K/Q5_K minimum term: <c>acc + (float)(bsums · mins16) · (dmin·d8)</c>, 8 int32 lanes.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void UnpackQ45(byte* block, bool five, byte* q)
+        private static Vector256<float> MinTerm(Vector256<short> mins16, Q8K x, int t, int i, int cols, float dmin, Vector256<float> acc)
         {
-            var mask = Vector512.Create((byte)0x0F);
-            var nibbleShift = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)4));
-            byte* qs = block + (five ? 48 : 16);
-            Vector512<byte> q0 = Nibbles(qs, nibbleShift, mask), q1 = Nibbles(qs + 32, nibbleShift, mask);
-            Vector512<byte> q2 = Nibbles(qs + 64, nibbleShift, mask), q3 = Nibbles(qs + 96, nibbleShift, mask);
-            if (five)
-            {
-                var onesB = Vector512.Create((byte)1);
-                Vector512<ushort> qh = Twice(block + 16);
-                var hs = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)1));
-                var twoU = Vector512.Create((ushort)2);
-                q0 |= FifthBit(qh, hs, onesB); hs += twoU;
-                q1 |= FifthBit(qh, hs, onesB); hs += twoU;
-                q2 |= FifthBit(qh, hs, onesB); hs += twoU;
-                q3 |= FifthBit(qh, hs, onesB);
-            }
-            q0.Store(q); q1.Store(q + 64); q2.Store(q + 128); q3.Store(q + 192);
+            Vector256<int> msum = Avx2.MultiplyAddAdjacent(Vector256.Load(x.BSums + (long)t * (cols / 16) + 16 * i), mins16);
+            return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(msum), Vector256.Create(dmin * x.D[(long)t * (cols / QK) + i]), acc);
         }
-
-        /// <summary>The 256 unsigned q (0–63) of a Q6_K super-block in element order (as <see cref="DotQ6_K{TN}"/> unpacks them).</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void UnpackQ6(byte* block, byte* q)
-        {
-            var mask = Vector512.Create((byte)0x0F);
-            var bits45 = Vector512.Create((byte)0x30);
-            var upA = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
-            var downB = Vector512.Create(Vector256<ushort>.Zero, Vector256.Create((ushort)2));
-            Vector512<byte> ql0 = Vector512.Load(block), ql1 = Vector512.Load(block + 64);
-            Vector512<ushort> h0 = Twice(block + 128), h1 = Twice(block + 160);
-            ((ql0 & mask) | (Avx512BW.ShiftLeftLogicalVariable(h0, upA).AsByte() & bits45)).Store(q);
-            ((Vector512.ShiftRightLogical(ql0.AsUInt16(), 4).AsByte() & mask) | (Avx512BW.ShiftRightLogicalVariable(h0, downB).AsByte() & bits45)).Store(q + 64);
-            ((ql1 & mask) | (Avx512BW.ShiftLeftLogicalVariable(h1, upA).AsByte() & bits45)).Store(q + 128);
-            ((Vector512.ShiftRightLogical(ql1.AsUInt16(), 4).AsByte() & mask) | (Avx512BW.ShiftRightLogicalVariable(h1, downB).AsByte() & bits45)).Store(q + 192);
-        }
-
-        /// <summary>The fp16 (d, dmin) of a Q4_K/Q5_K block as in the row kernels.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector128<float> Scales45(byte* block) => BlockScales2(block);
 
         /// <summary>
         /// 32 bytes at <paramref name="p"/> in both halves: one load and one vinserti64x4. (Not
@@ -291,7 +135,7 @@ internal static unsafe partial class MatMul
         /// not <c>Vector512.Create(v, v)</c>, which inserts both halves into a stale register.)
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        internal static Vector512<ushort> Twice(byte* p)
+        private static Vector512<ushort> Twice(byte* p)
         {
             Vector256<ushort> v = Vector256.Load((ushort*)p);
             return Avx512F.InsertVector256(v.ToVector512Unsafe(), v, 1);
@@ -344,11 +188,11 @@ internal static unsafe partial class MatMul
         /// FMA by <c>d·d8</c>.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static void DotQ6_K<TN>(byte* row, Q8K x, int cols, float* y, long stride, byte* state) where TN : struct, ITokenCount
+        public static void DotQ6_K<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
         {
             int n = TN.N, superBlocks = cols / QK;
             long xStride = cols, dStride = superBlocks, bStride = cols / 16;
-            for (int t = 0; t < n; t++) StartRow(state + t * TokenStateBytes);
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
             var mask = Vector512.Create((byte)0x0F);
             // The two high bits go straight to bits 4–5 by one 16-bit shift per vector half and a mask (a shift within 16
             // bits moves the neighbouring byte's bits only into bits the mask clears): for elements 0–63 of a half, qh
@@ -376,31 +220,35 @@ internal static unsafe partial class MatMul
                 sbyte* xq = x.Q + i * QK;
                 float* d8 = x.D + i;
                 short* bs = x.BSums + 16 * i;
-                int c = i & 15, slot = Slot(c);
-                SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq, bs, d * d8[0], state, c, slot);
-                if (n > 1) SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + xStride, bs + bStride, d * d8[dStride], state + TokenStateBytes, c, slot);
-                if (n > 2) SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 2 * xStride, bs + 2 * bStride, d * d8[2 * dStride], state + 2 * TokenStateBytes, c, slot);
-                if (n > 3) SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 3 * xStride, bs + 3 * bStride, d * d8[3 * dStride], state + 3 * TokenStateBytes, c, slot);
-                if (n > 4) SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 4 * xStride, bs + 4 * bStride, d * d8[4 * dStride], state + 4 * TokenStateBytes, c, slot);
-                if (n > 5) SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 5 * xStride, bs + 5 * bStride, d * d8[5 * dStride], state + 5 * TokenStateBytes, c, slot);
-                if (n > 6) SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 6 * xStride, bs + 6 * bStride, d * d8[6 * dStride], state + 6 * TokenStateBytes, c, slot);
-                if (n > 7) SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 7 * xStride, bs + 7 * bStride, d * d8[7 * dStride], state + 7 * TokenStateBytes, c, slot);
-                if (c == 15) Flush(state, n, 16, true);
+                a0 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq, bs, d * d8[0], a0);
+                if (n > 1) a1 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + xStride, bs + bStride, d * d8[dStride], a1);
+                if (n > 2) a2 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 2 * xStride, bs + 2 * bStride, d * d8[2 * dStride], a2);
+                if (n > 3) a3 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 3 * xStride, bs + 3 * bStride, d * d8[3 * dStride], a3);
+                if (n > 4) a4 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 4 * xStride, bs + 4 * bStride, d * d8[4 * dStride], a4);
+                if (n > 5) a5 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 5 * xStride, bs + 5 * bStride, d * d8[5 * dStride], a5);
+                if (n > 6) a6 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 6 * xStride, bs + 6 * bStride, d * d8[6 * dStride], a6);
+                if (n > 7) a7 = SuperBlock6(q0, q1, q2, q3, s0, s1, s2, s3, sc16, xq + 7 * xStride, bs + 7 * bStride, d * d8[7 * dStride], a7);
             }
-            if ((superBlocks & 15) != 0) Flush(state, n, superBlocks & 15, true);
-            for (int t = 0; t < n; t++) y[t * stride] = FinishRow(state + t * TokenStateBytes, false);
+            y[0] = Vector256.Sum(a0);
+            if (n > 1) y[stride] = Vector256.Sum(a1);
+            if (n > 2) y[2 * stride] = Vector256.Sum(a2);
+            if (n > 3) y[3 * stride] = Vector256.Sum(a3);
+            if (n > 4) y[4 * stride] = Vector256.Sum(a4);
+            if (n > 5) y[5 * stride] = Vector256.Sum(a5);
+            if (n > 6) y[6 * stride] = Vector256.Sum(a6);
+            if (n > 7) y[7 * stride] = Vector256.Sum(a7);
         }
 
-        /// <summary>One token's Q6_K super-block: <c>Σ sc·q·x − 32·Σ sc·bsums</c> (8 int32 lanes) and d·d8 into its slots.</summary>
+        /// <summary>One token's Q6_K super-block: <c>acc += (float)(Σ sc·q·x − 32·Σ sc·bsums) · dd</c> over 8 int32 lanes.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void SuperBlock6(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
+        private static Vector256<float> SuperBlock6(Vector512<byte> q0, Vector512<byte> q1, Vector512<byte> q2, Vector512<byte> q3,
             Vector512<short> s0, Vector512<short> s1, Vector512<short> s2, Vector512<short> s3, Vector256<short> sc16,
-            sbyte* x, short* bsums, float dd, byte* st, int c, int slot)
+            sbyte* x, short* bsums, float dd, Vector256<float> acc)
         {
             Vector512<int> isum = IntDot(q0, q1, q2, q3, s0, s1, s2, s3, x);
             Vector256<int> offset = Vector256.ShiftLeft(Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), sc16), 5);
-            (isum.GetLower() + isum.GetUpper() - offset).Store((int*)(st + HalfSlots + 64 * slot));
-            ((float*)(st + ScaleOffset))[c] = dd;
+            Vector256<int> total = isum.GetLower() + isum.GetUpper() - offset;
+            return Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(total), Vector256.Create(dd), acc);
         }
     }
 }

@@ -256,13 +256,7 @@ internal static unsafe partial class MatMul
     {
         /// <summary>Most tokens one <see cref="Dot{TN}"/> call takes on this CPU (8 or 4).</summary>
         static abstract int MaxTokens { get; }
-        /// <summary>
-        /// <typeparamref name="TN"/> tokens' results of one row; <paramref name="state"/> is the 512-bit kernels' per-token
-        /// scratch (<see cref="KQuantV512.TokenStateBytes"/> each, prepared by <see cref="KQuantV512.InitState"/>).
-        /// </summary>
-        static abstract void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride, byte* state) where TN : struct, ITokenCount;
-        /// <summary>The packed 512-bit GEMM's panel unpacker for this type.</summary>
-        static abstract bool Gemm(in WeightMatrix w, Q8K x, float* y, int n, int r0, int r1);
+        static abstract void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount;
     }
 
     /// <summary>Tokens a K-quant row kernel takes per pass: 8 on 512 bits (32 vector registers), else 4.</summary>
@@ -273,13 +267,10 @@ internal static unsafe partial class MatMul
     {
         public static int MaxTokens => KQuantRowTokens;
 
-        public static bool Gemm(in WeightMatrix w, Q8K x, float* y, int n, int r0, int r1) =>
-            KQuantGemmK<Q45Panel<THighBit>>(w, x, y, n, r0, r1);
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride, byte* state) where TN : struct, ITokenCount
+        public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
         {
-            if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantV512.DotQ45_K<TN, THighBit>(row, x, cols, y, stride, state);
+            if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantV512.DotQ45_K<TN, THighBit>(row, x, cols, y, stride);
             else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) KQuantV256.DotQ45_K<TN, THighBit>(row, x, cols, y, stride);
             else
                 for (int t = 0; t < TN.N; t++)
@@ -292,12 +283,10 @@ internal static unsafe partial class MatMul
     {
         public static int MaxTokens => KQuantRowTokens;
 
-        public static bool Gemm(in WeightMatrix w, Q8K x, float* y, int n, int r0, int r1) => KQuantGemmK<Q6Panel>(w, x, y, n, r0, r1);
-
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride, byte* state) where TN : struct, ITokenCount
+        public static void Dot<TN>(byte* row, Q8K x, int cols, float* y, long stride) where TN : struct, ITokenCount
         {
-            if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantV512.DotQ6_K<TN>(row, x, cols, y, stride, state);
+            if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantV512.DotQ6_K<TN>(row, x, cols, y, stride);
             else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported) KQuantV256.DotQ6_K<TN>(row, x, cols, y, stride);
             else
                 for (int t = 0; t < TN.N; t++)
@@ -316,29 +305,24 @@ internal static unsafe partial class MatMul
     /// loop — a group's activations stay in L1 while the rows stream), each row unpacked once per group.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // a kernel root: see MatMul.cs
-    [SkipLocalsInit] // the row kernels' state is written before it is read (InitState for the parts they do not write)
     private static void RunKQuant<TDot>(in WeightMatrix w, Q8K x, float* y, int n, int r0, int r1) where TDot : struct, IKQuantRowDot
     {
-        if (n >= KQuantGemmMinTokens && TDot.Gemm(w, x, y, n, r0, r1)) return;
         if (TryKQuantGemmV128<TDot>(w, x, y, n, r0, r1)) return;
         int cols = w.Cols, rows = w.Rows, group = TDot.MaxTokens;
-        byte* raw = stackalloc byte[KQuantV512.TokenStateBytes * 8 + 64];
-        byte* state = (byte*)(((nint)raw + 63) & ~(nint)63);
-        if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported) KQuantV512.InitState(state, Math.Min(group, n));
         for (int t = 0; t < n; t += group)
         {
             Q8K xt = x.Token(t, cols);
             float* yt = y + (long)t * rows;
             switch (Math.Min(group, n - t))
             {
-                case 8: for (int r = r0; r < r1; r++) TDot.Dot<Eight>(w.Row(r), xt, cols, yt + r, rows, state); break;
-                case 7: for (int r = r0; r < r1; r++) TDot.Dot<Seven>(w.Row(r), xt, cols, yt + r, rows, state); break;
-                case 6: for (int r = r0; r < r1; r++) TDot.Dot<Six>(w.Row(r), xt, cols, yt + r, rows, state); break;
-                case 5: for (int r = r0; r < r1; r++) TDot.Dot<Five>(w.Row(r), xt, cols, yt + r, rows, state); break;
-                case 4: for (int r = r0; r < r1; r++) TDot.Dot<Four>(w.Row(r), xt, cols, yt + r, rows, state); break;
-                case 3: for (int r = r0; r < r1; r++) TDot.Dot<Three>(w.Row(r), xt, cols, yt + r, rows, state); break;
-                case 2: for (int r = r0; r < r1; r++) TDot.Dot<Two>(w.Row(r), xt, cols, yt + r, rows, state); break;
-                default: for (int r = r0; r < r1; r++) TDot.Dot<One>(w.Row(r), xt, cols, yt + r, rows, state); break;
+                case 8: for (int r = r0; r < r1; r++) TDot.Dot<Eight>(w.Row(r), xt, cols, yt + r, rows); break;
+                case 7: for (int r = r0; r < r1; r++) TDot.Dot<Seven>(w.Row(r), xt, cols, yt + r, rows); break;
+                case 6: for (int r = r0; r < r1; r++) TDot.Dot<Six>(w.Row(r), xt, cols, yt + r, rows); break;
+                case 5: for (int r = r0; r < r1; r++) TDot.Dot<Five>(w.Row(r), xt, cols, yt + r, rows); break;
+                case 4: for (int r = r0; r < r1; r++) TDot.Dot<Four>(w.Row(r), xt, cols, yt + r, rows); break;
+                case 3: for (int r = r0; r < r1; r++) TDot.Dot<Three>(w.Row(r), xt, cols, yt + r, rows); break;
+                case 2: for (int r = r0; r < r1; r++) TDot.Dot<Two>(w.Row(r), xt, cols, yt + r, rows); break;
+                default: for (int r = r0; r < r1; r++) TDot.Dot<One>(w.Row(r), xt, cols, yt + r, rows); break;
             }
         }
     }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Drives `gemma serve` with clients the C# tests do not use: the official `openai` JS SDK and LangChain's ChatOpenAI
+# Drives `gemma serve` with clients the C# tests do not use: the official `openai` JS SDK, LangChain's ChatOpenAI and
+# the Vercel AI SDK's OpenAI-compatible provider
 # (versions pinned in scripts/js-client/package.json), plus raw HTTP edge cases; prints one PASS/FAIL line per check
 # and exits 1 when any fails. Needs node and npm with registry access, so it is NOT part of CI (which stays hermetic).
 #
@@ -37,11 +38,11 @@ else
   url=
   for _ in $(seq 1 600); do
     url=$(grep -oE 'http://127\.0\.0\.1:[0-9]+/' "$log" | head -n1 || true)
-    if [ -n "$url" ] && grep -q 'ready' "$log"; then break; fi
+    if [ -n "$url" ] && grep -q 'ready — ' "$log"; then break; fi
     if ! kill -0 "$server_pid" 2>/dev/null; then cat "$log" >&2; exit 1; fi
     sleep 0.2
   done
-  [ -n "$url" ] || { echo "gemma serve did not start:" >&2; cat "$log" >&2; exit 1; }
+  grep -q 'ready — ' "$log" || { echo "gemma serve did not get ready:" >&2; cat "$log" >&2; exit 1; }
 fi
 
 GEMMA_BASE_URL=$url GEMMA_API_KEY=$key node "$work/check.mjs"

@@ -8,13 +8,14 @@ namespace Gemma.Benchmarks.Kernels;
 /// (26 layers × 4 KV heads, 2 query heads each, head_dim 256), one thread, every (layer, KV head) on its own keys and
 /// values so the bytes come from memory as in decode; f32 and f16 interleaved. Prints the parts (scores, softmax,
 /// weighted values) and the KV bytes read per ms.
-/// <code>dotnet run -c Release --project Gemma.Benchmarks -- attention-quick --position 4000 --rounds 10</code>
+/// <code>dotnet run -c Release --project Gemma.Benchmarks -- attention-quick --position 4000 --rounds 10 [--subnormal]</code>
 /// </summary>
 internal static unsafe class AttentionQuickCommand
 {
     public static int Run(string[] args)
     {
         int position = 4000, rounds = 10, slabs = 26 * 4, group = 2, hd = 256;
+        double scale = 1;
         for (int i = 0; i < args.Length; i++)
             switch (args[i])
             {
@@ -22,6 +23,8 @@ internal static unsafe class AttentionQuickCommand
                 case "--rounds": rounds = int.Parse(args[++i]); break;
                 case "--slabs": slabs = int.Parse(args[++i]); break;
                 case "--group": group = int.Parse(args[++i]); break;
+                // Keys and values times 1e-5: nearly every f16 element a subnormal half (a float32 denormal in F16ScaledRow).
+                case "--subnormal": scale = 1e-5; break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         long elems = (long)slabs * position * hd;
@@ -30,7 +33,7 @@ internal static unsafe class AttentionQuickCommand
         var rng = new Random(1);
         for (long i = 0; i < elems; i++)
         {
-            kf[i] = (float)(rng.NextDouble() * 2 - 1); vf[i] = (float)(rng.NextDouble() * 2 - 1);
+            kf[i] = (float)((rng.NextDouble() * 2 - 1) * scale); vf[i] = (float)((rng.NextDouble() * 2 - 1) * scale);
             kh[i] = (Half)kf[i]; vh[i] = (Half)vf[i];
         }
         float[] q = new float[group * hd], output = new float[group * hd], scores = new float[group * position];

@@ -19,9 +19,10 @@ internal static class ServeCommand
         var chunk = new Option<int>("--prefill-chunk") { Description = "Prompt tokens prefilled per step beside the decode rows.", DefaultValueFactory = _ => 64 };
         var timeout = new Option<int>("--timeout") { Description = "Seconds a request may take, queue included.", DefaultValueFactory = _ => 600 };
         var name = new Option<string?>("--alias") { Description = "Model id reported by /v1/models (default: the model folder name)." };
+        var cors = new Option<string?>("--cors") { Description = "Browser origins allowed to call the API (comma-separated, or *; default none)." };
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API (chat, completions, streaming, batching, prefix cache).");
         common.AddTo(command);
-        foreach (Option o in new Option[] { host, port, apiKey, parallel, queue, caches, chunk, timeout, name }) command.Add(o);
+        foreach (Option o in new Option[] { host, port, apiKey, parallel, queue, caches, chunk, timeout, name, cors }) command.Add(o);
         foreach (Option<int> o in new[] { parallel, queue, chunk, timeout })
             o.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 1) r.AddError($"{o.Name} must be at least 1."); });
         caches.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError("--extra-caches must be ≥ 0."); });
@@ -40,6 +41,7 @@ internal static class ServeCommand
                 Parallel = parse.GetValue(parallel), QueueLength = parse.GetValue(queue), ExtraCaches = parse.GetValue(caches),
                 PrefillChunk = parse.GetValue(chunk), RequestTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout)),
                 ContextLength = parse.GetValue(common.Context), ModelName = parse.GetValue(name), Threads = parse.GetValue(common.Threads),
+                CorsOrigins = (parse.GetValue(cors) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
             };
             GemmaServer server;
             try

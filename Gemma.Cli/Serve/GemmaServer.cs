@@ -1,4 +1,5 @@
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -61,10 +62,15 @@ internal sealed class GemmaServer : IAsyncDisposable
         Map("/health", HttpMethods.Get, Health);
         Map("/", HttpMethods.Get, context => ChatPage.Write(context));
         Map("/metrics", HttpMethods.Get, Metrics_);
-        Map("/v1/models", HttpMethods.Get, Models);
-        _app.MapMethods("/v1/models/{**id}", [HttpMethods.Get, HttpMethods.Head], ModelById);
-        Map("/v1/chat/completions", HttpMethods.Post, context => Completions(context, chat: true));
-        Map("/v1/completions", HttpMethods.Post, context => Completions(context, chat: false));
+        // The API also answers without the /v1 prefix, as llama-server does: clients are often given the server's
+        // root as their base URL and append /chat/completions to it.
+        foreach (string api in (ReadOnlySpan<string>)["/v1", ""])
+        {
+            Map(api + "/models", HttpMethods.Get, Models);
+            _app.MapMethods(api + "/models/{**id}", [HttpMethods.Get, HttpMethods.Head], ModelById);
+            Map(api + "/chat/completions", HttpMethods.Post, context => Completions(context, chat: true));
+            Map(api + "/completions", HttpMethods.Post, context => Completions(context, chat: false));
+        }
         Map("/tokenize", HttpMethods.Post, Tokenize);
         Map("/detokenize", HttpMethods.Post, Detokenize);
         _app.MapFallback(NoRoute);
@@ -171,6 +177,7 @@ internal sealed class GemmaServer : IAsyncDisposable
     {
         string path = context.Request.Path.Value ?? "";
         bool open = path is "/health" or "/" || HttpMethods.IsOptions(context.Request.Method);
+        AllowCors(context);
         try
         {
             if (!open)
@@ -203,6 +210,29 @@ internal sealed class GemmaServer : IAsyncDisposable
             // A bug, not bad input: answer 500 with the error object and keep serving.
             await WriteError(context, new ApiException(500, $"Internal error: {e.Message}", "server_error"));
         }
+    }
+
+    /// <summary>
+    /// CORS for the origins of <c>--cors</c>: the allow-origin header on every answer (errors included, so a browser
+    /// client can read them), and for a preflight (OPTIONS, answered 204 by <see cref="NoRoute"/>) the methods and the
+    /// request headers it asks for — the JS SDK sends its own <c>x-stainless-*</c> headers.
+    /// </summary>
+    private void AllowCors(HttpContext context)
+    {
+        string origin = context.Request.Headers.Origin.ToString();
+        if (origin.Length == 0 || _options.CorsOrigins.Count == 0) return;
+        bool any = _options.CorsOrigins.Contains("*");
+        if (!any && !_options.CorsOrigins.Contains(origin, StringComparer.OrdinalIgnoreCase)) return;
+        IHeaderDictionary headers = context.Response.Headers;
+        headers.AccessControlAllowOrigin = any ? "*" : origin;
+        headers.Vary = "Origin";
+        headers.AccessControlExposeHeaders = "X-Gemma-Ignored-Params, Retry-After";
+        if (!HttpMethods.IsOptions(context.Request.Method)) return;
+        headers.AccessControlAllowMethods = "GET, HEAD, POST, OPTIONS";
+        string asked = context.Request.Headers.AccessControlRequestHeaders.ToString();
+        headers.AccessControlAllowHeaders = asked.Length > 0 && asked.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or ',' or ' ')
+            ? asked : "Authorization, Content-Type";
+        headers.AccessControlMaxAge = "600";
     }
 
     private async Task WriteError(HttpContext context, ApiException error)
@@ -323,7 +353,22 @@ internal sealed class GemmaServer : IAsyncDisposable
         try
         {
             // A key given twice is ambiguous (which one wins differs between parsers): a 400, not a silent pick.
-            return await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false }, context.RequestAborted);
+            JsonDocument doc = await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false }, context.RequestAborted);
+            try
+            {
+                CheckEscapes(doc.RootElement);
+            }
+            catch
+            {
+                doc.Dispose();
+                throw;
+            }
+            return doc;
+        }
+        catch (InvalidOperationException e)
+        {
+            // An unpaired surrogate escape (see CheckEscapes); the duplicate-key check decodes names while parsing.
+            throw new ApiException(400, $"The body is not valid JSON text: {e.Message}", code: "invalid_json");
         }
         catch (JsonException e)
         {
@@ -332,6 +377,31 @@ internal sealed class GemmaServer : IAsyncDisposable
         catch (InvalidDataException e)
         {
             throw new ApiException(400, $"The body does not decode as its Content-Encoding says: {e.Message}", code: "invalid_encoding");
+        }
+    }
+
+    /// <summary>
+    /// JsonDocument accepts a <c>\uD800</c> escape without its pair, but reading that string later throws
+    /// InvalidOperationException: every string and property name holding a <c>\u</c> escape is decoded once here, so
+    /// such a body is a 400 up front rather than a 500 wherever the string is read. (Depth ≤ 64, checked by the parse.)
+    /// </summary>
+    private static void CheckEscapes(JsonElement e)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (JsonProperty p in e.EnumerateObject())
+                {
+                    if (JsonMarshal.GetRawUtf8PropertyName(p).IndexOf("\\u"u8) >= 0) _ = p.Name;
+                    CheckEscapes(p.Value);
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (JsonElement item in e.EnumerateArray()) CheckEscapes(item);
+                break;
+            case JsonValueKind.String:
+                if (JsonMarshal.GetRawUtf8Value(e).IndexOf("\\u"u8) >= 0) _ = e.GetString();
+                break;
         }
     }
 

@@ -29,7 +29,7 @@ internal sealed record ParsedRequest(int[] Prompt, SamplingOptions Options, bool
 /// the server renders a conversation — tool descriptions, calls and results included — exactly as
 /// <see cref="GemmaChatClient"/> does, and constrains a tool reply the same way.
 /// </remarks>
-internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSize, int contextLength)
+internal sealed partial class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSize, int contextLength)
 {
     private const int MaxStops = 16;
     private const int MaxTools = 128;  // OpenAI's limit
@@ -136,7 +136,7 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
                 return new AIChatMessage(role == "user" ? AIChatRole.User : AIChatRole.System, ReadContent(content, $"{where}.content"));
             case "assistant":
                 var contents = new List<AIContent>();
-                if (hasContent) contents.Add(new TextContent(ReadContent(content, $"{where}.content")));
+                if (hasContent) contents.Add(new TextContent(ReadContent(content, $"{where}.content", assistant: true)));
                 if (m.TryGetProperty("tool_calls", out JsonElement calls) && calls.ValueKind != JsonValueKind.Null)
                     contents.AddRange(ReadToolCalls(calls, $"{where}.tool_calls", callIds));
                 if (contents.Count == 0) throw ApiException.BadParam($"{where}.content", $"{where} needs 'content' or 'tool_calls'.");
@@ -199,18 +199,22 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
             if (call.ValueKind != JsonValueKind.Object) throw ApiException.BadParam(at, $"{at} must be an object.");
             string id = call.TryGetProperty("id", out JsonElement idE) && idE.ValueKind == JsonValueKind.String && idE.GetString()!.Length > 0 ? idE.GetString()!
                 : throw ApiException.BadParam($"{at}.id", $"{at}.id must be a non-empty string.");
-            if (!call.TryGetProperty("type", out JsonElement type) || type.ValueKind != JsonValueKind.String || type.GetString() != "function")
+            // Lenient where the meaning is plain: a missing type is "function" (the only kind), and arguments may come
+            // as the JSON object itself (Ollama's form, which some clients send to every server) instead of its text.
+            if (call.TryGetProperty("type", out JsonElement type) && type.ValueKind != JsonValueKind.Null
+                && (type.ValueKind != JsonValueKind.String || type.GetString() != "function"))
                 throw ApiException.BadParam($"{at}.type", $"{at}.type must be \"function\".");
             if (!call.TryGetProperty("function", out JsonElement f) || f.ValueKind != JsonValueKind.Object)
                 throw ApiException.BadParam($"{at}.function", $"{at}.function must be an object with 'name' and 'arguments'.");
             string name = f.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String ? n.GetString()!
                 : throw ApiException.BadParam($"{at}.function.name", $"{at}.function.name must be a string.");
-            if (!f.TryGetProperty("arguments", out JsonElement a) || a.ValueKind != JsonValueKind.String)
+            if (!f.TryGetProperty("arguments", out JsonElement a) || a.ValueKind is not (JsonValueKind.String or JsonValueKind.Object))
                 throw ApiException.BadParam($"{at}.function.arguments", $"{at}.function.arguments must be a string (a JSON object).");
+            string text = a.ValueKind == JsonValueKind.Object ? a.GetRawText() : a.GetString()!;
             var arguments = new Dictionary<string, object?>(StringComparer.Ordinal);
             try
             {
-                using JsonDocument doc = JsonDocument.Parse(a.GetString()!.Length == 0 ? "{}" : a.GetString()!);
+                using JsonDocument doc = JsonDocument.Parse(text.Length == 0 ? "{}" : text);
                 if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new JsonException("not an object");
                 foreach (JsonProperty p in doc.RootElement.EnumerateObject()) arguments[p.Name] = p.Value.Clone();
             }
@@ -331,8 +335,11 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
     private static readonly ChatStructuredOutput.Plan NoTools = new(null, null, false);
     private static readonly JsonElement NoParameters = JsonDocument.Parse("{\"type\":\"object\",\"properties\":{}}").RootElement.Clone();
 
-    /// <summary>Message content: a string, or an array of <c>{"type":"text","text":…}</c> parts (concatenated).</summary>
-    private static string ReadContent(JsonElement content, string where)
+    /// <summary>
+    /// Message content: a string, or an array of <c>{"type":"text","text":…}</c> parts (concatenated); an assistant
+    /// message's <c>{"type":"refusal","refusal":…}</c> parts count as its text (what it said).
+    /// </summary>
+    private static string ReadContent(JsonElement content, string where, bool assistant = false)
     {
         if (content.ValueKind == JsonValueKind.String) return content.GetString()!;
         if (content.ValueKind != JsonValueKind.Array) throw ApiException.BadParam(where, $"{where} must be a string or an array of text parts.");
@@ -341,75 +348,15 @@ internal sealed class OpenAiRequestParser(GemmaTokenizer tokenizer, int vocabSiz
         {
             if (part.ValueKind != JsonValueKind.Object || !part.TryGetProperty("type", out JsonElement type) || type.ValueKind != JsonValueKind.String)
                 throw ApiException.BadParam(where, $"{where}: every part must be an object with a 'type'.");
-            if (type.GetString() != "text") throw ApiException.BadParam(where, $"{where}: '{type.GetString()}' parts are not supported (text only).");
-            if (!part.TryGetProperty("text", out JsonElement t) || t.ValueKind != JsonValueKind.String)
-                throw ApiException.BadParam(where, $"{where}: a text part needs a string 'text'.");
+            string kind = type.GetString()!;
+            if (kind != "text" && !(assistant && kind == "refusal"))
+                throw ApiException.BadParam(where, $"{where}: '{kind}' parts are not supported (text only).");
+            if (!part.TryGetProperty(kind, out JsonElement t) || t.ValueKind != JsonValueKind.String)
+                throw ApiException.BadParam(where, $"{where}: a {kind} part needs a string '{kind}'.");
             text.Append(t.GetString());
         }
         return text.ToString();
     }
-
-    /// <summary>
-    /// Fields we refuse rather than silently ignore: each would change what the client gets back (several choices,
-    /// log probabilities, audio, the legacy <c>function_call</c> reply form).
-    /// </summary>
-    private static void CheckUnsupported(JsonElement root, bool chat)
-    {
-        if (OptionalInt(root, "n", 1, int.MaxValue) is > 1) throw ApiException.BadParam("n", "Only n = 1 is supported.");
-        if (root.TryGetProperty("logprobs", out JsonElement lp) && lp.ValueKind is not (JsonValueKind.Null or JsonValueKind.False))
-            throw ApiException.BadParam("logprobs", "'logprobs' is not supported.");
-        if (!chat) return;
-        if (OptionalInt(root, "top_logprobs", 0, 20) is > 0) throw ApiException.BadParam("top_logprobs", "'top_logprobs' is not supported.");
-        foreach (string legacy in (ReadOnlySpan<string>)["functions", "function_call"])
-            if (root.TryGetProperty(legacy, out JsonElement f) && f.ValueKind != JsonValueKind.Null)
-                throw ApiException.BadParam(legacy, $"The deprecated '{legacy}' is not supported: send 'tools' and 'tool_choice'.");
-        if (root.TryGetProperty("audio", out JsonElement audio) && audio.ValueKind != JsonValueKind.Null)
-            throw ApiException.BadParam("audio", "Audio output is not supported (text only).");
-        if (root.TryGetProperty("modalities", out JsonElement modalities) && modalities.ValueKind != JsonValueKind.Null
-            && (modalities.ValueKind != JsonValueKind.Array || modalities.EnumerateArray().Any(m => m.ValueKind != JsonValueKind.String || m.GetString() != "text")))
-            throw ApiException.BadParam("modalities", "'modalities' must be [\"text\"] (text only).");
-    }
-
-    /// <summary>
-    /// The top-level fields each endpoint reads (or accepts on purpose with no effect here: <c>model</c> — one model
-    /// is served, whatever the name —, <c>user</c>, <c>metadata</c>, <c>store</c>, <c>service_tier</c>, …). Other
-    /// fields are ignored, as llama-server and vLLM do (clients send vendor extras such as <c>reasoning_effort</c>
-    /// or <c>cache_prompt</c>), and named in the <c>X-Gemma-Ignored-Params</c> response header so a typo is visible.
-    /// </summary>
-    private static readonly HashSet<string> ChatFields = new(StringComparer.Ordinal)
-    {
-        "messages", "model", "max_completion_tokens", "max_tokens", "n", "logprobs", "top_logprobs", "tools", "tool_choice",
-        "parallel_tool_calls", "response_format", "temperature", "top_p", "top_k", "min_p", "presence_penalty",
-        "frequency_penalty", "repetition_penalty", "seed", "stop", "logit_bias", "stream", "stream_options",
-        "functions", "function_call", "audio", "modalities",
-        "user", "metadata", "store", "service_tier", "safety_identifier", "prompt_cache_key",
-    };
-
-    private static readonly HashSet<string> CompletionFields = new(StringComparer.Ordinal)
-    {
-        "prompt", "model", "max_tokens", "n", "logprobs", "echo", "suffix", "best_of", "response_format", "temperature",
-        "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repetition_penalty", "seed", "stop",
-        "logit_bias", "stream", "stream_options", "user",
-    };
-
-    /// <summary>
-    /// The request's top-level fields this server does not read, in request order, as a header value: at most 16
-    /// names of at most 64 characters, any character but ASCII letters, digits, '_', '-' and '.' shown as '?' (a
-    /// header holds ASCII only), joined by ", "; empty when none.
-    /// </summary>
-    public static string IgnoredFields(JsonElement root, bool chat)
-    {
-        if (root.ValueKind != JsonValueKind.Object) return "";
-        HashSet<string> known = chat ? ChatFields : CompletionFields;
-        string[] names = [.. root.EnumerateObject().Select(p => p.Name).Where(n => !known.Contains(n)).Take(17).Select(HeaderSafe)];
-        return names.Length > 16 ? string.Join(", ", names[..16]) + ", ..." : string.Join(", ", names);
-    }
-
-    private static string HeaderSafe(string name) =>
-        string.Create(Math.Min(name.Length, 64), name, static (span, n) =>
-        {
-            for (int i = 0; i < span.Length; i++) span[i] = char.IsAsciiLetterOrDigit(n[i]) || n[i] is '_' or '-' or '.' ? n[i] : '?';
-        });
 
     /// <summary>Sampling fields, streaming flags and the context check shared by both endpoints.</summary>
     private ParsedRequest Finish(JsonElement root, int[] prompt, int? maxTokens, ChatStructuredOutput.Plan? tools)

@@ -42,6 +42,12 @@ internal sealed record ServerOptions
     /// <summary>Longest a request may run, queue included.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// Origins (<c>https://app.example</c>) whose pages may call the API from a browser, or <c>*</c> for any; none by
+    /// default (no CORS headers: a loopback server stays out of reach of the web pages its user visits).
+    /// </summary>
+    public IReadOnlyList<string> CorsOrigins { get; init; } = [];
+
     /// <summary>Name reported as the model id (default: the model folder or file name).</summary>
     public string? ModelName { get; init; }
 }

@@ -88,8 +88,44 @@ internal sealed partial class Transformer
         Span<float> logits = batch.Logits.AsSpan(0, k * _config.VocabSize);
         MatMul.Linear(_weights.OutputHead, normed, logits, k, pool);
         s.Lap(Phase.Head);
-        if (_config.FinalLogitSoftcapping is double cap) Activations.SoftCapInPlace(logits, (float)cap);
+        if (_config.FinalLogitSoftcapping is double cap) SoftCapRows(logits, k, _config.VocabSize, (float)cap, pool);
         s.Lap(Phase.SoftCap);
+    }
+
+    /// <summary>
+    /// <c>gate = gelu_tanh(gate) · up</c> for <paramref name="n"/> rows of <paramref name="width"/>, one pool item per
+    /// row: elementwise, so each row's values are those of a single call over all rows (a batch of n streams would
+    /// otherwise run n × 9216 of them per layer on one thread while the pool's others wait).
+    /// </summary>
+    private static void GeluTanhMulRows(Span<float> gate, ReadOnlySpan<float> up, int n, int width, WorkerPool? pool)
+    {
+        if (pool is null || n == 1) { Activations.GeluTanhMul(gate, up, gate); return; }
+        var work = new RowsWork { A = gate, B = up, Width = width };
+        pool.For(n, ref work);
+    }
+
+    /// <summary>Final logit soft-capping of <paramref name="rows"/> rows of logits, one pool item per row (elementwise, as <see cref="GeluTanhMulRows"/>).</summary>
+    private static void SoftCapRows(Span<float> logits, int rows, int vocab, float cap, WorkerPool? pool)
+    {
+        if (pool is null || rows == 1) { Activations.SoftCapInPlace(logits, cap); return; }
+        var work = new RowsWork { A = logits, Width = vocab, Cap = cap };
+        pool.For(rows, ref work);
+    }
+
+    /// <summary>Row i of an elementwise activation: GeLU·up when <see cref="B"/> is set, else soft-capping by <see cref="Cap"/>.</summary>
+    private ref struct RowsWork : IParallelWork
+    {
+        public Span<float> A;
+        public ReadOnlySpan<float> B;
+        public int Width;
+        public float Cap;
+
+        public readonly void Execute(int i)
+        {
+            Span<float> a = A.Slice(i * Width, Width);
+            if (B.IsEmpty) Activations.SoftCapInPlace(a, Cap);
+            else Activations.GeluTanhMul(a, B.Slice(i * Width, Width), a);
+        }
     }
 
     /// <summary>

@@ -124,7 +124,7 @@ internal sealed partial class Transformer
         Span<float> up = s.Up.AsSpan(0, n * f);
         MatMul.Linear2(w.GateProj, gate, w.UpProj, up, normed, n, pool);
         s.Lap(Phase.GateUp);
-        Activations.GeluTanhMul(gate, up, gate);
+        GeluTanhMulRows(gate, up, n, f, pool);
         s.Lap(Phase.Activation);
         MatMul.Linear(w.DownProj, gate, delta, n, pool);
         s.Lap(Phase.Down);

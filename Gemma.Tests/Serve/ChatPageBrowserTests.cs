@@ -36,17 +36,7 @@ public class ChatPageBrowserTests
         string expected = ServeTestServer.Greedy(ServeTestServer.ChatIds(GemmaMessage.User(Question)), 24);
         string url = new Uri(server.BaseAddress, "/?q=" + Uri.EscapeDataString(Question) + "&max=24&temperature=0").ToString();
 
-        string profile = Directory.CreateTempSubdirectory("gemma-chromium-").FullName;
-        var launch = new ProcessStartInfo(browser) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string arg in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-            $"--user-data-dir={profile}", "--remote-debugging-port=0", url })
-            launch.ArgumentList.Add(arg);
-        using var process = Process.Start(launch)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
+        (Process process, string profile) = Launch(browser, url);
         try
         {
             // The page streams its reply; poll it over the DevTools protocol until the message is marked done.
@@ -68,10 +58,77 @@ public class ChatPageBrowserTests
         }
         finally
         {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            try { Directory.Delete(profile, recursive: true); } catch (IOException) { }
+            await CloseAsync(process, profile);
         }
+    }
+
+    /// <summary>
+    /// CORS in a real browser: a document of one server (its origin) calls the API of two others with the headers the
+    /// JS SDK sends (Authorization, JSON, x-stainless-*: a preflight). The server started with <c>--cors</c> naming
+    /// that origin answers; the default one stays unreadable to the page.
+    /// </summary>
+    [Test]
+    public async Task ACrossOriginPageReadsTheApiOnlyWhenItsOriginIsAllowed()
+    {
+        string browser = Chromium();
+        await using GemmaServer page = await GemmaServer.StartAsync(new ServerOptions { Port = 0 }, () => ServeTestServer.Model, ownsModel: false);
+        await page.Loaded;
+        string origin = page.BaseAddress.GetLeftPart(UriPartial.Authority);
+        await using ServeTestServer allowed = await ServeTestServer.StartAsync(new ServerOptions { CorsOrigins = [origin] });
+        await using ServeTestServer closed = await ServeTestServer.StartAsync();
+        // /health, not the chat page: the page's Content-Security-Policy keeps its own fetches same-origin.
+        (Process process, string profile) = Launch(browser, new Uri(page.BaseAddress, "health").ToString());
+        try
+        {
+            using var devtools = await DevTools.ConnectAsync(profile, TimeSpan.FromSeconds(30));
+            // Wait until the page has replaced the first about:blank document (a navigation would drop window's state).
+            string? loaded = null;
+            for (DateTime end = DateTime.UtcNow.AddSeconds(30); loaded == null && DateTime.UtcNow < end; await Task.Delay(50))
+                loaded = await devtools.EvaluateAsync($"location.origin === '{origin}' && document.readyState === 'complete' ? 'yes' : null");
+            Assert.That(loaded, Is.EqualTo("yes"), "the page loaded");
+            string Fetch(ServeTestServer api, string slot) =>
+                $"(fetch('{api.ApiBase}/chat/completions', {{ method: 'POST', headers: {{ 'Authorization': 'Bearer {ServeTestServer.Key}', 'Content-Type': 'application/json', 'x-stainless-os': 'Linux' }},"
+                + " body: JSON.stringify({ messages: [{ role: 'user', content: 'apt' }], max_tokens: 2 }) })"
+                + $".then(r => r.json()).then(j => window.{slot} = 'ok ' + j.object, e => window.{slot} = 'error ' + e.name), 'started')";
+            Assert.That(await devtools.EvaluateAsync(Fetch(allowed, "gemmaAllowed")), Is.EqualTo("started"));
+            Assert.That(await devtools.EvaluateAsync(Fetch(closed, "gemmaClosed")), Is.EqualTo("started"));
+            string? a = null, c = null;
+            for (DateTime end = DateTime.UtcNow.AddSeconds(30); (a == null || c == null) && DateTime.UtcNow < end; await Task.Delay(50))
+            {
+                a = await devtools.EvaluateAsync("window.gemmaAllowed || null");
+                c = await devtools.EvaluateAsync("window.gemmaClosed || null");
+            }
+            Assert.That(a, Is.EqualTo("ok chat.completion"), "the allowed origin reads the reply");
+            Assert.That(c, Is.EqualTo("error TypeError"), "without --cors the browser blocks the page");
+        }
+        finally
+        {
+            await CloseAsync(process, profile);
+        }
+    }
+
+    private static (Process, string Profile) Launch(string browser, string url)
+    {
+        string profile = Directory.CreateTempSubdirectory("gemma-chromium-").FullName;
+        var launch = new ProcessStartInfo(browser) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string arg in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+            $"--user-data-dir={profile}", "--remote-debugging-port=0", url })
+            launch.ArgumentList.Add(arg);
+        var process = Process.Start(launch)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return (process, profile);
+    }
+
+    private static async Task CloseAsync(Process process, string profile)
+    {
+        if (!process.HasExited) process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+        process.Dispose();
+        try { Directory.Delete(profile, recursive: true); } catch (IOException) { }
     }
 
     /// <summary>Just enough of the Chrome DevTools protocol: Runtime.evaluate on the first page target.</summary>

@@ -61,7 +61,7 @@ public class ClientCompatibilityTests
     /// <summary>
     /// openai 7.59.0's tool round trip: the assistant message goes back exactly as the SDK returned it
     /// (<c>content: null</c>, <c>refusal: null</c>), then a <c>tool</c> result. LangChain 1.6.0 sends the same turn
-    /// with <c>content: ""</c>.
+    /// with <c>content: ""</c>; Ollama-minded clients send the call without <c>type</c> and its arguments as an object.
     /// </summary>
     private const string JsSdkToolRoundTrip = """
         {"model":"gemma2-ja-demo","temperature":0,"max_tokens":20,"tools":[{"type":"function","function":{"name":"get_weather","description":"Current weather in a city","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":20},"unit":{"type":"string","enum":["c","f"]}},"required":["city","unit"],"additionalProperties":false},"strict":true}},{"type":"function","function":{"name":"get_time","description":"Local time in a city","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":20}},"required":["city"]}}}],
@@ -92,7 +92,15 @@ public class ClientCompatibilityTests
         using var library = new Gemma.Core.Chat.GemmaChatClient(ServeTestServer.Model, new Gemma.Core.Chat.GemmaChatClientOptions { MaxConcurrentGenerations = 1 });
         Microsoft.Extensions.AI.ChatResponse expected = await library.GetResponseAsync(history, options);
 
-        foreach (string body in new[] { JsSdkToolRoundTrip, JsSdkToolRoundTrip.Replace("\"content\":null,\"refusal\":null,", "\"content\":\"\",") })
+        string[] bodies =
+        [
+            JsSdkToolRoundTrip,
+            JsSdkToolRoundTrip.Replace("\"content\":null,\"refusal\":null,", "\"content\":\"\","),  // LangChain's form
+            // No type, and the arguments as an object (Ollama's form): the same call.
+            JsSdkToolRoundTrip.Replace("\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{\\\"city\\\": \\\"x\\\"}\"}", "\"function\":{\"name\":\"get_time\",\"arguments\":{\"city\": \"x\"}}"),
+        ];
+        Assert.That(bodies.Distinct().Count(), Is.EqualTo(3), "each variant differs from the SDK's body");
+        foreach (string body in bodies)
         {
             (int status, JsonElement json, _) = await _server.PostAsync("/v1/chat/completions", body);
             Assert.That(status, Is.EqualTo(200), json.ToString());
@@ -136,6 +144,70 @@ public class ClientCompatibilityTests
     }
 
     [Test]
+    public async Task TheApiAnswersWithoutV1AndAnAssistantRefusalPartIsItsText()
+    {
+        const string Body = """{"temperature":0,"max_tokens":6,"messages":[{"role":"user","content":"rm -rf /"},{"role":"assistant","content":[{"type":"refusal","refusal":"できません。"}]},{"role":"user","content":"apt とは"}]}""";
+        string expected = ServeTestServer.Greedy(ServeTestServer.ChatIds(GemmaMessage.User("rm -rf /"), GemmaMessage.Assistant("できません。"), GemmaMessage.User("apt とは")), 6);
+        foreach (string path in new[] { "/v1/chat/completions", "/chat/completions" })
+        {
+            (int status, JsonElement body, _) = await _server.PostAsync(path, Body);
+            Assert.That(status, Is.EqualTo(200), path + " " + body);
+            Assert.That(Content(body), Is.EqualTo(expected), path);
+        }
+        (int s2, string models) = await _server.GetAsync("/models");
+        Assert.That(s2, Is.EqualTo(200), models);
+        Assert.That(JsonDocument.Parse(models).RootElement.GetProperty("data")[0].GetProperty("id").GetString(), Is.EqualTo("gemma2-ja-demo"));
+        (int s3, JsonElement refused, _) = await _server.PostAsync("/completions", "{\"prompt\":\"x\",\"max_tokens\":2,\"n\":3}");
+        Assert.That(s3, Is.EqualTo(400), refused.ToString());
+        Assert.That(refused.GetProperty("error").GetProperty("param").GetString(), Is.EqualTo("n"));
+    }
+
+    [Test]
+    public async Task BrowserClientsOfAnAllowedOriginGetCorsHeadersAndOthersDoNot()
+    {
+        static HttpRequestMessage Request(HttpMethod method, string origin, bool key)
+        {
+            var r = new HttpRequestMessage(method, "/v1/chat/completions");
+            r.Headers.Add("Origin", origin);
+            if (method == HttpMethod.Options)
+            {
+                r.Headers.Add("Access-Control-Request-Method", "POST");
+                r.Headers.Add("Access-Control-Request-Headers", "authorization,content-type,x-stainless-os");
+            }
+            else
+            {
+                r.Content = new StringContent("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}", Encoding.UTF8, "application/json");
+            }
+            if (key) r.Headers.Authorization = new AuthenticationHeaderValue("Bearer", ServeTestServer.Key);
+            return r;
+        }
+        static string? Header(HttpResponseMessage r, string name) => r.Headers.TryGetValues(name, out var v) ? string.Join(",", v) : null;
+
+        await using ServeTestServer cors = await ServeTestServer.StartAsync(new ServerOptions { CorsOrigins = ["http://app.example"] });
+        using (HttpResponseMessage preflight = await cors.Http.SendAsync(Request(HttpMethod.Options, "http://app.example", key: false)))
+        {
+            Assert.That((int)preflight.StatusCode, Is.EqualTo(204));
+            Assert.That(Header(preflight, "Access-Control-Allow-Origin"), Is.EqualTo("http://app.example"));
+            Assert.That(Header(preflight, "Access-Control-Allow-Headers"), Is.EqualTo("authorization,content-type,x-stainless-os"));
+            Assert.That(Header(preflight, "Access-Control-Allow-Methods"), Does.Contain("POST"));
+        }
+        using (HttpResponseMessage post = await cors.Http.SendAsync(Request(HttpMethod.Post, "http://app.example", key: true)))
+        {
+            Assert.That((int)post.StatusCode, Is.EqualTo(200));
+            Assert.That(Header(post, "Access-Control-Allow-Origin"), Is.EqualTo("http://app.example"));
+        }
+        using (HttpResponseMessage unauthorized = await cors.Http.SendAsync(Request(HttpMethod.Post, "http://app.example", key: false)))
+        {
+            Assert.That((int)unauthorized.StatusCode, Is.EqualTo(401));
+            Assert.That(Header(unauthorized, "Access-Control-Allow-Origin"), Is.EqualTo("http://app.example"), "errors are readable by the page too");
+        }
+        using (HttpResponseMessage other = await cors.Http.SendAsync(Request(HttpMethod.Post, "http://evil.example", key: true)))
+            Assert.That(Header(other, "Access-Control-Allow-Origin"), Is.Null);
+        using (HttpResponseMessage byDefault = await _server.Http.SendAsync(Request(HttpMethod.Post, "http://app.example", key: true)))
+            Assert.That(Header(byDefault, "Access-Control-Allow-Origin"), Is.Null, "no CORS without --cors");
+    }
+
+    [Test]
     public async Task ModelsAreRetrievedByIdAndAnUnknownIdIsModelNotFound()
     {
         (int status, string text) = await _server.GetAsync("/v1/models/gemma2-ja-demo");
@@ -155,6 +227,10 @@ public class ClientCompatibilityTests
         [
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2,\"max_tokens\":3}", null, "invalid_json"),
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"content\":\"y\"}]}", null, "invalid_json"),
+            // Unpaired surrogate escapes: JsonDocument accepts them, reading the string throws (was a 500).
+            ("{\"messages\":[{\"role\":\"user\",\"content\":\"a\\ud800\"}]}", null, "invalid_json"),
+            ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":\"\\udc00\"}", null, "invalid_json"),
+            ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logit_bias\":{\"\\ud800\":1}}", null, "invalid_json"),
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"functions\":[{\"name\":\"f\",\"parameters\":{}}]}", "functions", null),
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"function_call\":\"auto\"}", "function_call", null),
             ("{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"modalities\":[\"text\",\"audio\"],\"audio\":{\"voice\":\"alloy\",\"format\":\"wav\"}}", "audio", null),

@@ -1,4 +1,4 @@
-// Drives a running `gemma serve` with the official `openai` JS SDK and LangChain's ChatOpenAI, plus raw HTTP edge
+// Drives a running `gemma serve` with the official `openai` JS SDK, LangChain's ChatOpenAI and the Vercel AI SDK, plus raw HTTP edge
 // cases, and prints one PASS/FAIL line per check (exit code 1 when any fails). Run through scripts/check-js-client.sh.
 //   GEMMA_BASE_URL  the server root (http://127.0.0.1:PORT/)     GEMMA_API_KEY  its --api-key
 //   GEMMA_CAPTURE   a folder: every request body the SDKs send is written there (NNN-label.json) for replay in tests
@@ -362,6 +362,48 @@ if (langchain) {
   });
 }
 
+// The Vercel AI SDK's OpenAI-compatible provider: another request builder (tools as its own schema objects,
+// structured output through response_format, usage through stream_options).
+let aisdk = null;
+try { aisdk = { ...(await import('ai')), ...(await import('@ai-sdk/openai-compatible')) }; } catch { console.log('SKIP Vercel AI SDK (ai, @ai-sdk/openai-compatible not installed)'); }
+if (aisdk) {
+  const { createOpenAICompatible, generateText, streamText, tool, stepCountIs, Output } = aisdk;
+  const { z } = await import('zod');
+  const provider = createOpenAICompatible({ name: 'gemma', baseURL: base + 'v1', apiKey: key, includeUsage: true, supportsStructuredOutputs: true, fetch: recordingFetch });
+  const model = provider(modelId);
+
+  await check('AI SDK generateText and streamText (usage)', async () => {
+    const r = await generateText({ model, system: 'Answer briefly.', prompt: 'Debian とは何ですか？', maxOutputTokens: 12, temperature: 0, maxRetries: 0 });
+    assert(r.text.length > 0 && ['stop', 'length'].includes(r.finishReason), JSON.stringify({ text: r.text, finish: r.finishReason }));
+    assert(r.usage.inputTokens > 0 && r.usage.outputTokens > 0, JSON.stringify(r.usage));
+    const s = streamText({ model, system: 'Answer briefly.', prompt: 'Debian とは何ですか？', maxOutputTokens: 12, temperature: 0, maxRetries: 0 });
+    let text = '';
+    for await (const delta of s.textStream) text += delta;
+    assert(text === r.text, `streamed ${JSON.stringify(text)} != ${JSON.stringify(r.text)}`);
+    assert((await s.usage).outputTokens === r.usage.outputTokens, 'stream usage');
+  });
+
+  await check('AI SDK tools: a required call executed, its result sent back (two steps)', async () => {
+    let called = 0;
+    const r = await generateText({
+      model, prompt: '東京の天気は？', temperature: 0, maxOutputTokens: 60, maxRetries: 0, toolChoice: 'required', stopWhen: stepCountIs(2),
+      tools: { get_weather: tool({ description: 'Weather in a city', inputSchema: z.object({ city: z.string().max(20) }), execute: async ({ city }) => { called++; return { city, temp: 21 }; } }) },
+      prepareStep: ({ stepNumber }) => (stepNumber === 1 ? { toolChoice: 'none' } : {}),
+    });
+    assert(called === 1, `tool executed ${called} times`);
+    assert(r.steps.length === 2 && typeof r.text === 'string', JSON.stringify(r.steps.map((s) => s.finishReason)));
+  });
+
+  await check('AI SDK structured output (json schema)', async () => {
+    const r = await generateText({
+      model, prompt: 'パッケージ', temperature: 0, maxOutputTokens: 60, maxRetries: 0,
+      output: Output.object({ schema: z.object({ name: z.string().max(20), version: z.number().int() }) }),
+    });
+    assert(typeof r.output.name === 'string' && Number.isInteger(r.output.version), JSON.stringify(r.output));
+  });
+}
+
 const sdk = JSON.parse(readFileSync(new URL('./node_modules/openai/package.json', import.meta.url))).version;
-console.log(`openai ${sdk}${langchain ? ', @langchain/openai ' + JSON.parse(readFileSync(new URL('./node_modules/@langchain/openai/package.json', import.meta.url))).version : ''}, node ${process.version}: ${passes} passed, ${failures} failed`);
+const version = (name) => JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url))).version;
+console.log(`openai ${sdk}${langchain ? ', @langchain/openai ' + version('@langchain/openai') : ''}${aisdk ? ', ai ' + version('ai') + ', @ai-sdk/openai-compatible ' + version('@ai-sdk/openai-compatible') : ''}, node ${process.version}: ${passes} passed, ${failures} failed`);
 process.exit(failures > 0 ? 1 : 0);
