@@ -83,20 +83,10 @@ internal static unsafe partial class MatMul
             Vector128<ushort> qh0 = five ? Vector128.Load(block + 16).AsUInt16() : default;
             Vector128<ushort> qh1 = five ? Vector128.Load(block + 32).AsUInt16() : default;
             byte* qs = block + (five ? 48 : 16);
-            var mask = Vector128.Create((byte)0x0F);
-            var one = Vector128.Create((byte)1);
             for (int j = 0; j < 8; j++)
             {
-                // Sub-block j (unit j): nibble group j/2, low nibbles for even j; Q5_K's fifth bit is bit j of qh[l].
-                byte* g = qs + 32 * (j / 2);
-                Vector128<byte> raw0 = Vector128.Load(g), raw1 = Vector128.Load(g + 16);
-                if ((j & 1) != 0) { raw0 = Vector128.ShiftRightLogical(raw0, 4); raw1 = Vector128.ShiftRightLogical(raw1, 4); }
-                Vector128<byte> q0 = raw0 & mask, q1 = raw1 & mask;
-                if (five)
-                {
-                    q0 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh0, j).AsByte() & one).AsUInt16(), 4).AsByte();
-                    q1 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh1, j).AsByte() & one).AsUInt16(), 4).AsByte();
-                }
+                // Sub-block j is unit j.
+                KQuantV128.SubBlockQ45(qs, qh0, qh1, j, five, out Vector128<byte> q0, out Vector128<byte> q1);
                 q0.AsSByte().Store(q + 32 * j);
                 q1.AsSByte().Store(q + 32 * j + 16);
                 unitScales[j] = (byte)(sc >> (8 * j));

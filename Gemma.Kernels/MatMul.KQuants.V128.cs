@@ -23,6 +23,30 @@ internal static unsafe partial class MatMul
         public static float DotQ4_0(byte* row, sbyte* xq, float* xs, int blocks) => Q8V128.Dot<Q4_0Block>(row, xq, xs, blocks);
 
         /// <summary>
+        /// Sub-block j (32 values) of a Q4_K/Q5_K super-block as bytes q ∈ [0, 15] or [0, 31]: nibble group j/2 of
+        /// <paramref name="qs"/> (32 bytes), low nibbles for even j; Q5_K's fifth bit is bit j of qh (its 32 bytes in
+        /// <paramref name="qh0"/>, <paramref name="qh1"/>). The row dots and the GEMM's panel unpacker share it.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void SubBlockQ45(byte* qs, Vector128<ushort> qh0, Vector128<ushort> qh1, int j, bool five,
+                                       out Vector128<byte> q0, out Vector128<byte> q1)
+        {
+            var mask = Vector128.Create((byte)0x0F);
+            byte* g = qs + 32 * (j / 2);
+            Vector128<byte> raw0 = Vector128.Load(g), raw1 = Vector128.Load(g + 16);
+            if ((j & 1) != 0) { raw0 = Vector128.ShiftRightLogical(raw0, 4); raw1 = Vector128.ShiftRightLogical(raw1, 4); }
+            q0 = raw0 & mask;
+            q1 = raw1 & mask;
+            if (five)
+            {
+                // (qh >> j) & 1, moved to bit 4 (a 16-bit shift keeps each byte's bit 0 inside its byte).
+                var one = Vector128.Create((byte)1);
+                q0 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh0, j).AsByte() & one).AsUInt16(), 4).AsByte();
+                q1 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh1, j).AsByte() & one).AsUInt16(), 4).AsByte();
+            }
+        }
+
+        /// <summary>
         /// Q4_K (<paramref name="five"/> false) or Q5_K on Q8_K: per sub-block j four exact int32 lanes (two <see
         /// cref="Int8V128.DotI8"/>) times the 6-bit scale, summed in int32 over the super-block; the
         /// mins as a scalar integer <c>Σ m_j·(bsums[2j] + bsums[2j+1])</c>.
@@ -32,8 +56,6 @@ internal static unsafe partial class MatMul
         {
             int blockBytes = five ? Dequantizer.Q5_KBlockBytes : Dequantizer.Q4_KBlockBytes;
             float sum = 0;
-            var mask = Vector128.Create((byte)0x0F);
-            var one = Vector128.Create((byte)1);
             for (int i = 0; i < superBlocks; i++)
             {
                 byte* block = row + i * blockBytes;
@@ -46,17 +68,7 @@ internal static unsafe partial class MatMul
                 int msum = 0;
                 for (int j = 0; j < 8; j++)
                 {
-                    // Sub-block j: nibble group j/2 (32 bytes), low nibbles for even j; Q5_K's fifth bit is bit j of qh[l].
-                    byte* g = qs + 32 * (j / 2);
-                    Vector128<byte> raw0 = Vector128.Load(g), raw1 = Vector128.Load(g + 16);
-                    if ((j & 1) != 0) { raw0 = Vector128.ShiftRightLogical(raw0, 4); raw1 = Vector128.ShiftRightLogical(raw1, 4); }
-                    Vector128<byte> q0 = raw0 & mask, q1 = raw1 & mask;
-                    if (five)
-                    {
-                        // (qh >> j) & 1, moved to bit 4 (a 16-bit shift keeps each byte's bit 0 inside its byte).
-                        q0 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh0, j).AsByte() & one).AsUInt16(), 4).AsByte();
-                        q1 |= Vector128.ShiftLeft((Vector128.ShiftRightLogical(qh1, j).AsByte() & one).AsUInt16(), 4).AsByte();
-                    }
+                    SubBlockQ45(qs, qh0, qh1, j, five, out Vector128<byte> q0, out Vector128<byte> q1);
                     sbyte* xj = x.Q + i * QK + 32 * j;
                     Vector128<int> dot = Int8V128.DotI8(Int8V128.DotI8(Vector128<int>.Zero, q0.AsSByte(), Vector128.Load(xj)), q1.AsSByte(), Vector128.Load(xj + 16));
                     isum = Int8V128.MultiplyAdd(isum, dot, Vector128.Create((int)(byte)(sc >> (8 * j))));
