@@ -67,7 +67,7 @@ internal sealed class GemmaServer : IAsyncDisposable
         foreach (string api in (ReadOnlySpan<string>)["/v1", ""])
         {
             Map(api + "/models", HttpMethods.Get, Models);
-            _app.MapMethods(api + "/models/{**id}", [HttpMethods.Get, HttpMethods.Head], ModelById);
+            Map(api + "/models/{**id}", HttpMethods.Get, ModelById);
             Map(api + "/chat/completions", HttpMethods.Post, context => Completions(context, chat: true));
             Map(api + "/completions", HttpMethods.Post, context => Completions(context, chat: false));
         }
@@ -79,12 +79,28 @@ internal sealed class GemmaServer : IAsyncDisposable
     /// <summary>The methods of each fixed route, for 405 answers and OPTIONS.</summary>
     private readonly Dictionary<string, string> _allow = new(StringComparer.Ordinal);
 
+    /// <summary>The same for the routes ending in a catch-all (<c>/v1/models/{**id}</c>), by the path before it.</summary>
+    private readonly List<(string Prefix, string Allow)> _allowUnder = [];
+
+    private const string CatchAll = "{**id}";
+
     /// <summary>A route; GET routes also answer HEAD (Kestrel sends the headers and drops the body).</summary>
-    private void Map(string path, string method, RequestDelegate handler)
+    private void Map(string pattern, string method, RequestDelegate handler)
     {
         string[] methods = method == HttpMethods.Get ? [HttpMethods.Get, HttpMethods.Head] : [method];
-        _app.MapMethods(path, methods, handler);
-        _allow[path] = string.Join(", ", [.. methods, HttpMethods.Options]);
+        _app.MapMethods(pattern, methods, handler);
+        string allow = string.Join(", ", [.. methods, HttpMethods.Options]);
+        if (pattern.EndsWith(CatchAll, StringComparison.Ordinal)) _allowUnder.Add((pattern[..^CatchAll.Length], allow));
+        else _allow[pattern] = allow;
+    }
+
+    /// <summary>The <c>Allow</c> value of the route serving <paramref name="path"/>, or null when none does.</summary>
+    private string? AllowOf(string path)
+    {
+        if (_allow.TryGetValue(path, out string? allow)) return allow;
+        foreach ((string prefix, string under) in _allowUnder)
+            if (path.StartsWith(prefix, StringComparison.Ordinal)) return under;
+        return null;
     }
 
     /// <summary>
@@ -94,7 +110,7 @@ internal sealed class GemmaServer : IAsyncDisposable
     private Task NoRoute(HttpContext context)
     {
         string path = context.Request.Path.Value ?? "";
-        if (!_allow.TryGetValue(path, out string? allow))
+        if (AllowOf(path) is not string allow)
             throw new ApiException(404, $"Unknown endpoint {context.Request.Method} {context.Request.Path}.", code: "not_found");
         context.Response.Headers.Allow = allow;
         if (!HttpMethods.IsOptions(context.Request.Method))

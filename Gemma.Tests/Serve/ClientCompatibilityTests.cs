@@ -284,6 +284,14 @@ public class ClientCompatibilityTests
             Assert.That((int)options.StatusCode, Is.EqualTo(204));
             Assert.That(options.Content.Headers.Allow, Is.EquivalentTo(new[] { "POST", "OPTIONS" }));
         }
+        // The model lookup route (a path parameter) answers OPTIONS too: a browser preflights models.retrieve.
+        using (HttpResponseMessage options = await SendAsync(HttpMethod.Options, "/v1/models/gemma2-ja-demo", key: false))
+        {
+            Assert.That((int)options.StatusCode, Is.EqualTo(204));
+            Assert.That(options.Content.Headers.Allow, Is.EquivalentTo(new[] { "GET", "HEAD", "OPTIONS" }));
+        }
+        using (HttpResponseMessage post = await SendAsync(HttpMethod.Post, "/models/gemma2-ja-demo"))
+            Assert.That((int)post.StatusCode, Is.EqualTo(405));
         using HttpResponseMessage wrong = await SendAsync(HttpMethod.Get, "/v1/chat/completions");
         Assert.That((int)wrong.StatusCode, Is.EqualTo(405));
         Assert.That(wrong.Content.Headers.Allow, Is.EquivalentTo(new[] { "POST", "OPTIONS" }));
