@@ -13,8 +13,12 @@ internal static unsafe class Activations
     // sqrt(2/π), the constant of the tanh approximation of GELU.
     private const float SqrtTwoOverPi = 0.7978845608028654f;
     private const float GeluCubic = 0.044715f;
-    // Elements per stack chunk (4 KB): small enough for the stack, large enough to amortize the TensorPrimitives calls.
-    private const int Chunk = 1024;
+    /// <summary>
+    /// Elements per chunk (4 KB of stack): GeLU·up and soft-capping work through a span in chunks of this many from its
+    /// start, so a span cut at multiples of it gives the same bits piece by piece as whole (TensorPrimitives rounds a
+    /// span shorter than a vector differently from a vector's lanes).
+    /// </summary>
+    internal const int Chunk = 1024;
 
     /// <summary>GELU, tanh approximation: <c>0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))</c>.</summary>
     public static float GeluTanh(float x) => 0.5f * x * (1f + MathF.Tanh(SqrtTwoOverPi * (x + GeluCubic * x * x * x)));
@@ -97,9 +101,13 @@ internal static unsafe class Activations
     public static void SoftCapInPlace(Span<float> x, float cap)
     {
         if (!Vector128.IsHardwareAccelerated) { SoftCapScalar(x, cap); return; }
-        TensorPrimitives.Divide(x, cap, x);
-        TensorPrimitives.Tanh(x, x);
-        TensorPrimitives.Multiply(x, cap, x);
+        for (int start = 0; start < x.Length; start += Chunk)
+        {
+            Span<float> c = x.Slice(start, Math.Min(Chunk, x.Length - start));
+            TensorPrimitives.Divide(c, cap, c);
+            TensorPrimitives.Tanh(c, c);
+            TensorPrimitives.Multiply(c, cap, c);
+        }
     }
 
     /// <summary>Scalar reference of <see cref="SoftCapInPlace"/>.</summary>

@@ -93,38 +93,53 @@ internal sealed partial class Transformer
     }
 
     /// <summary>
-    /// <c>gate = gelu_tanh(gate) · up</c> for <paramref name="n"/> rows of <paramref name="width"/>, one pool item per
-    /// row: elementwise, so each row's values are those of a single call over all rows (a batch of n streams would
-    /// otherwise run n × 9216 of them per layer on one thread while the pool's others wait).
+    /// <c>gate = gelu_tanh(gate) · up</c> for <paramref name="n"/> rows of <paramref name="width"/> on the pool: elementwise,
+    /// so each value is that of a single call over all rows (a batch of n streams would otherwise run n × 9216 of them
+    /// per layer on one thread while the pool's others wait, and decode's one row half as fast).
     /// </summary>
     private static void GeluTanhMulRows(Span<float> gate, ReadOnlySpan<float> up, int n, int width, WorkerPool? pool)
     {
-        if (pool is null || n == 1) { Activations.GeluTanhMul(gate, up, gate); return; }
-        var work = new RowsWork { A = gate, B = up, Width = width };
-        pool.For(n, ref work);
+        if (pool is null) { Activations.GeluTanhMul(gate, up, gate); return; }
+        var work = new RowsWork { A = gate, B = up };
+        work.Split(n, width, pool);
     }
 
-    /// <summary>Final logit soft-capping of <paramref name="rows"/> rows of logits, one pool item per row (elementwise, as <see cref="GeluTanhMulRows"/>).</summary>
+    /// <summary>Final logit soft-capping of <paramref name="rows"/> rows of logits on the pool (elementwise, as <see cref="GeluTanhMulRows"/>).</summary>
     private static void SoftCapRows(Span<float> logits, int rows, int vocab, float cap, WorkerPool? pool)
     {
-        if (pool is null || rows == 1) { Activations.SoftCapInPlace(logits, cap); return; }
-        var work = new RowsWork { A = logits, Width = vocab, Cap = cap };
-        pool.For(rows, ref work);
+        if (pool is null) { Activations.SoftCapInPlace(logits, cap); return; }
+        var work = new RowsWork { A = logits, Cap = cap };
+        work.Split(rows, vocab, pool);
     }
 
-    /// <summary>Row i of an elementwise activation: GeLU·up when <see cref="B"/> is set, else soft-capping by <see cref="Cap"/>.</summary>
+    /// <summary>
+    /// Piece i of an elementwise activation over rows: GeLU·up when <see cref="B"/> is set, else soft-capping by
+    /// <see cref="Cap"/>. A row is one piece, or — when there are fewer rows than threads (decode) — cut into pieces
+    /// of a multiple of <see cref="Activations.Chunk"/> elements, which gives the same bits as the whole row.
+    /// </summary>
     private ref struct RowsWork : IParallelWork
     {
+        private const int PieceAlign = Activations.Chunk;
         public Span<float> A;
         public ReadOnlySpan<float> B;
-        public int Width;
         public float Cap;
+        private int _width, _pieces, _piece;
+
+        public void Split(int rows, int width, WorkerPool pool)
+        {
+            _width = width;
+            _pieces = rows >= pool.Threads ? 1 : (pool.Threads + rows - 1) / rows;
+            _piece = _pieces == 1 ? width : (width / _pieces + PieceAlign - 1) / PieceAlign * PieceAlign;
+            if (_pieces > 1) _pieces = (width + _piece - 1) / _piece;
+            pool.For(rows * _pieces, ref this);
+        }
 
         public readonly void Execute(int i)
         {
-            Span<float> a = A.Slice(i * Width, Width);
+            int row = i / _pieces, start = i % _pieces * _piece, length = Math.Min(_piece, _width - start);
+            Span<float> a = A.Slice(row * _width + start, length);
             if (B.IsEmpty) Activations.SoftCapInPlace(a, Cap);
-            else Activations.GeluTanhMul(a, B.Slice(i * Width, Width), a);
+            else Activations.GeluTanhMul(a, B.Slice(row * _width + start, length), a);
         }
     }
 

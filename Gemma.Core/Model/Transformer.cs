@@ -140,7 +140,7 @@ internal sealed partial class Transformer
         s.Lap(Phase.Norms);
         MatMul.Linear(_weights.OutputHead, normed, logits, 1, pool);
         s.Lap(Phase.Head);
-        if (_config.FinalLogitSoftcapping is double cap) Activations.SoftCapInPlace(logits, (float)cap);
+        if (_config.FinalLogitSoftcapping is double cap) SoftCapRows(logits, 1, _config.VocabSize, (float)cap, pool);
         s.Lap(Phase.SoftCap);
     }
 }

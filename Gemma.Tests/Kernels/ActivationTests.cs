@@ -50,6 +50,36 @@ public class ActivationTests
         }
     }
 
+    [Test]
+    public void ElementwiseFunctionsGiveTheSameBitsOnASpanCutAtChunkMultiples()
+    {
+        // The decode step runs GeLU·up and the soft-cap of its one row on the pool in pieces that start at multiples of
+        // Activations.Chunk; the server and the batch tests rely on those bits being the whole row's. Widths end with a
+        // chunk shorter than a vector, one just over it, and a long one.
+        foreach (int width in (int[])[2 * Activations.Chunk + 5, 3 * Activations.Chunk + 17, 2 * Activations.Chunk + 1000, 9216])
+        {
+            float[] gate = Random(width, width, 4f), up = Random(width, width + 1, 2f), logits = Random(width, width + 2, 150f);
+            float[] wholeGelu = new float[width], wholeCap = (float[])logits.Clone();
+            Activations.GeluTanhMul(gate, up, wholeGelu);
+            Activations.SoftCapInPlace(wholeCap, 30f);
+            foreach (int cut in (int[])[Activations.Chunk, 2 * Activations.Chunk])
+            {
+                float[] pieceGelu = new float[width], pieceCap = (float[])logits.Clone();
+                for (int start = 0; start < width; start += cut)
+                {
+                    int length = Math.Min(cut, width - start);
+                    Activations.GeluTanhMul(gate.AsSpan(start, length), up.AsSpan(start, length), pieceGelu.AsSpan(start, length));
+                    Activations.SoftCapInPlace(pieceCap.AsSpan(start, length), 30f);
+                }
+                for (int i = 0; i < width; i++)
+                {
+                    Assert.That(BitConverter.SingleToInt32Bits(pieceGelu[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(wholeGelu[i])), $"GeLU width={width} cut={cut} i={i}");
+                    Assert.That(BitConverter.SingleToInt32Bits(pieceCap[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(wholeCap[i])), $"soft-cap width={width} cut={cut} i={i}");
+                }
+            }
+        }
+    }
+
     /// <summary>The definition, written independently of the kernel's scalar reference: first index of the largest non-NaN value, -1 if none.</summary>
     private static int ReferenceArgMax(float[] x)
     {

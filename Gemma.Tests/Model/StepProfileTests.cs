@@ -30,17 +30,37 @@ public class StepProfileTests
         foreach (Phase phase in Enum.GetValues<Phase>().Where(p => p != Phase.Sample))
             Assert.That(profile.WallTicks[(int)phase], Is.Positive, phase.ToString());
         Assert.That(profile.WallTicks[(int)Phase.Sample], Is.Zero);
-        // The serial phases make no pool calls; the matmuls of the decode steps do when there are workers, and so does
-        // GELU·up of a multi-row pass (the prefill: one pool item per row).
-        foreach (Phase phase in (Phase[])[Phase.Embed, Phase.Norms, Phase.Rope, Phase.SoftCap])
+        // The serial phases make no pool calls; the matmuls of the decode steps do when there are workers, and so do
+        // GELU·up of a multi-row pass (the prefill: one pool item per row) and the soft-cap of the demo's 11427 logits
+        // (a row over 1024 wide is cut in pieces when there are fewer rows than threads).
+        foreach (Phase phase in (Phase[])[Phase.Embed, Phase.Norms, Phase.Rope])
             Assert.That(profile.Calls[(int)phase], Is.Zero, phase.ToString());
         Assert.That(profile.Calls[(int)Phase.Activation], threads > 1 ? Is.Positive : Is.Zero, "Activation");
+        Assert.That(profile.Calls[(int)Phase.SoftCap], threads > 1 ? Is.Positive : Is.Zero, "SoftCap");
         if (threads > 1)
             Assert.That(profile.Calls[(int)Phase.GateUp] + profile.Calls[(int)Phase.Head], Is.Positive, "matmul pool calls");
         Assert.That(profile.Threads, Is.EqualTo(threads));
 
         profile.Dispose();
         if (timed.Pool != null) Assert.That(timed.Pool.Times, Is.Null, "detached");
+    }
+
+    [Test]
+    public void DecodeLogitsDoNotDependOnTheThreadCount()
+    {
+        // With 2 threads the one-row elementwise phases (soft-cap of 11427 logits) run on the pool in pieces; the matmuls
+        // split rows. Neither may change a bit against the single-threaded pass.
+        int[] prompt = GoldenCase.Demo(0).PromptIds;
+        var logits = new List<float[]>[2];
+        for (int t = 1; t <= 2; t++)
+        {
+            using var model = GemmaModel.Load(Fixtures.DemoModel, new GemmaModelOptions { Threads = t, ContextLength = 64 });
+            using var ctx = model.CreateContext();
+            logits[t - 1] = [ctx.Prefill(prompt).ToArray()];
+            for (int i = 0; i < 4; i++) logits[t - 1].Add(ctx.Decode(100 + i).ToArray());
+        }
+        for (int i = 0; i < logits[0].Count; i++)
+            Assert.That(logits[1][i].Select(BitConverter.SingleToInt32Bits), Is.EqualTo(logits[0][i].Select(BitConverter.SingleToInt32Bits)), $"pass {i}");
     }
 
     [Test]
