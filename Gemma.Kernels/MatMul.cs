@@ -116,9 +116,11 @@ internal static unsafe partial class MatMul
         if (work.Items == 0) return;
         if (UsesInt8Activations(w0.Type) || (count > 1 && UsesInt8Activations(w1.Type)) || (count > 2 && UsesInt8Activations(w2.Type)))
         {
-            // Quantize the activations once on the calling thread; the workers (and all layers) share them read-only.
+            // Quantize the activations once (the tokens split over the pool when there are many); the workers (and all
+            // layers) share them read-only.
             Q8Activations.Rent(n, w0.Cols, out sbyte* q, out float* scales);
-            QuantizeActivations(x, n, w0.Cols, q, scales);
+            var quantize = new QuantizeWork { X = x, Cols = w0.Cols, Q = q, Scales = scales };
+            quantize.Run(n, pool);
             work.A.QuantizedX = work.B.QuantizedX = work.C.QuantizedX = q;
             work.A.XScales = work.B.XScales = work.C.XScales = scales;
         }
@@ -126,7 +128,8 @@ internal static unsafe partial class MatMul
         {
             // The K-quants' format (a scale per 256); a call mixing Q8_0/Q4_0 with K-quants quantizes x both ways.
             Q8KActivations.Rent(n, w0.Cols, out Q8K xk);
-            QuantizeQ8K(x, n * (w0.Cols / QK), xk.Q, xk.D, xk.BSums);
+            var quantize = new QuantizeWork { X = x, Cols = w0.Cols, K = xk };
+            quantize.Run(n, pool);
             work.A.XK = work.B.XK = work.C.XK = xk;
         }
         long madds = (long)n * w0.Cols * ((long)work.A.W.Rows + work.B.W.Rows + work.C.W.Rows);
@@ -137,6 +140,42 @@ internal static unsafe partial class MatMul
         }
         else
             pool.For(work.Items, ref work);
+    }
+
+    /// <summary>
+    /// The activations' quantization (Q8_0 when <see cref="Q"/> is set, else Q8_K into <see cref="K"/>), split into runs
+    /// of whole tokens: every block is quantized on its own, so the split changes no bit. On the calling thread below
+    /// <see cref="PoolElements"/> elements (a decode step's few thousand take microseconds, less than waking a worker).
+    /// </summary>
+    private struct QuantizeWork : IParallelWork
+    {
+        private const int PoolElements = 1 << 16;
+        public float* X;
+        public int Cols;
+        public sbyte* Q;
+        public float* Scales;
+        public Q8K K;
+        private int _tokens, _perItem;
+
+        public void Run(int n, WorkerPool? pool)
+        {
+            _tokens = n;
+            if (pool is null || pool.Threads == 1 || (long)n * Cols < PoolElements) { _perItem = n; Execute(0); return; }
+            _perItem = (n + 2 * pool.Threads - 1) / (2 * pool.Threads);
+            pool.For((n + _perItem - 1) / _perItem, ref this);
+        }
+
+        public readonly void Execute(int item)
+        {
+            int t0 = item * _perItem, count = Math.Min(_perItem, _tokens - t0);
+            long offset = (long)t0 * Cols;
+            if (Q != null) QuantizeActivations(X + offset, count, Cols, Q + offset, Scales + offset / Q8_0.BlockSize);
+            else
+            {
+                Q8K k = K.Token(t0, Cols);
+                QuantizeQ8K(X + offset, count * (Cols / QK), k.Q, k.D, k.BSums);
+            }
+        }
     }
 
     /// <summary>The work of one layer; empty (no items) when there is nothing to compute, after clearing y if cols = 0.</summary>
