@@ -15,8 +15,8 @@ internal static unsafe class Activations
     private const float GeluCubic = 0.044715f;
     /// <summary>
     /// Elements per chunk (4 KB of stack): GeLU·up and soft-capping work through a span in chunks of this many from its
-    /// start, so a span cut at multiples of it gives the same bits piece by piece as whole (TensorPrimitives rounds a
-    /// span shorter than a vector differently from a vector's lanes).
+    /// start, so a span cut at multiples of it makes exactly the calls the whole span makes, on the same sub-spans — the
+    /// same bits by construction, whatever TensorPrimitives does with a span's tail.
     /// </summary>
     internal const int Chunk = 1024;
 

@@ -129,7 +129,7 @@ internal sealed partial class Transformer
         {
             _width = width;
             _pieces = rows >= pool.Threads ? 1 : (pool.Threads + rows - 1) / rows;
-            _piece = _pieces == 1 ? width : (width / _pieces + PieceAlign - 1) / PieceAlign * PieceAlign;
+            _piece = _pieces == 1 ? width : Math.Max(PieceAlign, (width / _pieces + PieceAlign - 1) / PieceAlign * PieceAlign);
             if (_pieces > 1) _pieces = (width + _piece - 1) / _piece;
             pool.For(rows * _pieces, ref this);
         }
